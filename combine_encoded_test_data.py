@@ -1,0 +1,108 @@
+"""Step 1: cut every song in data/input/ into 1/4-second steps and save the training set once.
+
+Reads   data/input/*            any format soundfile reads (WAV, FLAC, OGG, MP3, AIFF, ...), any rate/channels
+Writes  data/steps/index.json   what was read, which songs are held out for validation, what was skipped
+        data/steps/<run>/song-NNNNN.npz   one shard per song: (num_steps, 11025, 2) samples
+
+Songs are read one at a time and written shard by shard, so memory stays bounded by the longest song.
+The same input files and options always give identical arrays, so every retraining sees the same data.
+
+Example:
+    python combine_encoded_test_data.py --val-fraction 0.2
+"""
+import logging
+
+from common import artifacts, audio, cli, datasets, paths
+from common.errors import AudioError, PipelineError
+
+log = logging.getLogger("musicgen")
+
+
+def parse_args(argv):
+    parser = cli.make_parser(__doc__)
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="share of songs (whole songs, never chunks) held out for validation (default 0.2)")
+    parser.add_argument("--storage", choices=datasets.STORAGE_DTYPES, default="int16",
+                        help="sample type on disk: int16 (default; half of float32, 96 dB SNR), float16, float32")
+    parser.add_argument("--max-songs", type=int, default=None, help="use only the first N songs (sorted by path)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(args, tensorflow=False)
+    with cli.user_errors():
+        return run(args)
+
+
+def run(args):
+    if not 0 <= args.val_fraction < 1:
+        raise PipelineError("--val-fraction must be in [0, 1)")
+    source = paths.input_dir(args.data_dir)
+    songs, others = audio.list_audio_files(source)
+    for path in others:
+        log.warning("skipped %s: not an audio file extension", path.relative_to(source))
+    songs = songs[: args.max_songs]
+    if not songs:
+        raise PipelineError(f"no audio files in {source}: put songs (WAV, FLAC, OGG, MP3, ...) there")
+
+    names = [path.relative_to(source).as_posix() for path in songs]
+    held_out = datasets.validation_songs(names, args.val_fraction)
+    folder = paths.steps_dir(args.data_dir)
+    run_folder = datasets.new_run_folder(folder)
+    entries, skipped = [], []
+    for path, name in zip(cli.progress(songs, desc="reading songs", unit="song", quiet=args.quiet), names):
+        try:
+            steps = audio.frame_steps(audio.load_audio(path))  # (num_steps, STEP_FRAMES, CHANNELS)
+        except AudioError as error:
+            skipped.append({"song": name, "reason": str(error)})
+            log.warning("skipped %s", error)
+            continue
+        if len(steps) == 0:
+            skipped.append({"song": name, "reason": "shorter than one 1/4-second step"})
+            log.warning("skipped %s: shorter than one 1/4-second step", name)
+            continue
+        if not steps.any():
+            log.warning("%s is pure silence; kept, but it teaches the model nothing", name)
+        shard = f"{run_folder}/{artifacts.shard_name(len(entries))}"
+        stored = datasets.encode_steps_for_storage(steps, args.storage)
+        artifacts.write_npz(folder / shard, steps=stored)
+        entries.append({
+            "song": name, "file": shard, "num_steps": len(steps),
+            "split": "validation" if name in held_out else "train",
+            "fingerprint": artifacts.file_fingerprint(folder / shard),
+        })
+        log.debug("%s: %d steps (%s)", name, len(steps), audio.duration_text(len(steps) * audio.STEP_FRAMES))
+
+    if not entries:
+        datasets.discard_run(folder, run_folder)
+        raise PipelineError(f"none of the {len(songs)} files in {source} is usable audio (see the warnings above)")
+    if not any(entry["split"] == "train" for entry in entries):
+        for entry in entries:  # the held-out songs were the only usable ones: train on them instead
+            entry["split"] = "train"
+    index = artifacts.write_dataset_index(folder, {
+        "kind": "steps", "sample_rate": audio.SAMPLE_RATE, "step_frames": audio.STEP_FRAMES,
+        "channels": audio.CHANNELS, "storage": args.storage, "val_fraction": args.val_fraction,
+        "songs": entries, "skipped": skipped,
+    })
+    datasets.prune_old_runs(folder, keep_run=run_folder)
+    report(index, folder, len(songs))
+    return index
+
+
+def report(index, folder, num_files):
+    splits = {split: datasets.songs_in_split(index, split) for split in ("train", "validation")}
+    steps = {split: sum(song["num_steps"] for song in songs) for split, songs in splits.items()}
+    cli.summary(
+        f"step dataset: {folder}\n"
+        f"  {len(index['songs'])} of {num_files} songs used ({len(index['skipped'])} skipped); "
+        f"train {len(splits['train'])} songs / {steps['train']} steps "
+        f"({audio.duration_text(steps['train'] * audio.STEP_FRAMES)}), "
+        f"validation {len(splits['validation'])} songs / {steps['validation']} steps "
+        f"({audio.duration_text(steps['validation'] * audio.STEP_FRAMES)})\n"
+        f"  next: python autoencode.py"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Saving and loading artifacts so that nothing already made is ever lost and nothing stale is used silently.
+
+Every artifact is written to a temporary file in its own folder and renamed into place (a kill at any moment
+leaves the previous version intact). Datasets are folders of .npz shards (one per song) with an index.json
+that records what they were made from; loaders check it and name the step to rerun when it does not match.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import ArtifactError
+
+FORMAT_VERSION = 1  # bump when the layout of a dataset or model record changes
+INDEX_NAME = "index.json"
+
+# Which script makes each artifact kind: error messages tell the user what to rerun.
+MADE_BY = {
+    "steps": "combine_encoded_test_data.py",
+    "autoencoder": "autoencode.py",
+    "scores": "create_encoded_data.py",
+    "conv1d": "conv1d_creater.py",
+    "lstm": "lstm_creater.py",
+}
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; on success fsync it and rename it over `path` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(descriptor)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_npz(path, **arrays):
+    """Save arrays (uncompressed: audio barely compresses and loading stays fast) atomically."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+    return Path(path)
+
+
+def read_npz(path, kind):
+    """Load every array of an .npz without pickle; a damaged file raises ArtifactError naming the step."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: run {MADE_BY[kind]} first")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ArtifactError(f"{path} is damaged ({error}): rerun {MADE_BY[kind]}") from None
+
+
+def write_json(path, record):
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return Path(path)
+
+
+def read_json(path, kind):
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: run {MADE_BY[kind]} first")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"{path} is damaged ({error}): rerun {MADE_BY[kind]}") from None
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{path} is damaged (not a JSON object): rerun {MADE_BY[kind]}")
+    return record
+
+
+def file_fingerprint(path):
+    """sha256 of a file's bytes, shortened: enough to tell two versions of an artifact apart."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def combine_fingerprints(parts):
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def write_dataset_index(folder, index):
+    """Write index.json last, after every shard is in place: a dataset without it is unfinished."""
+    index = dict(index, format_version=FORMAT_VERSION)
+    index["fingerprint"] = combine_fingerprints([entry["fingerprint"] for entry in index["songs"]])
+    write_json(Path(folder) / INDEX_NAME, index)
+    return index
+
+
+def read_dataset_index(folder, kind, **expected):
+    """Load and check a dataset's index: kind, format version and any expected metadata (e.g. latent_dim)."""
+    index = read_json(Path(folder) / INDEX_NAME, kind)
+    rerun = MADE_BY[kind]
+    if index.get("kind") != kind:
+        raise ArtifactError(f"{folder} holds a {index.get('kind')!r} dataset, not {kind!r}: rerun {rerun}")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{folder} has format version {index.get('format_version')}, this code reads {FORMAT_VERSION}: rerun {rerun}"
+        )
+    for key, value in expected.items():
+        if index.get(key) != value:
+            raise ArtifactError(f"{folder} was made with {key}={index.get(key)!r}, expected {value!r}: rerun {rerun}")
+    for entry in index.get("songs", []):
+        if not (Path(folder) / entry["file"]).is_file():
+            raise ArtifactError(f"{folder}/{entry['file']} is missing: rerun {rerun}")
+    return index
+
+
+def shard_name(position):
+    return f"song-{position:05d}.npz"
+
+
+def check_same(what, found, expected, rerun):
+    """Raise ArtifactError when an upstream fingerprint recorded in an artifact no longer matches."""
+    if found != expected:
+        raise ArtifactError(f"{what} was made from a different earlier artifact ({found} != {expected}): rerun {rerun}")

@@ -1,0 +1,84 @@
+"""What every script shares on the command line: directories, verbosity, one-line errors."""
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from common import paths
+from common.errors import PipelineError
+
+log = logging.getLogger("musicgen")
+
+
+def make_parser(description):
+    """An argparse parser with --data-dir, --models-dir, -q/--quiet and -v/--verbose already added."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=_absolute_path, default=paths.DEFAULT_DATA_DIR,
+                        help="folder with input/, steps/, scores/, output/ (default: the repository's data/)")
+    parser.add_argument("--models-dir", type=_absolute_path, default=paths.DEFAULT_MODELS_DIR,
+                        help="folder for trained models, checkpoints and logs (default: the repository's models/)")
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-q", "--quiet", action="store_true", help="print only warnings, errors and the summary")
+    noise.add_argument("-v", "--verbose", action="store_true", help="print debug details and TensorFlow's own logs")
+    return parser
+
+
+def _absolute_path(text):
+    return Path(text).expanduser().resolve()
+
+
+def setup_logging(args, tensorflow=True):
+    """Configure logging, and (for steps that use it) hide TensorFlow's start-up noise unless --verbose."""
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stdout, force=True)
+    log.setLevel(level)
+    if tensorflow and not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+        _import_tensorflow_silently()
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _import_tensorflow_silently():
+    """Import TensorFlow with stderr closed: its C++ start-up lines (oneDNN, CUDA probing) ignore log levels."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()  # probes CUDA now, while its complaints go nowhere
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def summary(text):
+    """The closing lines of a script: printed even with --quiet."""
+    print(text, flush=True)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn the project's own errors into one line on stderr and exit status 1; Ctrl-C into status 130."""
+    try:
+        yield
+    except PipelineError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print("interrupted: saved artifacts are intact; rerun training with --resume to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def progress(iterable=None, total=None, desc=None, unit="it", quiet=False):
+    """A tqdm progress bar (count, rate, time left) on stderr; silent with --quiet or when not a terminal in CI."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=quiet or None, dynamic_ncols=True, leave=False)

@@ -1,0 +1,58 @@
+"""Step 5: score model A, the seed's convolutional design: Conv1D -> max-pool, three times, (40, 512) -> (5, 512).
+
+Reads   data/scores/                 the score dataset of create_encoded_data.py
+        models/autoencoder.json      to check the scores were made by the current autoencoder
+Writes  models/conv1d.keras          the trained model (normalisation and residual wrapper included)
+        models/conv1d.json           resolved arguments, fingerprints, validation error vs the baselines
+        models/conv1d_loss.png       loss curves; models/logs/<run>/ TensorBoard logs
+
+Example:
+    python conv1d_creater.py --filters 512 --epochs 60
+"""
+from common import cli, score_models
+from common.errors import PipelineError
+
+POOLINGS = 3  # three Conv1D -> MaxPool1D(2) stages: 40 steps -> 20 -> 10 -> 5
+
+
+def parse_args(argv):
+    parser = score_models.make_parser(__doc__, "conv1d")
+    parser.add_argument("--filters", type=int, default=512, help="channels of the first two Conv1D layers")
+    parser.add_argument("--kernel-size", type=int, default=3, help="Conv1D kernel width in steps (default 3)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    with cli.user_errors():
+        return score_models.train(args, "conv1d", lambda *shape: build_body(*shape, args.filters, args.kernel_size))
+
+
+def build_body(in_steps, out_steps, latent_dim, filters, kernel_size):
+    """Conv1D -> MaxPool1D(2), three times; a Dense fixes up the length when in_steps / 8 != out_steps."""
+    from keras import layers
+
+    if in_steps < 2 ** POOLINGS:
+        raise PipelineError(f"the conv1d model needs at least {2 ** POOLINGS} input steps, the dataset has {in_steps}")
+
+    needs_dense = in_steps // 2 ** POOLINGS != out_steps
+
+    def body(x):
+        for stage, width in enumerate((filters, filters, latent_dim)):
+            last = stage == POOLINGS - 1
+            # The final layer starts at zero so the untrained model predicts the mean step.
+            initializer = "zeros" if last and not needs_dense else "glorot_uniform"
+            x = layers.Conv1D(width, kernel_size, padding="same", activation=None if last else "relu",
+                              kernel_initializer=initializer)(x)
+            x = layers.MaxPooling1D(2)(x)
+        if needs_dense:
+            flat = layers.Dense(out_steps * latent_dim, kernel_initializer="zeros")(layers.Flatten()(x))
+            x = layers.Reshape((out_steps, latent_dim))(flat)
+        return x
+
+    return body
+
+
+if __name__ == "__main__":
+    main()

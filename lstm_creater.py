@@ -1,0 +1,44 @@
+"""Step 6: score model B, the seed's recurrent design: a stateless LSTM, then Dense + Reshape to (5, 512).
+
+Reads   data/scores/                 the score dataset of create_encoded_data.py
+        models/autoencoder.json      to check the scores were made by the current autoencoder
+Writes  models/lstm.keras            the trained model (normalisation and residual wrapper included)
+        models/lstm.json             resolved arguments, fingerprints, validation error vs the baselines
+        models/lstm_loss.png         loss curves; models/logs/<run>/ TensorBoard logs
+
+Example:
+    python lstm_creater.py --units 512 --epochs 60
+"""
+from common import cli, score_models
+
+
+def parse_args(argv):
+    parser = score_models.make_parser(__doc__, "lstm")
+    parser.add_argument("--units", type=int, default=512, help="LSTM units (default 512)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    with cli.user_errors():
+        return score_models.train(args, "lstm", lambda *shape: build_body(*shape, args.units))
+
+
+def build_body(in_steps, out_steps, latent_dim, units):
+    """Stateless LSTM over the window, its last state -> Dense(out_steps * latent) -> Reshape.
+
+    The Dense starts at zero, so the untrained model predicts the mean step.
+    """
+    from keras import layers
+
+    def body(x):
+        state = layers.LSTM(units)(x)
+        flat = layers.Dense(out_steps * latent_dim, kernel_initializer="zeros")(state)
+        return layers.Reshape((out_steps, latent_dim))(flat)
+
+    return body
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Every script end to end through its main(argv), on tiny synthetic songs and tiny models."""
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+import autoencode
+import autoencode_test
+import combine_encoded_test_data
+import conv1d_creater
+import create_encoded_data
+import lstm_creater
+import music_generator
+from common import audio, datasets, paths
+from tests.conftest import TINY_AE, TINY_SCORE, write_song
+
+SCRIPTS = [combine_encoded_test_data, autoencode, autoencode_test, create_encoded_data, conv1d_creater, lstm_creater,
+           music_generator]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda module: module.__name__)
+def test_every_script_has_help(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--data-dir" in capsys.readouterr().out
+
+
+def test_step_dataset_is_deterministic_split_by_song_and_described(pipeline):
+    index = json.loads((paths.steps_dir(pipeline["data"]) / "index.json").read_text())
+    assert index["kind"] == "steps" and index["sample_rate"] == 44100 and index["step_frames"] == 11025
+    assert sorted(song["song"] for song in index["songs"]) == ["song 0.wav", "song 1.flac", "song 2.ogg"]
+    assert [song["split"] for song in index["songs"]].count("validation") == 1
+    assert all(song["num_steps"] == 56 for song in index["songs"])  # 14 s = 56 steps
+    # Rerunning with the same inputs gives identical arrays (and the old shards are replaced, not piled up).
+    combine_encoded_test_data.main(["--data-dir", str(pipeline["data"]), "-q"])
+    second = json.loads((paths.steps_dir(pipeline["data"]) / "index.json").read_text())
+    assert second["fingerprint"] == index["fingerprint"]
+    assert len([p for p in paths.steps_dir(pipeline["data"]).iterdir() if p.is_dir()]) == 1
+
+
+def test_autoencoder_artifacts_and_record(pipeline):
+    models = pipeline["models"]
+    for name in ("autoencoder", "encoder", "decoder"):
+        assert paths.model_path(models, name).is_file()
+    record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
+    assert record["arch"] == "dense" and record["latent_dim"] == 16 and record["args"]["epochs"] == 2
+    # Started from PCA, even a two-epoch dense autoencoder reconstructs the validation song audibly.
+    assert record["validation"]["snr_db"] > 3
+    assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
+    assert list((models / "logs").glob("autoencoder-*/train/events.out.tfevents.*"))
+
+
+def test_round_trip_writes_wav_and_figures(pipeline, tmp_path):
+    out = tmp_path / "round trip.wav"
+    figures = autoencode_test.main(pipeline["dirs"] + ["--out", str(out), "-q"])
+    samples, rate = soundfile.read(str(out))
+    assert rate == 44100 and samples.shape == (56 * audio.STEP_FRAMES, 2)
+    assert figures["snr_db"] > 3 and figures["si_sdr_db"] > 0
+    # Cross-faded steps: the error is not concentrated at step boundaries (a click would make this >> 1).
+    # (The output's own figure varies with the few boundaries of a 14 s song; the benchmark measures it.)
+    assert 0.8 < figures["error_boundary_ratio"] < 1.25
+    assert out.with_suffix(".png").is_file() and (tmp_path / "round trip_score.png").is_file()
+
+
+def test_score_dataset_records_its_autoencoder(pipeline):
+    index = json.loads((paths.scores_dir(pipeline["data"]) / "index.json").read_text())
+    record = json.loads(paths.model_record_path(pipeline["models"], "autoencoder").read_text())
+    assert index["autoencoder_fingerprint"] == record["fingerprint"]
+    assert index["latent_dim"] == 16 and index["in_steps"] == 40 and index["out_steps"] == 5
+    assert all(song["num_windows"] == 56 - 45 + 1 for song in index["songs"])
+    score = datasets.load_song_score(paths.scores_dir(pipeline["data"]), index["songs"][0])
+    assert score.shape == (56, 16) and np.isfinite(score).all()
+
+
+@pytest.fixture(scope="module")
+def score_models(pipeline):
+    """Both tiny score models trained once; their main() return values are the reported figures."""
+    return {"conv1d": conv1d_creater.main(pipeline["dirs"] + TINY_SCORE + ["--filters", "8"]),
+            "lstm": lstm_creater.main(pipeline["dirs"] + TINY_SCORE + ["--units", "8"])}
+
+
+@pytest.mark.parametrize("name", ["conv1d", "lstm"])
+def test_score_models_train_and_report_baselines(pipeline, score_models, name):
+    figures = score_models[name]
+    assert figures["val_mse"] > 0 and figures["repeat_last_step_mse"] > 0 and figures["mean_step_mse"] > 0
+    assert figures["improvement_over_repeat"] == pytest.approx(1 - figures["val_mse"] / figures["repeat_last_step_mse"])
+    record = json.loads(paths.model_record_path(pipeline["models"], name).read_text())
+    assert len(record["residual_std"]) == 16 and record["in_steps"] == 40
+    assert record["validation"]["val_mse"] == figures["val_mse"]
+
+
+@pytest.mark.parametrize("model", ["lstm", "conv1d"])
+def test_generator_writes_a_continuation_of_the_requested_length(pipeline, score_models, tmp_path, model):
+    seed = tmp_path / "seed song é.flac"
+    write_song(seed, seconds=12, seed=7)
+    out = tmp_path / "continued.wav"
+    args = pipeline["dirs"] + ["--seed-file", str(seed), "--seconds", "3.3", "--model", model, "-q"]
+    figures = music_generator.main(args + ["--out", str(out)])
+    samples, rate = soundfile.read(str(out), dtype="float32")
+    assert rate == 44100 and samples.shape == (40 * audio.STEP_FRAMES + int(3.3 * 44100), 2)
+    assert np.isfinite(samples).all() and np.abs(samples).max() <= 1.0
+    assert np.sqrt(np.mean(samples[-44100:] ** 2)) > 1e-3  # the continuation is not silent
+    assert figures["finite"] and figures["peak"] <= 0.99 + 1e-6
+    # Same random seed -> same output; continuation-only writes just the new part.
+    only = tmp_path / "only.wav"
+    music_generator.main(args + ["--out", str(only), "--continuation-only"])
+    new_part, _ = soundfile.read(str(only), dtype="float32")
+    np.testing.assert_array_equal(new_part, samples[40 * audio.STEP_FRAMES:])
+
+
+def test_step_4_before_step_2_names_step_2(tmp_path, capsys):
+    data = tmp_path / "data"
+    write_song(data / "input" / "a.wav", seconds=2)
+    combine_encoded_test_data.main(["--data-dir", str(data), "-q"])
+    with pytest.raises(SystemExit) as exit_info:
+        create_encoded_data.main(["--data-dir", str(data), "--models-dir", str(tmp_path / "models")])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error:") and "run autoencode.py first" in error and len(error.splitlines()) == 1
+
+
+def test_seed_shorter_than_a_window_is_a_clear_error(pipeline, score_models, tmp_path, capsys):
+    seed = tmp_path / "short.wav"
+    write_song(seed, seconds=5)
+    with pytest.raises(SystemExit) as exit_info:
+        music_generator.main(pipeline["dirs"] + ["--seed-file", str(seed), "--model", "lstm"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert "needs 40 steps (10 s) after --offset 0 s, the song has 20 there" in error
