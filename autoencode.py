@@ -105,7 +105,8 @@ def build(args):
     autoencoder = keras.Model(segment, decoder(encoder(segment)), name="autoencoder")
     loss_name = args.loss if args.loss != "auto" else ("mse" if args.arch == "dense" else "spectral")
     loss = SpectralWaveformLoss() if loss_name == "spectral" else "mse"
-    autoencoder.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss, metrics=["mse"])
+    autoencoder.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss, metrics=["mse"],
+                        **training.compile_options(args))
     return autoencoder, encoder, decoder
 
 

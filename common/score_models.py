@@ -119,7 +119,8 @@ def train(args, name, build_body):
     with strategy.scope():
         model = wrap_body(build_body(in_steps, out_steps, latent_dim), in_steps, out_steps, latent_dim, mean,
                           variance, args.input_noise, name)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0), loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0), loss="mse",
+                      **training.compile_options(args))
     log.info("%s score model: %s parameters; %d training windows, %d validation windows", name,
              f"{model.count_params():,}", len(train_starts), len(val_starts))
 

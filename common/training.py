@@ -32,6 +32,8 @@ def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5
                             "multiworker: MultiWorkerMirroredStrategy configured by TF_CONFIG")
     group.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute with float32 weights (GPU only; ignored with a warning on CPU)")
+    group.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                       help="XLA-compile the training step (auto: Keras decides)")
     group.add_argument("--random-seed", type=int, default=0, help="seed for weights and shuffling (default 0)")
     group.add_argument("--run-name", default=None,
                        help="name of this run's folder under models/logs/ (default: model name and time)")
@@ -96,6 +98,11 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
         keras.callbacks.TensorBoard(log_dir=str(run_log_dir), write_graph=False),
         *extra,
     ]
+
+
+def compile_options(args):
+    """Keyword arguments for model.compile shared by every training script (XLA, ...)."""
+    return {"jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile]}
 
 
 def fit_verbosity(args):
