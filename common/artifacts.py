@@ -16,6 +16,8 @@ import numpy as np
 
 from common.errors import ArtifactError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 FORMAT_VERSION = 1  # bump when the layout of a dataset or model record changes
 INDEX_NAME = "index.json"
 
@@ -41,6 +43,7 @@ def atomic_path(path):
         yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes files private; artifacts get the usual rights
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
