@@ -38,10 +38,12 @@ def main(argv=None):
 def run(args):
     if not 0 <= args.val_fraction < 1:
         raise PipelineError("--val-fraction must be in [0, 1)")
+    if args.max_songs is not None and args.max_songs < 1:
+        raise PipelineError("--max-songs must be at least 1")
     source = paths.input_dir(args.data_dir)
     songs, others = audio.list_audio_files(source)
     for path in others:
-        log.warning("skipped %s: not an audio file extension", path.relative_to(source))
+        log.warning("skipped %s: not an audio file extension", path.relative_to(source).as_posix())
     songs = songs[: args.max_songs]
     if not songs:
         raise PipelineError(f"no audio files in {source}: put songs (WAV, FLAC, OGG, MP3, ...) there")
@@ -50,30 +52,11 @@ def run(args):
     held_out = datasets.validation_songs(names, args.val_fraction)
     folder = paths.steps_dir(args.data_dir)
     run_folder = datasets.new_run_folder(folder)
-    entries, skipped = [], []
-    for path, name in zip(cli.progress(songs, desc="reading songs", unit="song", quiet=args.quiet), names):
-        try:
-            steps = audio.frame_steps(audio.load_audio(path))  # (num_steps, STEP_FRAMES, CHANNELS)
-        except AudioError as error:
-            skipped.append({"song": name, "reason": str(error)})
-            log.warning("skipped %s", error)
-            continue
-        if len(steps) == 0:
-            skipped.append({"song": name, "reason": "shorter than one 1/4-second step"})
-            log.warning("skipped %s: shorter than one 1/4-second step", name)
-            continue
-        if not steps.any():
-            log.warning("%s is pure silence; kept, but it teaches the model nothing", name)
-        shard = f"{run_folder}/{artifacts.shard_name(len(entries))}"
-        stored = datasets.encode_steps_for_storage(steps, args.storage)
-        artifacts.write_npz(folder / shard, steps=stored)
-        entries.append({
-            "song": name, "file": shard, "num_steps": len(steps),
-            "split": "validation" if name in held_out else "train",
-            "fingerprint": artifacts.file_fingerprint(folder / shard),
-        })
-        log.debug("%s: %d steps (%s)", name, len(steps), audio.duration_text(len(steps) * audio.STEP_FRAMES))
-
+    try:
+        entries, skipped = write_shards(args, songs, names, held_out, folder, run_folder)
+    except BaseException:  # a full disk, Ctrl-C: the shards of this run go, the previous dataset stays
+        datasets.discard_run(folder, run_folder)
+        raise
     if not entries:
         datasets.discard_run(folder, run_folder)
         raise PipelineError(f"none of the {len(songs)} files in {source} is usable audio (see the warnings above)")
@@ -86,16 +69,57 @@ def run(args):
         "songs": entries, "skipped": skipped,
     })
     datasets.prune_old_runs(folder, keep_run=run_folder)
-    report(index, folder, len(songs))
+    report(index, folder, len(songs), len(others))
     return index
 
 
-def report(index, folder, num_files):
+def write_shards(args, songs, names, held_out, folder, run_folder):
+    """Read the songs one at a time and write each as a shard of run_folder: (index entries, skipped songs)."""
+    entries, skipped = [], []
+    for path, name in zip(cli.progress(songs, desc="reading songs", unit="song", quiet=args.quiet), names):
+        try:
+            steps = audio.frame_steps(audio.load_audio(path, name))  # (num_steps, STEP_FRAMES, CHANNELS)
+        except AudioError as error:  # its message starts with the song's name
+            skipped.append({"song": name, "reason": str(error).removeprefix(f"{name}: ")})
+            log.warning("skipped %s", error)
+            continue
+        stored = datasets.encode_steps_for_storage(steps, args.storage)
+        unusable = unusable_reason(stored)
+        if unusable:
+            skipped.append({"song": name, "reason": unusable})
+            log.warning("skipped %s: %s", name, unusable)
+            continue
+        shard = f"{run_folder}/{artifacts.shard_name(len(entries))}"
+        artifacts.write_npz(folder / shard, steps=stored)
+        entries.append({
+            "song": name, "file": shard, "num_steps": len(steps),
+            "split": "validation" if name in held_out else "train",
+            "fingerprint": artifacts.file_fingerprint(folder / shard),
+        })
+        log.debug("%s: %d steps (%s)", name, len(steps), audio.duration_text(len(steps) * audio.STEP_FRAMES))
+    return entries, skipped
+
+
+def unusable_reason(stored_steps):
+    """Why a decoded song cannot teach the autoencoder anything, or None when it can."""
+    if len(stored_steps) == 0:
+        return f"shorter than one step ({audio.STEP_SECONDS:g} s)"
+    if not stored_steps.any():
+        return "pure silence"
+    return None
+
+
+def report(index, folder, num_files, num_others):
     splits = {split: datasets.songs_in_split(index, split) for split in ("train", "validation")}
     steps = {split: sum(song["num_steps"] for song in songs) for split, songs in splits.items()}
+    used = f"{len(index['songs'])} of {num_files} songs used"
+    if index["skipped"]:
+        used += f" ({len(index['skipped'])} skipped, see the warnings above)"
+    if num_others:
+        used += f"; {num_others} files that are not audio ignored"
     cli.summary(
         f"step dataset: {folder}\n"
-        f"  {len(index['songs'])} of {num_files} songs used ({len(index['skipped'])} skipped); "
+        f"  {used}; "
         f"train {len(splits['train'])} songs / {steps['train']} steps "
         f"({audio.duration_text(steps['train'] * audio.STEP_FRAMES)}), "
         f"validation {len(splits['validation'])} songs / {steps['validation']} steps "

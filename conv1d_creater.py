@@ -2,7 +2,7 @@
 
 Reads   data/scores/                 the score dataset of create_encoded_data.py
         models/autoencoder.json      to check the scores were made by the current autoencoder
-Writes  models/conv1d.keras          the trained model (normalisation and residual wrapper included)
+Writes  models/conv1d.keras          the trained model (reference normalisation and Gaussian read-out included)
         models/conv1d.json           resolved arguments, fingerprints, validation error vs the baselines
         models/conv1d_loss.png       loss curves; models/logs/<run>/ TensorBoard logs
 
@@ -26,11 +26,15 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
     with cli.user_errors():
-        return score_models.train(args, "conv1d", lambda *shape: build_body(*shape, args.filters, args.kernel_size))
+        return score_models.train(args, "conv1d",
+                                  lambda *shape: build_body(*shape, args.filters, args.kernel_size, args.dropout))
 
 
-def build_body(in_steps, out_steps, latent_dim, filters, kernel_size):
-    """Conv1D -> MaxPool1D(2), three times; a Dense fixes up the length when in_steps / 8 != out_steps."""
+def build_body(in_steps, out_steps, latent_dim, filters, kernel_size, dropout=0.0):
+    """Conv1D -> MaxPool1D(2), three times: (in_steps, latent) -> (out_steps, 2 * latent), mean | log std.
+
+    A Dense fixes up the length when in_steps / 8 != out_steps.
+    """
     from keras import layers
 
     if in_steps < 2 ** POOLINGS:
@@ -39,16 +43,18 @@ def build_body(in_steps, out_steps, latent_dim, filters, kernel_size):
     needs_dense = in_steps // 2 ** POOLINGS != out_steps
 
     def body(x):
-        for stage, width in enumerate((filters, filters, latent_dim)):
+        for stage, width in enumerate((filters, filters, 2 * latent_dim)):
             last = stage == POOLINGS - 1
-            # The final layer starts at zero so the untrained model predicts the mean step.
+            # The last layer starts at zero: the untrained model predicts the mean step (and the reference's spread).
             initializer = "zeros" if last and not needs_dense else "glorot_uniform"
+            if last and dropout:
+                x = layers.Dropout(dropout)(x)
             x = layers.Conv1D(width, kernel_size, padding="same", activation=None if last else "relu",
                               kernel_initializer=initializer)(x)
             x = layers.MaxPooling1D(2)(x)
         if needs_dense:
-            flat = layers.Dense(out_steps * latent_dim, kernel_initializer="zeros")(layers.Flatten()(x))
-            x = layers.Reshape((out_steps, latent_dim))(flat)
+            flat = layers.Dense(out_steps * 2 * latent_dim, kernel_initializer="zeros")(layers.Flatten()(x))
+            x = layers.Reshape((out_steps, 2 * latent_dim))(flat)
         return x
 
     return body

@@ -2,7 +2,7 @@
 
 Reads   data/scores/                 the score dataset of create_encoded_data.py
         models/autoencoder.json      to check the scores were made by the current autoencoder
-Writes  models/lstm.keras            the trained model (normalisation and residual wrapper included)
+Writes  models/lstm.keras            the trained model (reference normalisation and Gaussian read-out included)
         models/lstm.json             resolved arguments, fingerprints, validation error vs the baselines
         models/lstm_loss.png         loss curves; models/logs/<run>/ TensorBoard logs
 
@@ -22,20 +22,22 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(args)
     with cli.user_errors():
-        return score_models.train(args, "lstm", lambda *shape: build_body(*shape, args.units))
+        return score_models.train(args, "lstm", lambda *shape: build_body(*shape, args.units, args.dropout))
 
 
-def build_body(in_steps, out_steps, latent_dim, units):
-    """Stateless LSTM over the window, its last state -> Dense(out_steps * latent) -> Reshape.
+def build_body(in_steps, out_steps, latent_dim, units, dropout=0.0):
+    """Stateless LSTM over the window, its last state -> Dense -> Reshape to (out_steps, 2 * latent), mean | log std.
 
-    The Dense starts at zero, so the untrained model predicts the mean step.
+    The Dense starts at zero, so the untrained model predicts the mean step, with the reference's spread.
     """
     from keras import layers
 
     def body(x):
         state = layers.LSTM(units)(x)
-        flat = layers.Dense(out_steps * latent_dim, kernel_initializer="zeros")(state)
-        return layers.Reshape((out_steps, latent_dim))(flat)
+        if dropout:
+            state = layers.Dropout(dropout)(state)
+        flat = layers.Dense(out_steps * 2 * latent_dim, kernel_initializer="zeros")(state)
+        return layers.Reshape((out_steps, 2 * latent_dim))(flat)
 
     return body
 

@@ -5,10 +5,14 @@ Reads   --seed-file SONG (any audio file; default: the first validation song of 
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
-The score model reads the last --in-steps steps of the score (40 = 10 s), predicts the next 5, appends them
-and slides the window, until --seconds of continuation exist. With --temperature > 0 each prediction is
-sampled: Gaussian noise with the model's own validation error per score dimension, times the temperature,
-keeps the continuation from settling on the average step. The same --random-seed gives the same WAV.
+The score model reads the last --in-steps steps of the score (40 = 10 s) and predicts a Gaussian over the
+next 5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the
+spread times --temperature; 0 takes the mean), appended, and the window slides on, until --seconds of
+continuation exist. The model measures every window in units of a reference's per-dimension scale:
+--scale-from seed (default) keeps the seed's 10 s as that reference, so the continuation keeps the seed's
+level and timbre however long it runs; --scale-from window re-measures each new window (free-running; its
+level may wander). A smooth look-ahead limiter keeps peaks at or below full scale; how much it acted is
+reported. The same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -32,7 +36,12 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation to generate")
     parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="which score model continues")
     parser.add_argument("--temperature", type=float, default=1.0,
-                        help="0: always the most likely next steps; 1: sample with the model's own error (default)")
+                        help="spread of the sampled steps, times the model's predicted spread: 0 always takes the "
+                             "most likely steps (they fade towards the average step); 1 samples the model's own "
+                             "distribution (default)")
+    parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
+                        help="reference the score model measures each window against: seed (default): the seed's "
+                             "10 s throughout, keeping its level and timbre; window: each window itself")
     parser.add_argument("--random-seed", type=int, default=0, help="same seed -> same continuation")
     parser.add_argument("--continuation-only", action="store_true", help="write only the new part, not the seed")
     parser.add_argument("--out", type=Path, default=None, help="WAV to write (default data/output/...)")
@@ -64,36 +73,50 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
-def continue_score(model, seed_score, num_steps, residual_std, temperature, rng, quiet):
-    """Autoregressive continuation: (in_steps, latent) seed score -> (num_steps, latent) new steps."""
+def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet):
+    """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps."""
     import tensorflow as tf
 
-    in_steps = model.input_shape[1]
-    predict = tf.function(lambda window: model(window, training=False), reduce_retracing=True)
+    from common.score_layers import split_prediction
+    from common.score_models import model_inputs
+
+    in_steps = len(seed_score)
+    predict = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
     score = list(seed_score)
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - len(seed_score) < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
-        predicted = predict(window).numpy()[0]  # (out_steps, latent)
-        if temperature > 0:
-            predicted = predicted + temperature * residual_std * rng.standard_normal(predicted.shape, np.float32)
-        score.extend(predicted)
-        bar.update(len(predicted))
+        reference = seed_score[None] if scale_from == "seed" else window
+        mean, spread = split_prediction(predict(model_inputs(window, reference)).numpy()[0])  # (out_steps, latent)
+        steps = mean + temperature * spread * rng.standard_normal(mean.shape, np.float32) if temperature else mean
+        score.extend(steps)
+        bar.update(len(steps))
     bar.close()
     return np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
+
+
+def load_score_model(models_dir, name, autoencoder):
+    """The score model and its record, checked to be a Gaussian model made from the current autoencoder's scores."""
+    from common import score_layers  # noqa: F401  (registers the custom layers the saved model needs)
+    from common.models import load_model, read_record
+
+    record = read_record(models_dir, name, name)
+    if record.get("output") != "gaussian":
+        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models: rerun "
+                                      f"{artifacts.MADE_BY[name]}")
+    artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
+                         f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
+    return load_model(models_dir, name, name), record
 
 
 def run(args):
     if args.seconds <= 0 or args.temperature < 0:
         raise PipelineError("--seconds must be positive and --temperature at least 0")
-    from common.models import decode, encode, load_codec, load_model, read_record
+    from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
     encoder, decoder, autoencoder = load_codec(args.models_dir)
-    record = read_record(args.models_dir, args.model, args.model)
-    model = load_model(args.models_dir, args.model, args.model)
-    artifacts.check_same(f"the {args.model} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
-                         f"create_encoded_data.py, then {artifacts.MADE_BY[args.model]}")
+    model, record = load_score_model(args.models_dir, args.model, autoencoder)
     in_steps = record["in_steps"]
     seed_steps, name = load_seed_steps(args, in_steps)
 
@@ -101,10 +124,12 @@ def run(args):
     seed_score = encode(encoder, seed_steps)
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
-    new_score = continue_score(model, seed_score, num_steps, np.asarray(record["residual_std"], np.float32),
-                               args.temperature, rng, args.quiet)
-    decoded = decode(decoder, np.concatenate([seed_score, new_score]))
-    decoded = audio.limit_peaks(decoded)  # a smooth limiter, not clipping: the WAV never exceeds full scale
+    new_score = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng, args.quiet)
+    if not np.isfinite(new_score).all():
+        raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
+                                      f"{artifacts.MADE_BY[args.model]}")
+    unlimited = decode(decoder, np.concatenate([seed_score, new_score]))
+    decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
     seed_frames = in_steps * audio.STEP_FRAMES
     continuation = decoded[seed_frames:seed_frames + int(round(args.seconds * audio.SAMPLE_RATE))]
     result = continuation if args.continuation_only else np.concatenate([decoded[:seed_frames], continuation])
@@ -119,16 +144,29 @@ def run(args):
 
     # Report: loudness against the seed's, peak, and how much the continuation copies the seed.
     figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score)
+    figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
     cli.summary(
-        f"continuation of {name} ({args.seconds:g} s by the {args.model} model): {out}\n"
+        f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
+        f"{args.temperature:g}, scale from the {args.scale_from}): {out}\n"
         f"  loudness {figures['continuation_rms_db']:.1f} dBFS vs the seed's {figures['seed_rms_db']:.1f} dBFS "
         f"(per second after the first 2 s: {figures['min_drift_db']:+.1f} to {figures['max_drift_db']:+.1f} dB); "
-        f"peak {figures['peak']:.3f}\n"
+        f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "
+        f"reduction)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material)\n"
         f"  picture: {picture}"
     )
     return figures
+
+
+def limiter_reduction_db(unlimited, limited):
+    """The largest gain reduction the peak limiter applied, in dB (0.0: it did nothing)."""
+    level = np.abs(unlimited).max(axis=1)
+    loud = level > 1e-6
+    if not loud.any():
+        return 0.0
+    gain = np.abs(limited).max(axis=1)[loud] / level[loud]
+    return max(0.0, float(-20 * np.log10(max(gain.min(), 1e-12))))
 
 
 def continuation_figures(seed, continuation, seed_score, new_score):

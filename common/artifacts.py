@@ -66,7 +66,7 @@ def read_npz(path, kind):
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
-        raise ArtifactError(f"{path} is damaged ({error}): rerun {MADE_BY[kind]}") from None
+        raise ArtifactError(f"{path} is damaged ({first_line(error)}): rerun {MADE_BY[kind]}") from None
 
 
 def write_json(path, record):
@@ -82,7 +82,7 @@ def read_json(path, kind):
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ArtifactError(f"{path} is damaged ({error}): rerun {MADE_BY[kind]}") from None
+        raise ArtifactError(f"{path} is damaged ({first_line(error)}): rerun {MADE_BY[kind]}") from None
     if not isinstance(record, dict):
         raise ArtifactError(f"{path} is damaged (not a JSON object): rerun {MADE_BY[kind]}")
     return record
@@ -123,13 +123,24 @@ def read_dataset_index(folder, kind, **expected):
         if index.get(key) != value:
             raise ArtifactError(f"{folder} was made with {key}={index.get(key)!r}, expected {value!r}: rerun {rerun}")
     for entry in index.get("songs", []):
-        if not (Path(folder) / entry["file"]).is_file():
-            raise ArtifactError(f"{folder}/{entry['file']} is missing: rerun {rerun}")
+        shard = Path(folder) / entry["file"]
+        if not shard.is_file():
+            raise ArtifactError(f"{shard} is missing: rerun {rerun}")
+        # Cheap (reads the zip directory at the end of the file): a truncated shard is named here, before a
+        # step starts its work. Damage inside a shard is found by the zip checksum when the shard is read.
+        if not zipfile.is_zipfile(shard):
+            raise ArtifactError(f"{shard} is damaged (truncated or not an .npz): rerun {rerun}")
     return index
 
 
 def shard_name(position):
     return f"song-{position:05d}.npz"
+
+
+def first_line(error):
+    """The first line of an exception's message (library messages can run to paragraphs), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check_same(what, found, expected, rerun):

@@ -4,9 +4,14 @@ Every song becomes float32 stereo at 44.1 kHz. A song is cut into steps of STEP_
 autoencoder sees each step together with a short margin of its neighbours (a "segment") and the decoder's
 segments are cross-faded, so decoding a score step by step leaves no click at step boundaries.
 """
+import contextlib
 import fractions
 import logging
 import math
+import os
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +30,44 @@ STEP_FRAMES = int(SAMPLE_RATE * STEP_SECONDS)  # 11025 frames per step
 CROSSFADE_FRAMES = STEP_FRAMES // 4 // 2 * 2  # 2756, even so the margin is the same on both sides
 SEGMENT_MARGIN = CROSSFADE_FRAMES // 2  # frames borrowed from each neighbour
 SEGMENT_FRAMES = STEP_FRAMES + CROSSFADE_FRAMES  # 13781 frames the autoencoder sees per step
+# Cross-fades keep the energy of the two segments in this many log-spaced bands (see overlap_add).
+CROSSFADE_BANDS = 12
+CROSSFADE_BAND_RANGE_HZ = (100.0, 16000.0)  # centres of the lowest and the highest band
+CROSSFADE_GAIN_KNOTS = 33  # points of each cross-fade where the gains are worked out (interpolated between)
 
 # Extensions we try to read; anything else in the input folder is skipped with a warning.
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64")
 # Resampling ratios are rounded to a fraction with at most this denominator (< 0.01 % pitch error),
 # so an odd rate such as 44101 Hz does not produce a gigantic polyphase filter.
 MAX_RESAMPLE_DENOMINATOR = 1000
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768000  # Hz we accept; anything outside is a damaged header
+OVERSHOOT_WARNING_PEAK = 1.5  # +3.5 dB: peaks above this are a level mistake, not a lossy decoder's overshoot
+DECODE_BLOCK_FRAMES = 1 << 14  # frames per read (0.37 s): a decoder failing part-way keeps what came before
+# A file decoding to less than this share of the length its header announces was cut short. MP3s without a
+# length header only have an estimate, which real files miss by ~0.1%, so small shortfalls are not flagged.
+TRUNCATION_TOLERANCE = 0.99
+# What libsndfile's parse log says about a WAV/AIFF/OGG file that ends before its header says it does
+# (their frame count is fitted to the file, so the log is the only trace of the cut).
+CUT_SHORT_LOG_PATTERNS = (
+    r"^data : \d+ \(should be \d+\)",  # WAV: the data chunk announces more bytes than are there
+    r"Chunk size \d+ > file length",  # AIFF
+    r"Last page lacks an end-of-stream bit",  # OGG
+)
 
 
 def list_audio_files(folder):
     """Audio files in folder (sorted, recursive) and the other files found there, so callers can warn."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise AudioError(f"input folder {folder} does not exist: put your songs there")
+    if not folder.is_dir():
+        raise AudioError(f"input folder {folder} is a file, not a folder")
     audio, other = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    try:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    except OSError as error:
+        raise AudioError(f"cannot list {folder}: {error.strerror or error}") from None
+    for path in files:
         (audio if path.suffix.lower() in AUDIO_EXTENSIONS else other).append(path)
     return audio, other
 
@@ -66,22 +94,100 @@ def resample(audio, rate):
     return scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator, axis=0).astype(np.float32)
 
 
-def load_audio(path):
-    """Read any soundfile-readable file as float32 (frames, 2) at 44.1 kHz, or raise AudioError saying why."""
+def load_audio(path, name=None):
+    """Read any soundfile-readable file as float32 (frames, 2) at 44.1 kHz, or raise AudioError saying why.
+
+    A file cut short (an interrupted download or copy) keeps the part that decodes, with one warning; a file
+    of which nothing decodes raises AudioError. name is how messages call the file (default: its name).
+    """
     path = Path(path)
+    name = name or path.name
     if not path.is_file():
-        raise AudioError(f"{path}: file not found")
+        raise AudioError(f"{name}: file not found")
     if path.stat().st_size == 0:
-        raise AudioError(f"{path.name}: empty file (0 bytes)")
+        raise AudioError(f"{name}: empty file (0 bytes)")
+    with _native_stderr_captured() as decoder_messages:
+        try:
+            samples, rate, cut_short = _decode(path)
+        except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as error:
+            raise AudioError(f"{name}: not readable as audio ({_decoder_reason(error)})") from None
+    for line in decoder_messages:
+        log.debug("%s: decoder says: %s", name, line)
+    if len(samples) == 0:
+        raise AudioError(f"{name}: no audio samples" + (f" (cut short: {cut_short})" if cut_short else ""))
+    if cut_short:
+        log.warning("%s: cut short (%s); using the %.1f s that decode", name, cut_short, len(samples) / rate)
+    return prepare_audio(samples, rate, name=name)
+
+
+def _decode(path):
+    """Decode block by block: (float32 (frames, channels), rate, why the file looks cut short or None).
+
+    Reading in blocks keeps the good start of a file whose decoder fails part-way (a truncated FLAC).
+    """
+    with soundfile.SoundFile(str(path)) as sound:
+        dtype = "float64" if sound.subtype == "DOUBLE" else "float32"  # doubles may exceed float32's range
+        blocks, failure = [], None
+        while True:
+            try:
+                block = sound.read(DECODE_BLOCK_FRAMES, dtype=dtype, always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError) as error:
+                failure = error
+                break
+            if len(block) == 0:
+                break
+            blocks.append(block)
+        if failure is not None and not blocks:
+            raise failure
+        decoded = sum(len(block) for block in blocks)
+        samples = np.concatenate(blocks) if blocks else np.zeros((0, sound.channels), dtype)
+        if failure is not None:
+            cut_short = f"decoding failed part-way: {_decoder_reason(failure)}"
+        elif decoded < TRUNCATION_TOLERANCE * sound.frames:
+            cut_short = f"its header announces {sound.frames / sound.samplerate:.1f} s"
+        elif any(re.search(pattern, sound.extra_info, re.MULTILINE) for pattern in CUT_SHORT_LOG_PATTERNS):
+            cut_short = "it ends before its header says"
+        else:
+            cut_short = None
+        return samples, sound.samplerate, cut_short
+
+
+def _decoder_reason(error):
+    """libsndfile's complaint without its "Error opening '<full path>': " or "Error : " preamble."""
+    reason = re.sub(r"^(Error opening .*?: |Error : )", "", _first_line(error)).strip()
+    # libsndfile says this when no decoder recognises the bytes; we already know the file exists.
+    if reason.startswith("File does not exist or is not a regular file"):
+        return "format not recognised"
+    return reason
+
+
+@contextlib.contextmanager
+def _native_stderr_captured():
+    """Collect what C decoders (mpg123, libvorbis) print straight to file descriptor 2, so the terminal
+    shows our one-line warnings instead. Yields a list that holds the captured lines afterwards."""
+    lines = []
+    sys.stderr.flush()
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as error:
-        raise AudioError(f"{path.name}: not readable as audio ({_first_line(error)})") from None
-    return prepare_audio(audio, rate, name=path.name)
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect (a daemon): nothing to hide
+        yield lines
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines.extend(line for line in capture.read().decode(errors="replace").splitlines() if line.strip())
 
 
 def prepare_audio(audio, rate, name="audio"):
-    """Bring decoded samples of any rate, channel count and dtype to float32 (frames, 2) at 44.1 kHz."""
+    """Bring decoded samples of any rate, channel count and dtype to float32 (frames, 2) at 44.1 kHz.
+
+    The result is finite with peak <= 1.0; anything that cannot become that raises AudioError.
+    """
     audio = np.asarray(audio)
     if audio.ndim == 1:
         audio = audio[:, None]
@@ -89,20 +195,33 @@ def prepare_audio(audio, rate, name="audio"):
         raise AudioError(f"{name}: no audio samples")
     if not np.issubdtype(audio.dtype, np.number) or np.issubdtype(audio.dtype, np.complexfloating):
         raise AudioError(f"{name}: samples of type {audio.dtype} are not audio")
+    if not _is_supported_rate(rate):
+        raise AudioError(f"{name}: unsupported sample rate {rate} Hz")
     if np.issubdtype(audio.dtype, np.integer):  # integer PCM: full scale -> +/-1.0
         info = np.iinfo(audio.dtype)
         audio = (audio.astype(np.float64) - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
-    audio = audio.astype(np.float32)
-    if not np.isfinite(audio).all():
+    elif not np.isfinite(audio).all():  # checked before float32, where a huge float64 would turn infinite
         raise AudioError(f"{name}: contains NaN or infinite samples")
-    if not (isinstance(rate, (int, np.integer)) or float(rate).is_integer()) or not 1000 <= rate <= 768000:
-        raise AudioError(f"{name}: unsupported sample rate {rate} Hz")
-    audio = resample(to_stereo(audio), int(rate))
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak = float(np.max(np.abs(audio)))
     if peak > 1.0:  # louder than full scale (float files can be): scale down rather than clip
-        log.warning("%s: peak %.2f is beyond full scale; scaled down to 1.0", name, peak)
+        # Lossy decoders overshoot loud masters by a dB or two: normal, so only a larger peak is worth a warning.
+        log.log(logging.WARNING if peak > OVERSHOOT_WARNING_PEAK else logging.DEBUG,
+                "%s: peak %.3g is beyond full scale; scaled down to 1.0", name, peak)
         audio = audio / peak
+    audio = resample(to_stereo(audio.astype(np.float32)), int(rate))
+    overshoot = float(np.max(np.abs(audio)))
+    if overshoot > 1.0:  # the resampling filter rings a little above full-scale peaks: not the file's fault
+        log.debug("%s: resampling overshoots to %.3f; scaled down to 1.0", name, overshoot)
+        audio = audio / overshoot
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _is_supported_rate(rate):
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        return False
+    return rate.is_integer() and MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
 
 
 def write_wav(path, audio):
@@ -161,12 +280,64 @@ def overlap_add(segments):
     middles = weighted[:, CROSSFADE_FRAMES:STEP_FRAMES]
     tails = weighted[:, STEP_FRAMES:]
     heads[1:] += tails[:-1]
+    heads[1:] = keep_energy_through_crossfades(segments[:-1, STEP_FRAMES:], segments[1:, :CROSSFADE_FRAMES], heads[1:])
     padded = np.concatenate([np.concatenate([heads, middles], axis=1).reshape(-1, channels), tails[-1]])
     # Inside the song the cross-fades sum to 1; only the song's first and last margins need dividing.
     weight = np.ones(len(padded), np.float32)
     weight[:CROSSFADE_FRAMES] = window[:CROSSFADE_FRAMES]
     weight[-CROSSFADE_FRAMES:] = window[-CROSSFADE_FRAMES:]
     return (padded / weight[:, None])[SEGMENT_MARGIN:SEGMENT_MARGIN + num_steps * STEP_FRAMES]
+
+
+def crossfade_band_masks(bands=CROSSFADE_BANDS):
+    """(bands, CROSSFADE_FRAMES // 2 + 1) smooth masks over the rfft bins of a cross-fade; they sum to 1."""
+    frequencies = np.fft.rfftfreq(CROSSFADE_FRAMES, 1 / SAMPLE_RATE)
+    centres = np.log(np.geomspace(*CROSSFADE_BAND_RANGE_HZ, bands))
+    position = np.interp(np.log(np.maximum(frequencies, 1.0)), centres, np.arange(bands))  # fractional band
+    lower, fraction = np.floor(position).astype(int), position - np.floor(position)
+    masks = np.zeros((bands, len(frequencies)))
+    masks[lower, np.arange(len(frequencies))] = np.cos(0.5 * np.pi * fraction) ** 2
+    upper = np.minimum(lower + 1, bands - 1)
+    masks[upper, np.arange(len(frequencies))] += np.sin(0.5 * np.pi * fraction) ** 2
+    return masks.astype(np.float32)
+
+
+def keep_energy_through_crossfades(outgoing, incoming, mixed):
+    """Per band, scale each cross-fade (num, CROSSFADE_FRAMES, 2) back to the energy of the two segments.
+
+    Two decoded segments are two estimates of the same audio; where they disagree (typically the high
+    frequencies of a lossy code), their cross-faded sum has up to half their energy mid-way, a dip heard as
+    a 4 Hz flutter. With energies Ea, Eb and correlation r of the two in a band, and cross-fade weights fa,
+    fb = 1 - fa, the sum's energy is fa^2 Ea + fb^2 Eb + 2 fa fb r sqrt(Ea Eb); the band is scaled to
+    fa Ea + fb Eb (the correlation-compensated cross-fade). Where the two agree (r = 1) the gain is exactly 1,
+    so consistent segments still overlap-add to the original.
+    """
+    if len(mixed) == 0:
+        return mixed
+    masks = crossfade_band_masks()  # (bands, bins)
+    out_spectrum, in_spectrum = np.fft.rfft(outgoing, axis=1), np.fft.rfft(incoming, axis=1)  # (num, bins, 2)
+    energy_out = np.einsum("kf,nfc->nkc", masks, np.abs(out_spectrum) ** 2)  # (num, bands, 2)
+    energy_in = np.einsum("kf,nfc->nkc", masks, np.abs(in_spectrum) ** 2)
+    cross = np.einsum("kf,nfc->nkc", masks, (out_spectrum * in_spectrum.conj()).real)
+    both = np.sqrt(energy_out * energy_in)
+    shared = np.clip(cross, 0.0, both)  # r * sqrt(Ea Eb) with r clipped to [0, 1]
+    # The gains are smooth in time: work them out at a few knots and interpolate linearly between them.
+    knots = np.linspace(0, CROSSFADE_FRAMES - 1, CROSSFADE_GAIN_KNOTS)
+    fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])[:, None]
+    fade_out = 1.0 - fade_in  # (knots, 1)
+    interpolation = np.maximum(0, 1 - np.abs(np.arange(CROSSFADE_FRAMES)[:, None] - knots[None]) / knots[1])
+    interpolation = interpolation.astype(np.float32)  # (frames, knots) hat functions
+    mixed_spectrum = np.fft.rfft(mixed, axis=1)
+    corrected = mixed.copy()
+    for band, mask in enumerate(masks):  # one band at a time: memory stays a few times that of mixed
+        energy_a, energy_b = energy_out[:, None, band], energy_in[:, None, band]  # (num, 1, 2)
+        wanted = fade_out * energy_a + fade_in * energy_b  # (num, knots, 2)
+        got = fade_out ** 2 * energy_a + fade_in ** 2 * energy_b + 2 * fade_out * fade_in * shared[:, None, band]
+        gain = np.sqrt((wanted + 1e-20) / (got + 1e-20)).astype(np.float32)  # in [1, sqrt(2)]; 1 for silence
+        band_part = np.fft.irfft(mask[None, :, None] * mixed_spectrum, n=CROSSFADE_FRAMES, axis=1)
+        excess = (interpolation @ (gain - 1).transpose(1, 0, 2).reshape(len(knots), -1)).reshape(-1, *gain.shape[::2])
+        corrected += excess.transpose(1, 0, 2) * band_part  # (num, frames, 2)
+    return corrected
 
 
 def limit_peaks(samples, ceiling=0.99, hold_frames=220):

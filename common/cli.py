@@ -1,6 +1,7 @@
 """What every script shares on the command line: directories, verbosity, one-line errors."""
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -11,6 +12,9 @@ from common import paths
 from common.errors import PipelineError
 
 log = logging.getLogger("musicgen")
+
+# Operating-system errors that are the machine's state, not a bug: reported in one line like user mistakes.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def make_parser(description):
@@ -30,10 +34,22 @@ def _absolute_path(text):
     return Path(text).expanduser().resolve()
 
 
+class _CurrentStdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now, so a replaced stdout (pytest capture, tqdm) keeps working."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def setup_logging(args, tensorflow=True):
     """Configure logging, and (for steps that use it) hide TensorFlow's start-up noise unless --verbose."""
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stdout, force=True)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[_CurrentStdoutHandler()], force=True)
     log.setLevel(level)
     if tensorflow and not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,7 +69,9 @@ def _import_tensorflow_silently():
             os.dup2(devnull.fileno(), 2)
             import tensorflow as tf
 
-            tf.config.list_logical_devices()  # probes CUDA now, while its complaints go nowhere
+            # Probes CUDA now, while its complaints go nowhere; physical devices only, so TensorFlow is not yet
+            # initialised and a multi-worker strategy (or a split of the CPU) can still be set up.
+            tf.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -72,8 +90,15 @@ def user_errors():
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+    except OSError as error:
+        if error.errno not in ENVIRONMENT_ERRNOS:
+            raise
+        # A full disk or a folder we may not write to; artifacts are written atomically, so earlier ones are intact.
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror}{where}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
-        print("interrupted: saved artifacts are intact; rerun training with --resume to continue", file=sys.stderr)
+        print("interrupted: what was saved before is intact (a training continues with --resume)", file=sys.stderr)
         raise SystemExit(130) from None
 
 

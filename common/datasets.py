@@ -8,13 +8,17 @@ Nothing here holds a whole corpus in memory: shards are read one song at a time 
 """
 import hashlib
 import shutil
+import struct
 import time
+import zipfile
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from common import artifacts
-from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, STEP_FRAMES, segments_from_steps
+from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES
 
 STORAGE_DTYPES = ("int16", "float16", "float32")  # int16 halves the disk and memory of float32 at 96 dB SNR
 INT16_SCALE = 32767.0
@@ -87,45 +91,146 @@ def load_song_score(folder, song):
     return arrays["score"].astype(np.float32)
 
 
-def segment_dataset(folder, index, split, batch_size, shuffle=True, seed=0, cache_limit_mb=1024,
-                    shuffle_buffer=2048):
-    """tf.data of (segment, segment) batches for autoencoder training, streamed song by song.
+def segment_dataset(folder, index, split, batch_size, shuffle=True, seed=0, cache_limit_mb=256,
+                    shuffle_buffer=2048, interleave_songs=8):
+    """tf.data of (segment, segment) float32 batches for autoencoder training, streamed step by step.
 
-    Small datasets are cached in memory after the first epoch; larger ones are re-read from the shards
-    each epoch so memory stays bounded by the shuffle buffer.
+    Samples are read straight from the shards by TensorFlow (no Python in the loop, so no GIL held while
+    training) in their stored type; each step is joined to the margins of its neighbours as it streams by,
+    and converted to float32 only once batched. Memory is bounded by the shuffle buffer (about 55 kB per
+    int16 segment), plus the whole split held in memory after the first epoch when its stored segments take
+    at most cache_limit_mb. Every shard is checked end to end (its zip checksum) before streaming starts.
     """
     import tensorflow as tf
 
     songs = songs_in_split(index, split)
     if not songs:
         return None
-    files = [str(Path(folder) / song["file"]) for song in songs]
-    num_segments = sum(song["num_steps"] for song in songs)
-    segment_megabytes = SEGMENT_FRAMES * CHANNELS * 4 / 2**20
-    cache = num_segments * segment_megabytes <= cache_limit_mb
+    layouts = stored_steps_layouts(folder, songs)
+    dtypes = {layout.dtype for layout in layouts}
+    if len(dtypes) > 1:
+        raise artifacts.ArtifactError(f"{folder} mixes sample types {sorted(map(str, dtypes))}: "
+                                      f"rerun combine_encoded_test_data.py")
+    dtype = dtypes.pop()
+    num_segments = sum(layout.num_steps for layout in layouts)
+    cache = num_segments * SEGMENT_FRAMES * CHANNELS * dtype.itemsize <= cache_limit_mb * 2**20
 
-    def read_segments(path):
-        song = {"file": Path(path.decode()).relative_to(folder).as_posix()}
-        return segments_from_steps(load_song_steps(folder, song))
-
-    def song_segments(path):
-        segments = tf.numpy_function(read_segments, [path], tf.float32, stateful=False)
-        segments.set_shape([None, SEGMENT_FRAMES, CHANNELS])
-        return tf.data.Dataset.from_tensor_slices(segments)
-
-    dataset = tf.data.Dataset.from_tensor_slices(files)
+    songs_data = tf.data.Dataset.from_tensor_slices((
+        [str(layout.path) for layout in layouts],
+        np.array([layout.offset for layout in layouts], np.int64),
+        np.array([layout.trailing_bytes for layout in layouts], np.int64),
+    ))
     if shuffle and not cache:  # a cached dataset is shuffled below, across all its segments
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(song_segments, cycle_length=min(4, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
-                                 deterministic=True)
+        songs_data = songs_data.shuffle(len(layouts), seed=seed, reshuffle_each_iteration=True)
+    dataset = songs_data.interleave(
+        lambda path, offset, trailing: _streamed_segments(path, offset, trailing, dtype),
+        cycle_length=min(interleave_songs, len(layouts)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         dataset = dataset.cache()
     if shuffle:
         buffer = num_segments if cache else min(num_segments, shuffle_buffer)
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(lambda batch: (batch, batch))
+
+    def to_float(batch):  # as decode_stored_steps does, once per batch
+        batch = tf.cast(batch, tf.float32)
+        if dtype == np.int16:
+            batch = batch / INT16_SCALE
+        return batch, batch
+
+    dataset = dataset.batch(batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_segments // batch_size)))
     return _with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
+
+
+class StoredSteps(NamedTuple):
+    """Where a step shard keeps its samples: bytes [offset, size - trailing_bytes) of the file."""
+    path: Path
+    offset: int
+    trailing_bytes: int
+    num_steps: int
+    dtype: np.dtype
+
+
+def stored_steps_layout(path, name="steps"):
+    """Check a step shard end to end (its zip CRC-32) and find its samples in the file.
+
+    np.savez stores arrays uncompressed, so the samples are one contiguous run of bytes that tf.data can read
+    directly; a damaged or foreign shard raises ArtifactError naming the step to rerun.
+    """
+    path = Path(path)
+    rerun = artifacts.MADE_BY["steps"]
+    try:
+        with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+            member = archive.getinfo(f"{name}.npy")
+            raw.seek(member.header_offset)
+            local_header = raw.read(30)
+            name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+            member_start = member.header_offset + len(local_header) + name_length + extra_length
+            raw.seek(member_start)
+            version = np.lib.format.read_magic(raw)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(raw)
+            header_bytes = raw.tell() - member_start
+            if _crc32(raw, member_start, member.file_size) != member.CRC:
+                raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")  # zipfile's own words
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, struct.error) as error:
+        raise artifacts.ArtifactError(f"{path} is damaged ({artifacts.first_line(error)}): rerun {rerun}") from None
+    data_bytes = (shape[0] if shape else 0) * STEP_FRAMES * CHANNELS * dtype.itemsize
+    if (member.compress_type != zipfile.ZIP_STORED or fortran_order or len(shape) != 3
+            or tuple(shape[1:]) != (STEP_FRAMES, CHANNELS) or dtype.name not in STORAGE_DTYPES
+            or dtype.byteorder == ">" or header_bytes + data_bytes != member.file_size):
+        raise artifacts.ArtifactError(f"{path} does not hold steps of this project: rerun {rerun}")
+    offset = member_start + header_bytes
+    return StoredSteps(path, offset, path.stat().st_size - offset - data_bytes, shape[0], np.dtype(dtype.name))
+
+
+def stored_steps_layouts(folder, songs):
+    """stored_steps_layout of every song, checked on all cores (zlib releases the GIL while it sums)."""
+    import concurrent.futures
+    import os
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(stored_steps_layout, [Path(folder) / song["file"] for song in songs]))
+
+
+def _crc32(handle, start, length, chunk=1 << 22):
+    """CRC-32 of length bytes of an open file from start, read in chunks (memory stays at one chunk)."""
+    handle.seek(start)
+    buffer, crc = bytearray(chunk), 0
+    while length > 0:
+        count = handle.readinto(memoryview(buffer)[:min(chunk, length)])
+        if count == 0:
+            raise EOFError("the file ends inside its samples")
+        crc = zlib.crc32(memoryview(buffer)[:count], crc)
+        length -= count
+    return crc
+
+
+def _streamed_segments(path, offset, trailing_bytes, dtype):
+    """One song's segments, (SEGMENT_FRAMES, CHANNELS) in the stored type, read step by step from its shard.
+
+    Each step is emitted once its successor arrives, joined to the last SEGMENT_MARGIN frames of the step
+    before and the first SEGMENT_MARGIN frames of the step after; the song is framed by silence, exactly as
+    audio.segments_from_steps does.
+    """
+    import tensorflow as tf
+
+    tf_dtype = tf.as_dtype(dtype)
+    record_bytes = STEP_FRAMES * CHANNELS * dtype.itemsize
+    steps = tf.data.FixedLengthRecordDataset(path, record_bytes, header_bytes=offset, footer_bytes=trailing_bytes,
+                                             buffer_size=1 << 20)
+    steps = steps.map(lambda record: tf.reshape(tf.io.decode_raw(record, tf_dtype), [STEP_FRAMES, CHANNELS]))
+    silence = tf.zeros([STEP_FRAMES, CHANNELS], tf_dtype)
+    steps = steps.concatenate(tf.data.Dataset.from_tensors(silence))
+
+    def with_neighbours(state, following):
+        before, current = state  # the step before the current one, and the current one
+        segment = tf.concat([before[-SEGMENT_MARGIN:], current, following[:SEGMENT_MARGIN]], axis=0)
+        return (current, following), segment
+
+    # The first output joins the leading silence to its neighbours: it is no step of the song.
+    return steps.scan((silence, silence), with_neighbours).skip(1)
 
 
 def concatenated_scores(folder, index, split):

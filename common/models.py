@@ -4,23 +4,28 @@ Models are loaded in Keras safe mode (a downloaded .keras file cannot run arbitr
 training configuration; every model has a JSON record beside it with the resolved arguments, what it was
 trained on (fingerprints) and its headline figures.
 """
+import json
+import re
 import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from common import artifacts, paths
+# codec_layers registers the custom layers saved autoencoders need, so safe-mode loading finds them.
+from common import artifacts, codec_layers, paths  # noqa: F401
 from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, STEP_FRAMES
 from common.errors import ArtifactError
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
 class SpectralWaveformLoss(keras.losses.Loss):
-    """Multi-resolution STFT magnitude loss (linear + log) plus an L1 waveform term.
+    """Multi-resolution STFT magnitude loss (spectral convergence + log magnitude) plus a waveform term.
 
-    Ears hear magnitudes on a log scale at several time/frequency resolutions; the waveform term keeps the
-    phase honest so SI-SDR does not suffer.
+    Ears hear magnitudes on a log scale at several time/frequency resolutions; the waveform term, the
+    batch's noise-to-signal ratio in bels (-SNR / 10 dB), keeps the phase honest so SI-SDR does not suffer.
+    Ratios are taken over the whole batch and magnitudes are floored about 90 dB below a full-scale sine,
+    so a silent segment (song starts, fades) cannot dominate the loss with a division by almost zero.
     """
 
     def __init__(self, fft_sizes=(2048, 512, 128), waveform_weight=1.0, name="spectral_waveform", **kwargs):
@@ -34,17 +39,28 @@ class SpectralWaveformLoss(keras.losses.Loss):
         # (batch, frames, channels) -> (batch * channels, frames) for tf.signal.stft
         true = tf.reshape(tf.transpose(y_true, [0, 2, 1]), [-1, tf.shape(y_true)[1]])
         pred = tf.reshape(tf.transpose(y_pred, [0, 2, 1]), [-1, tf.shape(y_pred)[1]])
-        loss = self.waveform_weight * tf.reduce_mean(tf.abs(true - pred), axis=-1)
+        # Floors: an RMS of 1e-4 (-80 dBFS) for the waveform, 1e-5 * size per STFT bin (a full-scale sine peaks
+        # at size / 4 in a Hann-windowed STFT, so that is about -88 dB).
+        signal_energy = tf.reduce_sum(tf.square(true)) + 1e-8 * tf.cast(tf.size(true), true.dtype)
+        loss = self.waveform_weight * _log10(tf.reduce_sum(tf.square(true - pred)) / signal_energy + 1e-4)
         for size in self.fft_sizes:
-            true_mag = tf.abs(tf.signal.stft(true, size, size // 4, pad_end=True)) + 1e-5
-            pred_mag = tf.abs(tf.signal.stft(pred, size, size // 4, pad_end=True)) + 1e-5
-            convergence = tf.norm(true_mag - pred_mag, axis=[-2, -1]) / tf.norm(true_mag, axis=[-2, -1])
-            log_distance = tf.reduce_mean(tf.abs(tf.math.log(true_mag) - tf.math.log(pred_mag)), axis=[-2, -1])
+            floor = 1e-5 * size
+            true_mag = tf.abs(tf.signal.stft(true, size, size // 4, pad_end=True))
+            pred_mag = tf.abs(tf.signal.stft(pred, size, size // 4, pad_end=True))
+            bins = tf.cast(tf.size(true_mag), true_mag.dtype)
+            convergence = tf.norm(true_mag - pred_mag) / tf.sqrt(tf.reduce_sum(tf.square(true_mag)) + bins * floor ** 2)
+            log_distance = tf.reduce_mean(tf.abs(tf.math.log(true_mag + floor) - tf.math.log(pred_mag + floor)))
             loss += (convergence + log_distance) / len(self.fft_sizes)
-        return tf.reduce_mean(tf.reshape(loss, [tf.shape(y_true)[0], -1]), axis=-1)
+        return tf.fill([tf.shape(y_true)[0]], loss)  # one figure for the batch, given to each of its segments
 
     def get_config(self):
         return {**super().get_config(), "fft_sizes": list(self.fft_sizes), "waveform_weight": self.waveform_weight}
+
+
+def _log10(x):
+    import tensorflow as tf
+
+    return tf.math.log(x) / tf.math.log(tf.constant(10.0, x.dtype))
 
 
 def save_model(model, path):
@@ -55,16 +71,40 @@ def save_model(model, path):
 
 
 def load_model(models_dir, name, kind):
-    """Load models/<name>.keras in safe mode; missing or damaged files name the script to rerun."""
+    """Load models/<name>.keras in safe mode; missing, damaged or replaced files name the script to rerun.
+
+    A model whose JSON record holds the fingerprint of the file it saved (the score models) must still be that
+    file: one copied over it later is refused rather than silently used with the wrong record.
+    """
     path = paths.model_path(models_dir, name)
     rerun = artifacts.MADE_BY[kind]
     if not path.is_file():
         raise ArtifactError(f"{path} is missing: run {rerun} first")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a truncated archive
+        raise ArtifactError(f"{path} is damaged (truncated or not a .keras archive): rerun {rerun}")
+    recorded = _recorded_model_fingerprint(models_dir, name)
+    if recorded is not None and artifacts.file_fingerprint(path) != recorded:
+        raise ArtifactError(f"{path} is not the model {paths.model_record_path(models_dir, name).name} describes "
+                            f"(replaced since?): rerun {rerun}")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ArtifactError(f"{path} is damaged or not a model of this project ({first_line}): rerun {rerun}") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as error:
+        raise ArtifactError(f"{path} is damaged or not a model of this project ({_first_sentence(error)}): "
+                            f"rerun {rerun}") from None
+
+
+def _recorded_model_fingerprint(models_dir, name):
+    """models/<name>.json's "model_fingerprint", or None where there is none (read_record checks the rest)."""
+    try:
+        record = json.loads(paths.model_record_path(models_dir, name).read_text())
+    except (OSError, ValueError):
+        return None
+    return record.get("model_fingerprint") if isinstance(record, dict) else None
+
+
+def _first_sentence(error):
+    """Keras explains refusals in paragraphs; the first sentence says what went wrong."""
+    return re.split(r"(?<=[.!?])\s", artifacts.first_line(error), maxsplit=1)[0]
 
 
 def write_record(models_dir, name, record):
@@ -104,16 +144,54 @@ def load_codec(models_dir):
     return encoder, decoder, record
 
 
-def encode(encoder, steps, batch_size=64):
-    """(num_steps, STEP_FRAMES, 2) -> score (num_steps, latent_dim)."""
+def encode(encoder, steps, batch_size=256):
+    """(num_steps, STEP_FRAMES, 2) -> score (num_steps, latent_dim).
+
+    Segments are cut batch by batch, so memory stays at one batch of segments beyond the input.
+    """
     from common.audio import segments_from_steps
 
-    return np.asarray(encoder.predict(segments_from_steps(steps), batch_size=batch_size, verbose=0), np.float32)
+    steps = np.asarray(steps, np.float32)
+    scores = []
+    for first, last, before, after in _batches(len(steps), batch_size):
+        segments = segments_from_steps(steps[before:after])  # each step of the batch with both its neighbours
+        scores.append(_inference(encoder, segments[first - before:last - before]))
+    return np.concatenate(scores) if scores else np.zeros((0, encoder.output_shape[-1]), np.float32)
 
 
-def decode(decoder, score, batch_size=64):
-    """score (num_steps, latent_dim) -> audio (num_steps * STEP_FRAMES, 2), cross-faded at step boundaries."""
+def decode(decoder, score, batch_size=256):
+    """score (num_steps, latent_dim) -> audio (num_steps * STEP_FRAMES, 2), cross-faded at step boundaries.
+
+    Decoded batch by batch, each batch with the neighbouring step on either side so that its cross-fades are
+    the same as decoding the whole score at once: memory stays at the output plus one batch of segments.
+    """
     from common.audio import overlap_add
 
-    segments = np.asarray(decoder.predict(np.asarray(score, np.float32), batch_size=batch_size, verbose=0))
-    return overlap_add(segments)
+    score = np.asarray(score, np.float32)
+    output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
+    for first, last, before, after in _batches(len(score), batch_size):
+        joined = overlap_add(_inference(decoder, score[before:after]))  # the steps before..after-1, cross-faded
+        output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
+                                                                (last - before) * STEP_FRAMES]
+    return output
+
+
+def _batches(count, batch_size):
+    """(first, last, before, after) per batch: the batch is [first, last), widened by one neighbour each side."""
+    for first in range(0, count, batch_size):
+        last = min(first + batch_size, count)
+        yield first, last, max(first - 1, 0), min(last + 1, count)
+
+
+def _inference(model, inputs):
+    """model(inputs) without Keras's predict() set-up, which costs more than a short song's whole encoding.
+
+    One traced function per model (kept on the model), for any batch size.
+    """
+    import tensorflow as tf
+
+    call = getattr(model, "_musicgen_inference", None)
+    if call is None:
+        call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+        model._musicgen_inference = call
+    return np.asarray(call(tf.convert_to_tensor(inputs)), np.float32)

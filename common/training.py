@@ -4,10 +4,15 @@ Flags, the tf.distribute strategy, and the Keras callbacks that give every train
 validation loss, early stopping, a checkpoint every epoch, --resume after an interruption, CSV and
 TensorBoard logs, and a loss-curve picture.
 """
+import atexit
+import functools
 import json
 import logging
+import os
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from common import paths
 
@@ -50,23 +55,84 @@ def check_training_arguments(args):
         raise PipelineError("--learning-rate must be positive")
 
 
+@functools.lru_cache(maxsize=None)
 def make_strategy(name):
-    """The tf.distribute strategy for --strategy; every model and optimizer is built inside its scope."""
+    """The tf.distribute strategy for --strategy; every model and optimizer is built inside its scope.
+
+    mirrored: every local GPU, or every logical CPU device where there is no GPU (one, unless the CPU was
+    split with tf.config.set_logical_device_configuration, as the tests do). multiworker: the cluster of
+    TF_CONFIG; it must be created before TensorFlow initialises, which is why nothing before it in the
+    scripts lists logical devices. One strategy per process: two would reuse each other's collective keys
+    when two trainings run in one process.
+    """
     import tensorflow as tf
 
-    gpus = tf.config.list_logical_devices("GPU")
+    from common.errors import PipelineError
+
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as error:
+            raise PipelineError(f"--strategy multiworker could not start ({error}); check TF_CONFIG") from None
+        return _reducing_nests(strategy)
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
+        devices = None if gpus else [device.name for device in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()  # the default: one device, no replication
+
+
+def _reducing_nests(strategy):
+    """Make MultiWorkerMirroredStrategy.reduce take what Keras 3's fit() gives it (keras-team/keras#20585).
+
+    Keras builds the model by reducing a whole (inputs, targets) batch in one call, which the strategy
+    refuses ("Attempt to convert a value (PerReplica ...)"), and averages scalar metrics along an axis 0 they
+    do not have ("Invalid reduction dimension 0", tensorflow/tensorflow#72388). Reducing each value of the
+    nest on its own, and scalars across replicas only, is what both calls mean.
+    """
+    import tensorflow as tf
+
+    reduce_one = strategy.reduce
+
+    def reduce(reduce_op, value, axis=None):
+        def reduce_part(part):
+            local = part.values[0] if isinstance(part, tf.distribute.DistributedValues) else part
+            scalar = getattr(local, "shape", None) is not None and local.shape.rank == 0
+            return reduce_one(reduce_op, part, None if scalar else axis)
+
+        return tf.nest.map_structure(reduce_part, value)
+
+    strategy.reduce = reduce
+    return strategy
+
+
+def cluster_task():
+    """(task type, index) of this process in TF_CONFIG's cluster, or None when TF_CONFIG names no task."""
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
+    except (ValueError, AttributeError):
+        return None
+    return (task.get("type"), int(task.get("index", 0))) if task.get("type") else None
+
+
+def is_chief(strategy_name):
+    """Whether this process keeps the artifacts: always, except on the other workers of a multi-worker run.
+
+    Keras's convention: the chief is the task of type "chief", or worker 0 where the cluster has none.
+    """
+    task = cluster_task()
+    if strategy_name != "multiworker" or task is None:
+        return True
+    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    return task[0] == "chief" or (task == ("worker", 0) and "chief" not in cluster)
 
 
 def set_precision(mixed):
     import keras
     import tensorflow as tf
 
-    if mixed and not tf.config.list_logical_devices("GPU"):
+    # Physical, not logical, devices: listing logical ones would initialise TensorFlow before the strategy.
+    if mixed and not tf.config.list_physical_devices("GPU"):
         log.warning("--mixed-precision needs a GPU; training in float32 on the CPU")
         mixed = False
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
@@ -79,6 +145,19 @@ def prepare_run(args, models_dir, model_name):
     keras.utils.set_random_seed(args.random_seed)
     set_precision(args.mixed_precision)
     backup = paths.checkpoint_dir(models_dir, model_name)
+    if not is_chief(args.strategy):
+        # Every worker trains the same model, but only the chief's artifacts are kept: the others write theirs
+        # into a temporary folder (workers sharing one --models-dir must not overwrite each other), all but
+        # the per-epoch backup, which each keeps under its own name so --resume works on every worker.
+        task_type, task_index = cluster_task()
+        backup = paths.checkpoint_dir(models_dir, f"{model_name}-{task_type}{task_index}")
+        args.models_dir = models_dir = Path(tempfile.mkdtemp(prefix=f"{model_name}-{task_type}{task_index}-"))
+        atexit.register(shutil.rmtree, models_dir, ignore_errors=True)
+        log.info("%s %d of a multi-worker run: the chief saves the model; this worker's copy goes to %s",
+                 task_type, task_index, models_dir)
+    if args.resume and not backup.exists():  # e.g. the interrupted run had not finished one epoch
+        log.warning("--resume: no interrupted %s training to continue; starting from the beginning", model_name)
+        args.resume = False
     if backup.exists() and not args.resume:
         log.info("an interrupted %s training was found; starting over (use --resume to continue it)", model_name)
         shutil.rmtree(backup, ignore_errors=True)
@@ -92,12 +171,35 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
 
     run_log_dir.mkdir(parents=True, exist_ok=True)
     return [
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        resumable_backup(backup_dir),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(run_log_dir / "history.csv"), append=args.resume),
         keras.callbacks.TensorBoard(log_dir=str(run_log_dir), write_graph=False),
         *extra,
     ]
+
+
+def resumable_backup(backup_dir):
+    """Keras's BackupAndRestore, keeping the previous epoch's backup too (a kill while the backup is written
+    leaves that one to resume from), and saying in one line when --resume cannot use what it finds."""
+    import keras
+
+    from common.errors import PipelineError
+
+    class ResumableBackup(keras.callbacks.BackupAndRestore):
+        def on_train_begin(self, logs=None):
+            try:
+                super().on_train_begin(logs)
+            except (OSError, json.JSONDecodeError, KeyError) as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise PipelineError(f"cannot resume: the backup in {backup_dir} is damaged ({reason}); "
+                                    f"rerun without --resume to start over") from None
+            except ValueError:  # Keras could not fit the saved weights into this model
+                raise PipelineError(f"cannot resume: the backup in {backup_dir} holds a model of another shape; "
+                                    f"resume with the interrupted run's flags, or rerun without --resume to start "
+                                    f"over") from None
+
+    return ResumableBackup(str(backup_dir), save_freq="epoch", double_checkpoint=True, delete_checkpoint=True)
 
 
 def compile_options(args):

@@ -45,11 +45,10 @@ def test_autoencoder_artifacts_and_record(pipeline):
     for name in ("autoencoder", "encoder", "decoder"):
         assert paths.model_path(models, name).is_file()
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
-    assert record["arch"] == "dense" and record["latent_dim"] == 16 and record["args"]["epochs"] == 2
-    # Started from PCA, even a two-epoch dense autoencoder reconstructs the validation song audibly.
+    # The default sparse code has nothing to train (the trained architectures: tests/test_autoencoders.py).
+    assert record["arch"] == "sparse" and record["latent_dim"] == 16 and record["epochs_run"] == 0
+    # Even 16 numbers per step (7 spectral peaks, 2 band levels) reconstruct the validation song audibly.
     assert record["validation"]["snr_db"] > 3
-    assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
-    assert list((models / "logs").glob("autoencoder-*/train/events.out.tfevents.*"))
 
 
 def test_round_trip_writes_wav_and_figures(pipeline, tmp_path):

@@ -41,7 +41,20 @@ def test_overlap_add_hides_a_jump_between_steps():
     """Segments whose content jumps between steps decode without a step at the boundary."""
     segments = np.concatenate([np.full((1, audio.SEGMENT_FRAMES, 2), 0.5), np.full((1, audio.SEGMENT_FRAMES, 2), -0.5)])
     out = audio.overlap_add(segments.astype(np.float32))
-    assert np.abs(np.diff(out[:, 0])).max() < 1.0 / audio.CROSSFADE_FRAMES * 2
+    # A plain sin^2 cross-fade from 0.5 to -0.5 changes by at most pi/2 / CROSSFADE_FRAMES per frame; the
+    # energy-keeping gain (at most sqrt(2)) steepens it to 2.22 / CROSSFADE_FRAMES. A click would be ~1.0.
+    assert np.abs(np.diff(out[:, 0])).max() < 3.0 / audio.CROSSFADE_FRAMES
+    assert out[0, 0] == pytest.approx(0.5) and out[-1, 0] == pytest.approx(-0.5)
+
+
+def test_cross_fading_independent_estimates_keeps_their_energy():
+    """Two decoders disagreeing (independent noise) must not leave a dip in energy mid-way through the fade."""
+    rng = np.random.default_rng(0)
+    segments = (0.1 * rng.standard_normal((400, audio.SEGMENT_FRAMES, 2))).astype(np.float32)
+    out = audio.overlap_add(segments)
+    energy = np.mean(np.square(audio.frame_steps(out)), axis=(0, 2))  # (STEP_FRAMES,) mean over steps
+    middle_of_fade = np.concatenate([energy[-200:], energy[:200]]).mean()
+    assert middle_of_fade / energy[4000:7000].mean() == pytest.approx(1.0, abs=0.06)  # a plain fade gives 0.5
 
 
 @pytest.mark.parametrize("rate", [8000, 22050, 48000, 96000])

@@ -1,0 +1,273 @@
+"""Benchmark: do the score models beat the baselines, and do their long continuations stay music?
+
+Runs the real pipeline (every step's main()) on a folder of songs, split by song, into a work folder, then:
+  - validation error of the next 5 steps: repeat the last step, the mean step, conv1d, lstm (same windows);
+  - for every held-out song long enough, a --seconds continuation of its --offset seed by each model, and
+    its loudness per second against the seed's (after the first 2 s), peak, NaN/Inf, how close new steps are
+    to the seed's (0 = copies the seed), and how much the peak limiter acted;
+  - a Frechet distance on log-mel frames (as in FAD) between the continuations and the real held-out songs,
+    beside the same distance for the autoencoder's round trip of those songs (the best any continuation
+    decoded by this autoencoder can hope for).
+Prints one markdown table, with the data and training budget in its header.
+
+Run from the repository root (about 40 minutes on 2 CPU cores):
+    python -m bench.continuation /tmp/realmusic --arch dense --ae-epochs 2 --score-epochs 12
+    python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse   # only generate again
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+import autoencode
+import combine_encoded_test_data
+import conv1d_creater
+import create_encoded_data
+import lstm_creater
+import music_generator
+from common import audio, cli, datasets, metrics, paths
+
+
+MODELS = ("conv1d", "lstm")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("music_dir", type=Path, help="folder of real songs (any format the pipeline reads)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where data/ and models/ are made (default: a new temporary folder, removed after)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep what --work-dir already has (step dataset, autoencoder, scores, score models)")
+    parser.add_argument("--arch", default="dense", help="autoencode.py --arch (default dense)")
+    parser.add_argument("--latent-dim", type=int, default=512, help="autoencode.py --latent-dim (default 512)")
+    parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs (default 2)")
+    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
+    parser.add_argument("--patience", type=int, default=3,
+                        help="score models stop after this many epochs without a better validation loss (default 3)")
+    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
+    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of each continuation (default 60)")
+    parser.add_argument("--offset", type=float, default=20.0,
+                        help="seconds into each held-out song where its seed starts (0 for songs too short)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="music_generator.py --temperature")
+    parser.add_argument("--scale-from", nargs="+", choices=("seed", "window"), default=["seed", "window"],
+                        help="music_generator.py --scale-from values to compare (default: both)")
+    parser.add_argument("--random-seed", type=int, default=0, help="seed of training and sampling (default 0)")
+    return parser.parse_args(argv)
+
+
+def link_songs(music_dir, input_dir):
+    """Symlink every audio file of music_dir into the work folder's data/input/; returns their paths."""
+    songs, _ = audio.list_audio_files(music_dir)
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for song in songs:
+        link = input_dir / song.relative_to(music_dir)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(song.resolve())
+    return songs
+
+
+def build_artifacts(args, dirs):
+    """Steps 1, 2, 4: step dataset, autoencoder, scores. Returns the seconds each took."""
+    seconds = {}
+    for name, step, extra in (
+            ("steps", combine_encoded_test_data, []),
+            ("autoencoder", autoencode, ["--arch", args.arch, "--latent-dim", str(args.latent_dim),
+                                         "--epochs", str(args.ae_epochs), "--preview-seconds", "0",
+                                         "--random-seed", str(args.random_seed)]),
+            ("scores", create_encoded_data, [])):
+        start = time.perf_counter()
+        step.main(dirs + extra + ["-q"])
+        seconds[name] = time.perf_counter() - start
+    return seconds
+
+
+def train_score_models(args, dirs, work):
+    """Steps 5 and 6 (or, with --reuse, the models already there): each model's record, with training seconds."""
+    results = {}
+    for name, script, size in (("conv1d", conv1d_creater, ["--filters", str(args.filters)]),
+                               ("lstm", lstm_creater, ["--units", str(args.units)])):
+        record_path = paths.model_record_path(work / "models", name)
+        seconds = float("nan")
+        if not (args.reuse and record_path.is_file()):
+            start = time.perf_counter()
+            script.main(dirs + size + ["--epochs", str(args.score_epochs), "--patience", str(args.patience),
+                                       "--random-seed", str(args.random_seed), "-q"])
+            seconds = time.perf_counter() - start
+        results[name] = {**json.loads(record_path.read_text()), "seconds": seconds}
+    return results
+
+
+def held_out_songs(data_dir):
+    """(index entry, steps) of every validation song of the step dataset, one at a time."""
+    folder = paths.steps_dir(data_dir)
+    index = datasets.steps_index(folder)
+    for song in datasets.songs_in_split(index, "validation"):
+        yield song, datasets.load_song_steps(folder, song)
+
+
+def reference_frames(data_dir, models_dir):
+    """Log-mel frames of the real held-out songs and of their autoencoder round trip, and the songs' lengths."""
+    from common.models import decode, encode, load_codec
+
+    encoder, decoder, _ = load_codec(models_dir)
+    real, round_trip, lengths = [], [], {}
+    for song, steps in held_out_songs(data_dir):
+        real.append(metrics.log_mel_frames(audio.unframe_steps(steps)))
+        round_trip.append(metrics.log_mel_frames(np.clip(decode(decoder, encode(encoder, steps)), -1, 1)))
+        lengths[song["song"]] = len(steps) * audio.STEP_SECONDS
+    return np.concatenate(real), np.concatenate(round_trip), lengths
+
+
+def true_continuations(args, data_dir, models_dir):
+    """What a perfect score model would give: each seed's real next --seconds, through the autoencoder.
+
+    Measured like a generated continuation (seed and continuation decoded together, then the limiter).
+    """
+    from common.models import decode, encode, load_codec
+
+    encoder, decoder, _ = load_codec(models_dir)
+    figures, frames, in_steps = [], [], 40
+    for song, steps in held_out_songs(data_dir):
+        offset = seed_offset(len(steps) * audio.STEP_SECONDS, args)
+        if offset is None:
+            continue
+        first = int(round(offset / audio.STEP_SECONDS))
+        seed_steps = steps[first:first + in_steps]
+        next_steps = steps[first + in_steps:first + in_steps + int(np.ceil(args.seconds / audio.STEP_SECONDS))]
+        if len(next_steps) < 12:  # under 3 s: no seconds left to measure after the first 2
+            continue
+        scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
+        unlimited = decode(decoder, scores)
+        decoded = audio.limit_peaks(unlimited)
+        seed_frames = in_steps * audio.STEP_FRAMES
+        song_figures = music_generator.continuation_figures(audio.unframe_steps(seed_steps), decoded[seed_frames:],
+                                                            scores[:in_steps], scores[in_steps:])
+        song_figures["limiter_max_reduction_db"] = music_generator.limiter_reduction_db(unlimited[seed_frames:],
+                                                                                        decoded[seed_frames:])
+        figures.append(song_figures)
+        frames.append(metrics.log_mel_frames(decoded[seed_frames:]))
+    return figures, np.concatenate(frames)
+
+
+def seed_offset(length_seconds, args, in_seconds=10.0):
+    """--offset where the song is long enough for a whole seed after it, else 0; None if too short for any."""
+    if length_seconds >= args.offset + in_seconds:
+        return args.offset
+    return 0.0 if length_seconds >= in_seconds else None
+
+
+def continue_held_out_songs(args, dirs, work, lengths, model, scale_from):
+    """A continuation of every held-out song by one model; its figures per song and its log-mel frames."""
+    figures, frames = [], []
+    for song, length in lengths.items():
+        offset = seed_offset(length, args)
+        if offset is None:
+            continue
+        out = work / "continuations" / f"{Path(song).stem}_{model}_{scale_from}.wav"
+        figures.append(music_generator.main(dirs + [
+            "--seed-file", str(paths.input_dir(work / "data") / song), "--offset", str(offset),
+            "--seconds", str(args.seconds), "--model", model, "--temperature", str(args.temperature),
+            "--scale-from", scale_from, "--random-seed", str(args.random_seed), "--continuation-only",
+            "--out", str(out), "-q"]))
+        samples, _ = soundfile.read(str(out), dtype="float32")
+        frames.append(metrics.log_mel_frames(samples))
+    return figures, np.concatenate(frames)
+
+
+def summarise_continuations(figures):
+    """Worst case over the seeds for loudness and peak, median for the seed-copy figure."""
+    return {
+        "min_drift_db": min(f["min_drift_db"] for f in figures),
+        "max_drift_db": max(f["max_drift_db"] for f in figures),
+        "peak": max(f["peak"] for f in figures), "finite": all(f["finite"] for f in figures),
+        "seed_copy": float(np.median([f["seed_copy_median"] for f in figures])),
+        "limiter_db": max(f["limiter_max_reduction_db"] for f in figures), "seeds": len(figures),
+    }
+
+
+def continuation_cells(summary, fd, round_trip_fd):
+    return (f"{summary['min_drift_db']:+.1f} / {summary['max_drift_db']:+.1f} | {summary['peak']:.3f} | "
+            f"{'yes' if summary['finite'] else 'NO'} | {summary['seed_copy']:.2f} | {summary['limiter_db']:.1f} | "
+            f"{fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
+
+
+def percent(value):
+    return f"{100 * value:+.1f}%".replace("-0.0%", "+0.0%")
+
+
+def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth):
+    rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
+            "(min / max dB) | peak | finite | seed copy (median) | limiter (max dB) | Frechet vs real held-out |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    repeat, mean = baselines["repeat_last_step_mse"], baselines["mean_step_mse"]
+    blank = "| | | | | |"
+    rows.append(f"| repeat last step | {repeat:.4f} | +0.0% | {percent(1 - repeat / mean)} {blank} |")
+    rows.append(f"| mean step | {mean:.4f} | {percent(1 - mean / repeat)} | +0.0% {blank} |")
+    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
+    rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
+                f"{continuation_cells(*truth, round_trip_fd)}")
+    for (model, scale_from), (summary, fd) in continuations.items():
+        mse = models[model]["validation"]["val_mse"]
+        rows.append(f"| {model}, continuations (--scale-from {scale_from}) | {mse:.4f} | {percent(1 - mse / repeat)} | "
+                    f"{percent(1 - mse / mean)} | {continuation_cells(summary, fd, round_trip_fd)}")
+    sizes = {"conv1d": f"--filters {models['conv1d']['args']['filters']}",
+             "lstm": f"--units {models['lstm']['args']['units']}"}
+    trained = "; ".join(f"{name} {sizes[name]}: {models[name]['epochs_run']} of at most "
+                        f"{models[name]['args']['epochs']} epochs ({budget[name]})" for name in MODELS)
+    autoencoder = budget["autoencoder_record"]
+    header = (f"### Continuations: {data}\n\n"
+              f"Budget: autoencoder `--arch {autoencoder['arch']} --latent-dim {autoencoder['latent_dim']}`, "
+              f"{autoencoder['epochs_run']} epochs ({budget['autoencoder']}; validation SNR "
+              f"{autoencoder['validation']['snr_db']:.1f} dB); score models (early stopping on validation): {trained}. "
+              f"{args.seconds:g} s continuations at temperature {args.temperature:g} of {budget['seeds']} held-out "
+              f"seeds (10 s from {args.offset:g} s in); random seed {args.random_seed}.\n")
+    return header + "\n" + "\n".join(rows)
+
+
+def minutes(seconds):
+    return "reused from --work-dir" if np.isnan(seconds) else f"{seconds / 60:.1f} min"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(argparse.Namespace(verbose=False, quiet=True))  # warnings only; TensorFlow's start-up hidden
+    with tempfile.TemporaryDirectory(prefix="continuation-bench-") as temporary:
+        work = (args.work_dir or Path(temporary)).resolve()
+        dirs = ["--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
+        songs = link_songs(args.music_dir, paths.input_dir(work / "data"))
+        stage_seconds = {"autoencoder": float("nan")}
+        if not (args.reuse and paths.model_record_path(work / "models", "autoencoder").is_file()):
+            stage_seconds = build_artifacts(args, dirs)
+        models = train_score_models(args, dirs, work)
+        real, round_trip, lengths = reference_frames(work / "data", work / "models")
+        round_trip_fd = metrics.frechet_distance(round_trip, real)
+        truth_figures, truth_frames = true_continuations(args, work / "data", work / "models")
+        truth = (summarise_continuations(truth_figures), metrics.frechet_distance(truth_frames, real))
+        continuations = {}
+        for model in MODELS:
+            for scale_from in args.scale_from:
+                figures, frames = continue_held_out_songs(args, dirs, work, lengths, model, scale_from)
+                continuations[(model, scale_from)] = (summarise_continuations(figures),
+                                                      metrics.frechet_distance(frames, real))
+        index = datasets.steps_index(paths.steps_dir(work / "data"))
+        train_minutes = sum(s["num_steps"] for s in datasets.songs_in_split(index, "train")) * audio.STEP_SECONDS / 60
+        data = (f"{args.music_dir} ({len(songs)} files; {len(datasets.songs_in_split(index, 'train'))} training "
+                f"songs, {train_minutes:.0f} min; {len(lengths)} held-out songs, "
+                f"{sum(lengths.values()) / 60:.0f} min, split by song)")
+        budget = {"autoencoder": minutes(stage_seconds["autoencoder"]),
+                  "autoencoder_record": json.loads(paths.model_record_path(work / "models", "autoencoder").read_text()),
+                  **{name: minutes(models[name]["seconds"]) for name in MODELS},
+                  "seeds": next(iter(continuations.values()))[0]["seeds"]}
+        baselines = models["lstm"]["validation"]
+        print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth), flush=True)
+    return models, continuations, round_trip_fd
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Benchmark: how close does each autoencoder's round trip come to real music it has never heard?
+
+Splits --songs-dir by song: --test-songs held-out songs (chosen by a hash of their names, as the pipeline
+chooses validation songs), and about --minutes of the others (whole songs) for training. Then, calling the
+pipeline's own code:
+  - combine_encoded_test_data.py cuts the training songs into a step dataset (with its own validation songs,
+    which early stopping uses);
+  - the PCA of the same code size, fitted to the training steps with autoencode.py's fit_pca: the best any
+    linear one-hidden-layer autoencoder can reach, the reference every architecture is measured against;
+  - autoencode.py trains each --archs for at most --minutes-per-arch (its --max-minutes), into its own folder;
+  - each saved encoder/decoder is loaded in safe mode and round-trips --test-seconds from the middle of every
+    held-out song (common.models.encode/decode, cross-faded steps).
+Prints one markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
+and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless), and encode+decode speed
+(median of --repeats, in x realtime).
+
+Run from the repository root (about 45 minutes on 2 CPU cores with the defaults; keep it niced):
+    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs
+    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --minutes 3 --archs sparse dense --minutes-per-arch 2
+"""
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+import autoencode
+import combine_encoded_test_data
+from common import audio, cli, datasets, metrics, paths
+from common.errors import PipelineError
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--songs-dir", type=Path, required=True,
+                        help="folder of real songs, any format the pipeline reads (searched recursively)")
+    parser.add_argument("--minutes", type=float, default=20.0,
+                        help="music for training, whole songs, its validation songs included (default 20)")
+    parser.add_argument("--test-songs", type=int, default=4, help="songs held out for testing (default 4)")
+    parser.add_argument("--test-seconds", type=float, default=60.0,
+                        help="seconds round-tripped from the middle of each test song (default 60; 0 = whole song)")
+    parser.add_argument("--archs", nargs="+", choices=autoencode.ARCHITECTURES, default=list(autoencode.ARCHITECTURES),
+                        help="architectures to train and measure (default: all)")
+    parser.add_argument("--minutes-per-arch", type=float, default=30.0,
+                        help="training budget of each architecture, passed as autoencode.py --max-minutes (default 30)")
+    parser.add_argument("--latent-dim", type=int, default=512, help="numbers per step, for every code (default 512)")
+    parser.add_argument("--pca-segments", type=int, default=6000,
+                        help="training segments the PCA reference is fitted to (default 6000, about 660 MB; "
+                             "all of them if there are fewer)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed encode+decode repeats (default 3)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the step dataset and models go (default: a temporary folder, removed after)")
+    parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                        help="passed to autoencode.py (XLA for the training step)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(argparse.Namespace(quiet=True, verbose=False))
+    with cli.user_errors():
+        if args.work_dir is not None:
+            return run(args, args.work_dir)
+        with tempfile.TemporaryDirectory(prefix="fidelity-") as work:
+            return run(args, Path(work))
+
+
+def split_songs(songs_dir, test_count, train_minutes):
+    """(training files, test files): test songs by name hash, then whole training songs until train_minutes."""
+    files, _ = audio.list_audio_files(songs_dir)
+    if len(files) < test_count + 2:
+        raise PipelineError(f"{songs_dir}: {len(files)} songs; need at least {test_count + 2} ({test_count} to test)")
+    names = [str(path.relative_to(songs_dir)) for path in files]
+    held_out = datasets.validation_songs(names, test_count / len(names))
+    tests = [path for path, name in zip(files, names) if name in held_out]
+    training, seconds = [], 0.0
+    # In an order set by the names' hashes, not alphabetically: a mix of the folder, not its first album.
+    for path, name in sorted(zip(files, names), key=lambda pair: hashlib.sha256(pair[1].encode()).hexdigest()):
+        if name not in held_out and seconds < 60 * train_minutes:
+            training.append(path)
+            seconds += soundfile.info(str(path)).duration
+    return training, tests, seconds
+
+
+def test_steps(files, seconds):
+    """Steps from the middle of each test song: [(name, (num_steps, STEP_FRAMES, 2))]."""
+    chosen = []
+    for path in files:
+        samples = audio.load_audio(path)
+        frames = len(samples) if seconds <= 0 else min(len(samples), int(seconds * audio.SAMPLE_RATE))
+        start = (len(samples) - frames) // 2
+        chosen.append((path.name, audio.frame_steps(samples[start:start + frames])))
+    return chosen
+
+
+def figures(original, reconstruction):
+    return {"snr": metrics.snr_db(original, reconstruction), "si_sdr": metrics.si_sdr_db(original, reconstruction),
+            "lsd": metrics.log_spectral_distance(original, reconstruction),
+            "log_mel": metrics.log_mel_distance(original, reconstruction),
+            "boundary": metrics.boundary_ratio(reconstruction)}
+
+
+def measure(round_trip, songs, repeats):
+    """Figures of round_trip(steps) -> audio on all test songs as one signal, and its median speed (x realtime)."""
+    original = np.concatenate([audio.unframe_steps(steps) for _, steps in songs])
+    timings = []
+    for _ in range(max(1, repeats)):
+        started = time.perf_counter()
+        decoded = np.concatenate([round_trip(steps) for _, steps in songs])
+        timings.append(time.perf_counter() - started)
+    return {**figures(original, decoded), "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings)}
+
+
+def pca_round_trip(mean, basis):
+    def round_trip(steps):
+        flat = audio.segments_from_steps(steps).reshape(len(steps), -1)
+        projected = ((flat - mean) @ basis) @ basis.T + mean
+        return audio.overlap_add(projected.reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS))
+    return round_trip
+
+
+def codec_round_trip(models_dir):
+    from common.models import decode, encode, load_codec
+
+    encoder, decoder, _ = load_codec(models_dir)  # safe mode, as every later step loads it
+    return lambda steps: decode(decoder, encode(encoder, steps))
+
+
+def train_arch(args, arch, data_dir, models_dir):
+    """autoencode.main for one architecture; returns (minutes it took, its record)."""
+    started = time.perf_counter()
+    autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", arch,
+                     "--latent-dim", str(args.latent_dim), "--epochs", "1000",
+                     "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
+                     "--preview-seconds", "0", "-q"])
+    record = json.loads(paths.model_record_path(models_dir, "autoencoder").read_text())
+    return (time.perf_counter() - started) / 60, record
+
+
+def run(args, work):
+    training, tests, train_seconds = split_songs(args.songs_dir, args.test_songs, args.minutes)
+    data_dir = work / "data"
+    paths.input_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    for path in training:  # links, not copies: the pipeline reads them like any input song
+        link = paths.input_dir(data_dir) / path.name
+        if not link.exists():
+            os.symlink(path.resolve(), link)
+    combine_encoded_test_data.main(["--data-dir", str(data_dir), "-q"])
+    folder = paths.steps_dir(data_dir)
+    index = datasets.steps_index(folder)
+    songs = test_steps(tests, args.test_seconds)
+    test_seconds = sum(len(steps) for _, steps in songs) * audio.STEP_SECONDS
+
+    rows = []
+    started = time.perf_counter()
+    sample = autoencode.sample_segments(folder, index, "train", args.pca_segments)
+    mean, basis = autoencode.fit_pca(sample, args.latent_dim)
+    fitted = f"fitted to {len(sample)} segments in {time.perf_counter() - started:.0f} s"
+    del sample
+    pca = measure(pca_round_trip(mean, basis), songs, args.repeats)
+    rows.append((f"PCA {args.latent_dim} (linear limit)", fitted, pca))
+    for arch in args.archs:
+        minutes, record = train_arch(args, arch, data_dir, work / f"models-{arch}")
+        budget = (f"{record['epochs_run']} epochs, {minutes:.1f} min" if record["epochs_run"]
+                  else f"nothing to train, {minutes * 60:.0f} s")
+        if record.get("kept_start"):
+            budget += ", kept its PCA start"
+        rows.append((f"{arch}", budget, measure(codec_round_trip(work / f"models-{arch}"), songs, args.repeats)))
+
+    original_boundary = metrics.boundary_ratio(np.concatenate([audio.unframe_steps(steps) for _, steps in songs]))
+    print(f"\nHeld-out round trip: {len(songs)} test songs ({', '.join(name for name, _ in songs)}), "
+          f"{test_seconds:.0f} s in all; trained on {len(training)} other songs ({train_seconds / 60:.1f} min, "
+          f"{sum(s['num_steps'] for s in datasets.songs_in_split(index, 'validation')) * audio.STEP_SECONDS / 60:.1f} "
+          f"min of it for validation); {args.latent_dim} numbers per 1/4-second step; training budget "
+          f"{args.minutes_per_arch:g} min per architecture; the original's own boundary figure is "
+          f"{original_boundary:.2f}.\n")
+    print("| code | training | SNR dB | SI-SDR dB | log-spectral dist. dB | log-mel dist. dB | boundary (1 = seamless) "
+          "| encode+decode x realtime |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, budget, result in rows:
+        print(f"| {name} | {budget} | {result['snr']:.2f} | {result['si_sdr']:.2f} | {result['lsd']:.2f} | "
+              f"{result['log_mel']:.2f} | {result['boundary']:.2f} | {result['speed']:.0f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

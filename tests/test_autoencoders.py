@@ -1,0 +1,161 @@
+"""autoencode.py's architectures: shapes, a tiny training of each through main() with a safe-mode reload, the
+sparse code's exactness and noise fill, the dense autoencoder's PCA start, and the training loss."""
+import json
+
+import numpy as np
+import pytest
+import scipy.fft
+
+import autoencode
+from common import audio, datasets, metrics, paths
+from common.codec_layers import SPECTRUM_BINS, code_layout
+from tests.conftest import synth_song
+
+TINY_FLAGS = {"sparse": [], "dense": ["--pca-segments", "64"], "conv": ["--width", "4"]}
+
+
+def segments_of(song):
+    return audio.segments_from_steps(audio.frame_steps(song))  # (steps, SEGMENT_FRAMES, 2)
+
+
+def segment_from_spectrum(spectrum):
+    """(SPECTRUM_BINS,) mid/side DCT coefficients -> (1, SEGMENT_FRAMES, 2) float32 segment."""
+    mid, side = scipy.fft.idct(spectrum.reshape(2, -1), norm="ortho")
+    return np.stack([mid + side, mid - side], axis=-1)[None].astype(np.float32)
+
+
+@pytest.mark.parametrize("arch", autoencode.ARCHITECTURES)
+def test_each_architecture_maps_segments_to_the_latent_size_and_back(arch):
+    encoder, decoder = autoencode.build_architecture(arch, latent_dim=16, width=4)
+    segments = segments_of(synth_song(1.0))
+    score = encoder.predict(segments, verbose=0)
+    assert score.shape == (4, 16) and np.isfinite(score).all()
+    assert decoder.predict(score, verbose=0).shape == segments.shape == (4, audio.SEGMENT_FRAMES, audio.CHANNELS)
+
+
+@pytest.mark.parametrize("arch", autoencode.ARCHITECTURES)
+def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline, tmp_path, arch):
+    from common.models import load_codec
+
+    models = tmp_path / "models"
+    # --max-minutes this small stops after the first epoch of the three asked for.
+    args = ["--data-dir", str(pipeline["data"]), "--models-dir", str(models), "--arch", arch, "--latent-dim", "16",
+            "--epochs", "3", "--max-minutes", "1e-6", "--batch-size", "16", "--preview-seconds", "1", "-q"]
+    figures = autoencode.main(args + TINY_FLAGS[arch])
+    record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
+    assert record["arch"] == arch and record["latent_dim"] == 16
+    assert record["epochs_run"] == (0 if arch == "sparse" else 1)
+    if arch != "sparse":  # what trained architectures leave besides the model
+        assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
+        assert list((models / "logs").glob("autoencoder-*/train/events.out.tfevents.*"))
+    encoder, decoder, _ = load_codec(models)  # safe mode: no code runs while loading
+    folder = paths.steps_dir(pipeline["data"])
+    again = autoencode.validation_figures(encoder, decoder, folder, datasets.steps_index(folder), "validation")
+    assert again["snr_db"] == pytest.approx(figures["snr_db"], abs=1e-3)
+
+
+def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipeline, tmp_path):
+    """Adam steps of 0.1 wreck a PCA start; the saved model must then be exactly the PCA projection."""
+    models = tmp_path / "models"
+    figures = autoencode.main(["--data-dir", str(pipeline["data"]), "--models-dir", str(models), "--arch", "dense",
+                               "--latent-dim", "16", "--pca-segments", "64", "--learning-rate", "0.1", "--epochs", "2",
+                               "--batch-size", "16", "--preview-seconds", "0", "-q"])
+    record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
+    assert record["kept_start"] is True and record["epochs_run"] == 2
+    # The same PCA, computed here, projects the validation song to the same figures.
+    folder = paths.steps_dir(pipeline["data"])
+    index = datasets.steps_index(folder)
+    mean, basis = autoencode.fit_pca(autoencode.sample_segments(folder, index, "train", 64, seed=0), 16)
+    steps = datasets.load_song_steps(folder, datasets.songs_in_split(index, "validation")[0])
+    flat = segments_of(audio.unframe_steps(steps)).reshape(len(steps), -1)
+    projected = ((flat - mean) @ basis @ basis.T + mean).reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS)
+    expected = metrics.snr_db(audio.unframe_steps(steps), audio.overlap_add(projected))
+    assert figures["snr_db"] == pytest.approx(expected, abs=0.01)
+
+
+def test_pca_segments_are_cut_off_the_step_grid_reproducibly(pipeline):
+    folder = paths.steps_dir(pipeline["data"])
+    index = datasets.steps_index(folder)
+    first, again = (autoencode.sample_segments(folder, index, "train", 40, seed=3) for _ in range(2))
+    assert first.shape == (40, audio.SEGMENT_FRAMES * audio.CHANNELS) and np.array_equal(first, again)
+    on_grid = {segment.tobytes() for song in datasets.songs_in_split(index, "train")
+               for segment in segments_of(audio.unframe_steps(datasets.load_song_steps(folder, song))).reshape(
+                   -1, audio.SEGMENT_FRAMES * audio.CHANNELS)}
+    assert sum(segment.tobytes() in on_grid for segment in first) < 5  # 1 in 11025 offsets is on the grid
+
+
+def test_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks():
+    spectrum = np.zeros(SPECTRUM_BINS)
+    where = [40, 41, 900, audio.SEGMENT_FRAMES + 300, 20000]  # three in the mid spectrum, two in the side one
+    spectrum[where] = [3.0, -2.0, 1.0, 0.5, -0.25]
+    segment = segment_from_spectrum(spectrum)
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16)
+    peaks, bands = code_layout(16)
+    code = encoder.predict(segment, verbose=0)[0]
+    assert (peaks, bands) == (7, 2)
+    positions = np.round(code[:peaks] * SPECTRUM_BINS).astype(int)
+    assert set(where) <= set(positions) and np.all(np.diff(positions) > 0)  # ascending frequency
+    values = code[peaks:2 * peaks]
+    np.testing.assert_allclose(values[np.isin(positions, where)], [3.0, -2.0, 1.0, 0.5, -0.25], atol=1e-5)
+    np.testing.assert_allclose(decoder.predict(code[None], verbose=0), segment, atol=1e-5)
+
+
+def test_sparse_decoder_fills_the_bins_it_has_no_value_for_at_half_their_level():
+    """Band levels are the RMS of the coefficients not kept; the decoder puts noise at half that level there."""
+    from common.codec_layers import band_of_each_bin
+
+    rng = np.random.default_rng(0)
+    spectrum = rng.standard_normal(SPECTRUM_BINS) * np.repeat([1.0, 0.1], audio.SEGMENT_FRAMES)  # quieter side
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64)
+    peaks, bands = code_layout(64)
+    code = encoder.predict(segment_from_spectrum(spectrum), verbose=0)[0]
+    kept = np.zeros(SPECTRUM_BINS, bool)
+    kept[np.round(code[:peaks] * SPECTRUM_BINS).astype(int)] = True
+    band = band_of_each_bin(bands)
+    rest_rms = np.array([np.sqrt(np.mean(spectrum[(band == b) & ~kept] ** 2)) for b in range(bands)])
+    np.testing.assert_allclose(np.exp(code[2 * peaks:]), rest_rms, rtol=1e-3)
+    decoded = decoder.predict(code[None], verbose=0)[0]
+    mid_side = np.stack([decoded[:, 0] + decoded[:, 1], decoded[:, 0] - decoded[:, 1]]) / 2
+    filled = scipy.fft.dct(mid_side, norm="ortho").reshape(-1)
+    filled_rms = np.array([np.sqrt(np.mean(filled[(band == b) & ~kept] ** 2)) for b in range(bands)])
+    wide = np.bincount(band) > 1000  # enough bins for the noise's RMS to be close to its expectation
+    np.testing.assert_allclose(filled_rms[wide], 0.5 * rest_rms[wide], rtol=0.1)
+    np.testing.assert_allclose(filled[kept], spectrum[kept], atol=1e-4)
+
+
+def test_sparse_decoder_turns_any_score_into_finite_audio():
+    """A score model's predictions are not codes the encoder made: positions off the grid, wild levels."""
+    _, decoder = autoencode.build_architecture("sparse", latent_dim=16)
+    wild = np.random.default_rng(0).normal(0, 100, (8, 16)).astype(np.float32)
+    assert np.isfinite(decoder.predict(wild, verbose=0)).all()
+
+
+def test_sparse_code_beats_the_pca_of_the_same_size_on_an_unheard_song():
+    train = np.concatenate([synth_song(6.0, seed=seed) for seed in (1, 2, 3)])
+    mean, basis = autoencode.fit_pca(segments_of(train).reshape(-1, audio.SEGMENT_FRAMES * audio.CHANNELS), 32)
+    test_segments = segments_of(synth_song(4.0, seed=4))
+    flat = test_segments.reshape(len(test_segments), -1)
+    pca = audio.overlap_add(((flat - mean) @ basis @ basis.T + mean).reshape(test_segments.shape))
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=32)
+    sparse = audio.overlap_add(decoder.predict(encoder.predict(test_segments, verbose=0), verbose=0))
+    original = audio.overlap_add(test_segments)
+    assert metrics.si_sdr_db(original, sparse) > metrics.si_sdr_db(original, pca) + 3
+    assert metrics.log_mel_distance(original, sparse) < metrics.log_mel_distance(original, pca)
+
+
+def test_loss_ranks_reconstructions_by_how_close_they_are():
+    from common.models import SpectralWaveformLoss
+
+    loss = SpectralWaveformLoss()
+    segments = segments_of(synth_song(2.0))
+    noise = np.random.default_rng(0).standard_normal(segments.shape).astype(np.float32) * segments.std()
+
+    def value(estimate):
+        return float(np.mean(loss(segments, estimate.astype(np.float32))))
+
+    late = np.roll(segments, 22, axis=1)  # half a millisecond late: right spectrum, wrong waveform
+    assert value(segments) < value(segments + 0.03 * noise) < value(segments + 0.3 * noise) < value(0 * segments)
+    assert value(segments + 0.03 * noise) < value(late) < value(0 * segments)
+    # Floors: a silent target with a -80 dBFS error is a small loss, not a division by (almost) zero.
+    silence = np.zeros_like(segments)
+    assert float(np.mean(loss(silence, 1e-4 * noise / segments.std()))) < 1.0
