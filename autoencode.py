@@ -150,7 +150,7 @@ def build(args):
     loss_name = args.loss if args.loss != "auto" else ("mse" if args.arch == "dense" else "spectral")
     loss = SpectralWaveformLoss() if loss_name == "spectral" else "mse"
     autoencoder.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss, metrics=["mse"],
-                        **training.compile_options(args))
+                        **training.compile_options(args, xla_by_default=args.arch == "dense"))
     return autoencoder, encoder, decoder
 
 
@@ -180,9 +180,13 @@ def sample_segments(folder, index, split, count, seed=0):
 
 
 def fit_pca(flat_segments, components):
-    """Mean (D,) and the top principal directions (D, k) of (N, D) data, via the N x N Gram matrix (N << D)."""
+    """Mean (D,) and the top principal directions (D, k) of (N, D) data, via the N x N Gram matrix (N << D).
+
+    The data is centred in place.
+    """
     mean = flat_segments.mean(axis=0)
-    centred = flat_segments - mean
+    centred = flat_segments
+    centred -= mean  # in place: a second copy of the sample would be the biggest thing in memory
     eigenvalues, eigenvectors = np.linalg.eigh((centred @ centred.T).astype(np.float64))
     order = np.argsort(eigenvalues)[::-1][: min(components, len(centred))]
     singular = np.sqrt(np.maximum(eigenvalues[order], 1e-12))
@@ -373,16 +377,14 @@ def validation_figures(encoder, decoder, folder, index, split, max_steps=2400):
     from common import metrics
     from common.models import decode, encode
 
-    originals, decoded, total = [], [], 0
+    sums, total = 0.0, 0  # added up song by song: memory stays at one song, not 10 minutes in float64
     for song in datasets.songs_in_split(index, split):
         steps = datasets.load_song_steps(folder, song)[: max_steps - total]
-        originals.append(audio.unframe_steps(steps))
-        decoded.append(decode(decoder, encode(encoder, steps)))
+        sums = sums + metrics.fidelity_sums(audio.unframe_steps(steps), decode(decoder, encode(encoder, steps)))
         total += len(steps)
         if total >= max_steps:
             break
-    original, reconstruction = np.concatenate(originals), np.concatenate(decoded)
-    return {"snr_db": metrics.snr_db(original, reconstruction), "si_sdr_db": metrics.si_sdr_db(original, reconstruction)}
+    return metrics.fidelity_from_sums(sums)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ spread times --temperature; 0 takes the mean), appended, and the window slides o
 continuation exist. The model measures every window in units of a reference's per-dimension scale:
 --scale-from seed (default) keeps the seed's 10 s as that reference, so the continuation keeps the seed's
 level and timbre however long it runs; --scale-from window re-measures each new window (free-running; its
-level may wander). A smooth look-ahead limiter keeps peaks at or below full scale; how much it acted is
-reported. The same --random-seed gives the same WAV.
+level may wander). A sampled number beyond the lowest or highest value of its dimension in the training
+scores is kept at that edge, as a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks
+at or below full scale; how often each acted is reported. The same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -73,8 +74,10 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
-def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet):
-    """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps."""
+def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None):
+    """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
+    sampled numbers that fell outside score_range = (lowest, highest) per dimension and were kept at its edge.
+    """
     import tensorflow as tf
 
     from common.score_layers import split_prediction
@@ -82,17 +85,22 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
 
     in_steps = len(seed_score)
     predict = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-    score = list(seed_score)
+    score, clipped = list(seed_score), 0
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - len(seed_score) < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
         reference = seed_score[None] if scale_from == "seed" else window
         mean, spread = split_prediction(predict(model_inputs(window, reference)).numpy()[0])  # (out_steps, latent)
         steps = mean + temperature * spread * rng.standard_normal(mean.shape, np.float32) if temperature else mean
+        if score_range is not None:
+            kept = np.clip(steps, *score_range)
+            clipped += int(np.count_nonzero(kept != steps))
+            steps = kept
         score.extend(steps)
         bar.update(len(steps))
     bar.close()
-    return np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
+    new = np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
+    return new, clipped / max(1, (len(score) - len(seed_score)) * seed_score.shape[1])
 
 
 def load_score_model(models_dir, name, autoencoder):
@@ -101,12 +109,20 @@ def load_score_model(models_dir, name, autoencoder):
     from common.models import load_model, read_record
 
     record = read_record(models_dir, name, name)
-    if record.get("output") != "gaussian":
+    if record.get("output") != "gaussian" or "score_max" not in record:
         raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models: rerun "
                                       f"{artifacts.MADE_BY[name]}")
     artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
                          f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     return load_model(models_dir, name, name), record
+
+
+def training_range(record):
+    """(lowest, highest) value of each score dimension in the training scores, each (latent,).
+
+    Sampled numbers are kept inside it: a Gaussian has tails no song has (a band level above full scale, say).
+    """
+    return np.asarray(record["score_min"], np.float32), np.asarray(record["score_max"], np.float32)
 
 
 def run(args):
@@ -124,7 +140,8 @@ def run(args):
     seed_score = encode(encoder, seed_steps)
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
-    new_score = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng, args.quiet)
+    new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
+                                        args.quiet, training_range(record))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -145,6 +162,7 @@ def run(args):
     # Report: loudness against the seed's, peak, and how much the continuation copies the seed.
     figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score)
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
+    figures["clipped_to_range"] = clipped
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}, scale from the {args.scale_from}): {out}\n"
@@ -153,7 +171,8 @@ def run(args):
         f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "
         f"reduction)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
-        f"(0 = copies the seed, ~1 = new material)\n"
+        f"(0 = copies the seed, ~1 = new material); {100 * clipped:.2f}% of sampled numbers were beyond the "
+        f"training scores' range and kept at its edge\n"
         f"  picture: {picture}"
     )
     return figures

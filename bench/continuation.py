@@ -11,7 +11,8 @@ Runs the real pipeline (every step's main()) on a folder of songs, split by song
 Prints one markdown table, with the data and training budget in its header.
 
 Run from the repository root (about 40 minutes on 2 CPU cores):
-    python -m bench.continuation /tmp/realmusic --arch dense --ae-epochs 2 --score-epochs 12
+    python -m bench.continuation /tmp/realmusic --ae-epochs 2 --score-epochs 12        # autoencode.py's default
+    python -m bench.continuation /tmp/realmusic --arch dense --latent-dim 512
     python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse   # only generate again
 """
 import argparse
@@ -42,8 +43,9 @@ def parse_args(argv):
                         help="where data/ and models/ are made (default: a new temporary folder, removed after)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep what --work-dir already has (step dataset, autoencoder, scores, score models)")
-    parser.add_argument("--arch", default="dense", help="autoencode.py --arch (default dense)")
-    parser.add_argument("--latent-dim", type=int, default=512, help="autoencode.py --latent-dim (default 512)")
+    parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
+    parser.add_argument("--latent-dim", type=int, default=None,
+                        help="autoencode.py --latent-dim (default: autoencode.py's default)")
     parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs (default 2)")
     parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
     parser.add_argument("--patience", type=int, default=3,
@@ -72,14 +74,19 @@ def link_songs(music_dir, input_dir):
     return songs
 
 
+def autoencoder_arguments(args):
+    """autoencode.py flags: the benchmark's budget, and --arch / --latent-dim only where given."""
+    chosen = [("--arch", args.arch), ("--latent-dim", args.latent_dim)]
+    return [text for flag, value in chosen if value is not None for text in (flag, str(value))] + [
+        "--epochs", str(args.ae_epochs), "--preview-seconds", "0", "--random-seed", str(args.random_seed)]
+
+
 def build_artifacts(args, dirs):
     """Steps 1, 2, 4: step dataset, autoencoder, scores. Returns the seconds each took."""
     seconds = {}
     for name, step, extra in (
             ("steps", combine_encoded_test_data, []),
-            ("autoencoder", autoencode, ["--arch", args.arch, "--latent-dim", str(args.latent_dim),
-                                         "--epochs", str(args.ae_epochs), "--preview-seconds", "0",
-                                         "--random-seed", str(args.random_seed)]),
+            ("autoencoder", autoencode, autoencoder_arguments(args)),
             ("scores", create_encoded_data, [])):
         start = time.perf_counter()
         step.main(dirs + extra + ["-q"])
@@ -188,13 +195,14 @@ def summarise_continuations(figures):
         "peak": max(f["peak"] for f in figures), "finite": all(f["finite"] for f in figures),
         "seed_copy": float(np.median([f["seed_copy_median"] for f in figures])),
         "limiter_db": max(f["limiter_max_reduction_db"] for f in figures), "seeds": len(figures),
+        "clipped": float(np.mean([f.get("clipped_to_range", 0.0) for f in figures])),
     }
 
 
 def continuation_cells(summary, fd, round_trip_fd):
     return (f"{summary['min_drift_db']:+.1f} / {summary['max_drift_db']:+.1f} | {summary['peak']:.3f} | "
             f"{'yes' if summary['finite'] else 'NO'} | {summary['seed_copy']:.2f} | {summary['limiter_db']:.1f} | "
-            f"{fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
+            f"{100 * summary['clipped']:.1f}% | {fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
 
 
 def percent(value):
@@ -203,13 +211,14 @@ def percent(value):
 
 def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth):
     rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
-            "(min / max dB) | peak | finite | seed copy (median) | limiter (max dB) | Frechet vs real held-out |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "(min / max dB) | peak | finite | seed copy (median) | limiter (max dB) | kept in range | "
+            "Frechet vs real held-out |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     repeat, mean = baselines["repeat_last_step_mse"], baselines["mean_step_mse"]
-    blank = "| | | | | |"
+    blank = "| | | | | | |"
     rows.append(f"| repeat last step | {repeat:.4f} | +0.0% | {percent(1 - repeat / mean)} {blank} |")
     rows.append(f"| mean step | {mean:.4f} | {percent(1 - mean / repeat)} | +0.0% {blank} |")
-    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
+    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
     rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
                 f"{continuation_cells(*truth, round_trip_fd)}")
     for (model, scale_from), (summary, fd) in continuations.items():

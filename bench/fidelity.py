@@ -10,12 +10,13 @@ pipeline's own code:
   - autoencode.py trains each --archs for at most --minutes-per-arch (its --max-minutes), into its own folder;
   - each saved encoder/decoder is loaded in safe mode and round-trips --test-seconds from the middle of every
     held-out song (common.models.encode/decode, cross-faded steps).
-Prints one markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
-and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless), and encode+decode speed
-(median of --repeats, in x realtime).
+Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
+and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless; mean over the songs), and
+encode+decode speed (median of --repeats, in x realtime); then the SI-SDR of each test song.
 
-Run from the repository root (about 45 minutes on 2 CPU cores with the defaults; keep it niced):
-    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs
+Run from the repository root (about 75 minutes on 2 shared CPU cores with the defaults; keep it niced):
+    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --work-dir /tmp/fidelity
+    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --work-dir /tmp/fidelity --reuse  # measure again
     nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --minutes 3 --archs sparse dense --minutes-per-arch 2
 """
 import argparse
@@ -56,6 +57,9 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=3, help="timed encode+decode repeats (default 3)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the step dataset and models go (default: a temporary folder, removed after)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work-dir: measure again the models an earlier run trained there (delete an "
+                             "architecture's models-<arch> folder to train it again)")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="passed to autoencode.py (XLA for the training step)")
     return parser.parse_args(argv)
@@ -99,22 +103,26 @@ def test_steps(files, seconds):
     return chosen
 
 
-def figures(original, reconstruction):
-    return {"snr": metrics.snr_db(original, reconstruction), "si_sdr": metrics.si_sdr_db(original, reconstruction),
-            "lsd": metrics.log_spectral_distance(original, reconstruction),
-            "log_mel": metrics.log_mel_distance(original, reconstruction),
-            "boundary": metrics.boundary_ratio(reconstruction)}
-
-
 def measure(round_trip, songs, repeats):
-    """Figures of round_trip(steps) -> audio on all test songs as one signal, and its median speed (x realtime)."""
-    original = np.concatenate([audio.unframe_steps(steps) for _, steps in songs])
+    """Figures of round_trip(steps) -> audio on the test songs, and its median speed (x realtime).
+
+    SNR, SI-SDR and the distances treat all test songs as one signal; the boundary figure is the mean of each
+    song's own (the jump from one song to the next, on a step boundary, would otherwise count as a click).
+    """
     timings = []
     for _ in range(max(1, repeats)):
         started = time.perf_counter()
-        decoded = np.concatenate([round_trip(steps) for _, steps in songs])
+        decoded = [round_trip(steps) for _, steps in songs]
         timings.append(time.perf_counter() - started)
-    return {**figures(original, decoded), "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings)}
+    originals = [audio.unframe_steps(steps) for _, steps in songs]
+    original, reconstruction = np.concatenate(originals), np.concatenate(decoded)
+    return {"snr": metrics.snr_db(original, reconstruction), "si_sdr": metrics.si_sdr_db(original, reconstruction),
+            "lsd": metrics.log_spectral_distance(original, reconstruction),
+            "log_mel": metrics.log_mel_distance(original, reconstruction),
+            "boundary": float(np.mean([metrics.boundary_ratio(song) for song in decoded])),
+            "original_boundary": float(np.mean([metrics.boundary_ratio(song) for song in originals])),
+            "si_sdr_per_song": [metrics.si_sdr_db(song, estimate) for song, estimate in zip(originals, decoded)],
+            "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings)}
 
 
 def pca_round_trip(mean, basis):
@@ -133,14 +141,18 @@ def codec_round_trip(models_dir):
 
 
 def train_arch(args, arch, data_dir, models_dir):
-    """autoencode.main for one architecture; returns (minutes it took, its record)."""
-    started = time.perf_counter()
-    autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", arch,
-                     "--latent-dim", str(args.latent_dim), "--epochs", "1000",
-                     "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
-                     "--preview-seconds", "0", "-q"])
+    """autoencode.main for one architecture (or, with --reuse, the model a previous run left); returns
+    (minutes the training took, its record)."""
+    timing = models_dir / "bench_minutes.json"
+    if not (args.reuse and timing.is_file()):
+        started = time.perf_counter()
+        autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", arch,
+                         "--latent-dim", str(args.latent_dim), "--epochs", "1000",
+                         "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
+                         "--preview-seconds", "0", "-q"])
+        timing.write_text(json.dumps({"minutes": (time.perf_counter() - started) / 60}))
     record = json.loads(paths.model_record_path(models_dir, "autoencoder").read_text())
-    return (time.perf_counter() - started) / 60, record
+    return json.loads(timing.read_text())["minutes"], record
 
 
 def run(args, work):
@@ -173,12 +185,12 @@ def run(args, work):
             budget += ", kept its PCA start"
         rows.append((f"{arch}", budget, measure(codec_round_trip(work / f"models-{arch}"), songs, args.repeats)))
 
-    original_boundary = metrics.boundary_ratio(np.concatenate([audio.unframe_steps(steps) for _, steps in songs]))
+    original_boundary = rows[0][2]["original_boundary"]
     print(f"\nHeld-out round trip: {len(songs)} test songs ({', '.join(name for name, _ in songs)}), "
           f"{test_seconds:.0f} s in all; trained on {len(training)} other songs ({train_seconds / 60:.1f} min, "
           f"{sum(s['num_steps'] for s in datasets.songs_in_split(index, 'validation')) * audio.STEP_SECONDS / 60:.1f} "
           f"min of it for validation); {args.latent_dim} numbers per 1/4-second step; training budget "
-          f"{args.minutes_per_arch:g} min per architecture; the original's own boundary figure is "
+          f"{args.minutes_per_arch:g} min per architecture; the original songs' own boundary figure is "
           f"{original_boundary:.2f}.\n")
     print("| code | training | SNR dB | SI-SDR dB | log-spectral dist. dB | log-mel dist. dB | boundary (1 = seamless) "
           "| encode+decode x realtime |")
@@ -186,6 +198,11 @@ def run(args, work):
     for name, budget, result in rows:
         print(f"| {name} | {budget} | {result['snr']:.2f} | {result['si_sdr']:.2f} | {result['lsd']:.2f} | "
               f"{result['log_mel']:.2f} | {result['boundary']:.2f} | {result['speed']:.0f} |")
+    print("\nSI-SDR dB of each test song:\n")
+    print("| code | " + " | ".join(name for name, _ in songs) + " |")
+    print("|---|" + "---|" * len(songs))
+    for name, _, result in rows:
+        print(f"| {name} | " + " | ".join(f"{value:.2f}" for value in result["si_sdr_per_song"]) + " |")
     return rows
 
 

@@ -34,7 +34,8 @@ def parse_args(argv):
     parser.add_argument("--hours", type=float, default=2.0, help="length of the corpus to build (default 2)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where data/ and models/ are made (default: a new temporary folder, removed after)")
-    parser.add_argument("--limit-gb", type=float, default=2.0, help="the bound each step must stay under (default 2)")
+    parser.add_argument("--limit-gb", type=float, default=2.0,
+                        help="the bound each step must stay under, in GB of 10^9 bytes (default 2)")
     parser.add_argument("--arch", default="dense", help="autoencode.py --arch (default dense)")
     parser.add_argument("--latent-dim", type=int, default=512, help="autoencode.py --latent-dim (default 512)")
     parser.add_argument("--epochs", type=int, default=1, help="autoencoder epochs (default 1: memory, not quality)")
@@ -105,11 +106,11 @@ def main(argv=None):
         print(f"\ncorpus: {files} files, {seconds / 3600:.2f} hours of audio ({distinct / 60:.0f} minutes of it "
               f"distinct); step dataset on disk {disk / 1e9:.2f} GB; autoencoder --arch {args.arch} "
               f"--latent-dim {args.latent_dim} --epochs {args.epochs}\n")
-        print(f"| step | peak RSS (MB) | under {args.limit_gb:g} GB | wall time (s) |")
-        print("|---|---:|:---:|---:|")
+        print(f"| step | peak RSS (MiB) | peak RSS (GB) | under {args.limit_gb:g} GB | wall time (s) |")
+        print("|---|---:|---:|:---:|---:|")
         for name, peak, wall in rows:
             under = "yes" if peak is not None and peak < args.limit_gb * 1e9 else "NO"
-            print(f"| {name} | {peak / 1e6:.0f} | {under} | {wall:.0f} |")
+            print(f"| {name} | {peak / 2**20:.0f} | {peak / 1e9:.2f} | {under} | {wall:.0f} |")
         return rows
     finally:
         if args.work_dir is None:

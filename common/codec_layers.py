@@ -9,8 +9,8 @@ The spectrum is the orthonormal DCT-II of the mid (L+R)/2 and side (L-R)/2 signa
 (2 * SEGMENT_FRAMES bins, 1.6 Hz apart). Music over a third of a second is sparse there: a few hundred
 coefficients hold most of its energy, but which ones changes from step to step, so keeping the largest
 (an adaptive choice no linear code such as PCA can make) is worth about 6 dB of SI-SDR over PCA at 512
-numbers. The decoder fills the bins it has no value for with noise at a fraction of each band's level, so
-quiet bands are not left as silent holes (which is what log-spectral and log-mel distances punish).
+numbers. The decoder fills the bins it has no value for with noise at a fraction of each band's level (NOISE_GAIN),
+so quiet bands are not left as silent holes (which is what log-spectral and log-mel distances punish).
 
 Imported by common/models.py, so loading an encoder or decoder in safe mode needs no extra code.
 """
@@ -22,6 +22,9 @@ from common.audio import CHANNELS, SEGMENT_FRAMES
 SPECTRUM_BINS = CHANNELS * SEGMENT_FRAMES  # 27562: mid and side DCTs end to end
 LOWEST_BAND_BINS = 8  # the first band spans 0-13 Hz; band edges are spaced logarithmically above it
 LOG_LEVEL_LIMITS = (-30.0, 5.0)  # decoded levels are clipped here, so a wild predicted score stays finite
+# Noise fill at 0.35 of each band's level (-9 dB): on held-out real music this gave the lowest log-spectral
+# distance, and costs 0.6 dB less SI-SDR than 0.5 for 0.4 dB more log-mel distance.
+NOISE_GAIN = 0.35
 
 
 def code_layout(latent_dim):
@@ -119,10 +122,9 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     deterministic but neighbouring steps do not repeat the same noise four times a second.
     """
 
-    def __init__(self, peaks, bands, noise_gain=0.5, noise_seed=0, **kwargs):
+    def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, **kwargs):
         super().__init__(**kwargs)
         self.peaks, self.bands = int(peaks), int(bands)
-        # Half the residual level (-6 dB): enough to fill the holes, little enough to cost only ~1 dB of SNR.
         self.noise_gain, self.noise_seed = float(noise_gain), int(noise_seed)
         self.band_numbers = band_of_each_bin(self.bands)
         self.noise = np.random.default_rng(self.noise_seed).standard_normal(SPECTRUM_BINS).astype(np.float32)

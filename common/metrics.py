@@ -35,6 +35,39 @@ def si_sdr_db(reference, estimate):
     return float(np.mean(values))
 
 
+def fidelity_sums(reference, estimate, block_frames=1 << 18):
+    """(6, channels) float64 sums that SNR and SI-SDR are made of: frames, sum of r, of e, of r*r, e*e and r*e.
+
+    Sums of consecutive pieces add up to those of the whole recording, so fidelity_from_sums gives its
+    figures without the whole recording ever being in memory; each piece is summed in blocks, so at most a
+    block is ever converted to float64.
+    """
+    length = min(len(reference), len(estimate))
+    sums = np.zeros((6, reference.shape[1]), np.float64)
+    for start in range(0, length, block_frames):
+        ref, est = _trim(reference[start:min(start + block_frames, length)], estimate[start:start + block_frames])
+        sums += np.stack([np.full(ref.shape[1], len(ref), np.float64), ref.sum(axis=0), est.sum(axis=0),
+                          np.sum(ref ** 2, axis=0), np.sum(est ** 2, axis=0), np.sum(ref * est, axis=0)])
+    return sums
+
+
+def fidelity_from_sums(sums):
+    """{"snr_db", "si_sdr_db"} of a recording from its fidelity_sums: what snr_db and si_sdr_db give."""
+    frames, ref_sum, est_sum, ref_ref, est_est, ref_est = np.asarray(sums, np.float64)
+    noise = np.sum(ref_ref - 2 * ref_est + est_est)
+    snr = 10 * np.log10((np.sum(ref_ref) + EPSILON) / (max(noise, 0.0) + EPSILON))
+    # Per channel, about the channel's mean: sum (r - mr)(e - me) = sum r e - n mr me, and so on.
+    ref_mean, est_mean = ref_sum / frames, est_sum / frames
+    ref_power = ref_ref - frames * ref_mean ** 2
+    cross = ref_est - frames * ref_mean * est_mean
+    est_power = est_est - frames * est_mean ** 2
+    scale = cross / (ref_power + EPSILON)
+    target = scale ** 2 * ref_power
+    distortion = np.maximum(est_power - 2 * scale * cross + target, 0.0)
+    si_sdr = 10 * np.log10((target + EPSILON) / (distortion + EPSILON))
+    return {"snr_db": float(snr), "si_sdr_db": float(np.mean(si_sdr))}
+
+
 def power_spectrogram(samples, fft_size=2048):
     """(frames, channels) -> (channels, bins, times) power, Hann window, 75 % overlap."""
     _, _, spectrum = scipy.signal.stft(samples.T, fs=SAMPLE_RATE, nperseg=fft_size, noverlap=fft_size * 3 // 4)

@@ -64,7 +64,13 @@ def _log10(x):
 
 
 def save_model(model, path):
-    """Save a .keras file atomically: a kill mid-save leaves the previous model loadable."""
+    """Save a .keras file atomically: a kill mid-save leaves the previous model loadable.
+
+    The optimizer's state is left out: saved models are only loaded for inference (--resume has its own
+    backup), and Adam's two slots per weight would triple the file and the memory Keras takes to write it.
+    """
+    if getattr(model, "optimizer", None) is not None:
+        model = keras.Model(model.input, model.output, name=model.name)  # the same layers, not compiled
     with artifacts.atomic_path(path) as temporary:
         model.save(temporary)
     return Path(path)

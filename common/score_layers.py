@@ -12,49 +12,56 @@ LOG_SPREAD_LIMITS = (-4.0, 2.0)  # predicted std in reference units stays within
 
 @keras.saving.register_keras_serializable(package="musicgen")
 class ContextNormalisation(layers.Layer):
-    """[window, reference] (batch, steps, latent) -> (window in reference units, reference scale (batch, 1, latent)).
+    """[window, reference] (batch, steps, latent) -> (normalised window, reference mean, reference scale).
 
-    scale = sqrt(mean over the reference's steps of (x - training mean)^2 + SCALE_FLOOR * training variance).
+    Reversible instance normalisation (RevIN): every dimension of the window is measured from the reference's
+    own mean, in units of its own std; both (batch, 1, latent). The std has a floor of SCALE_FLOOR times the
+    training variance, so a constant or silent reference does not divide by zero.
     """
 
-    def __init__(self, mean, variance, floor=SCALE_FLOOR, **kwargs):
+    def __init__(self, variance, floor=SCALE_FLOOR, **kwargs):
         super().__init__(**kwargs)
-        self.mean_values, self.variance_values, self.floor = list(map(float, mean)), list(map(float, variance)), floor
+        self.variance_values, self.floor = list(map(float, variance)), floor
 
     def call(self, inputs):
         window, reference = inputs
-        mean = ops.convert_to_tensor(self.mean_values, dtype=window.dtype)
         floor = self.floor * ops.convert_to_tensor(self.variance_values, dtype=window.dtype)
-        scale = ops.sqrt(ops.mean(ops.square(reference - mean), axis=1, keepdims=True) + floor)
-        return (window - mean) / scale, scale
+        centre = ops.mean(reference, axis=1, keepdims=True)
+        scale = ops.sqrt(ops.mean(ops.square(reference - centre), axis=1, keepdims=True) + floor)
+        return (window - centre) / scale, centre, scale
 
     def compute_output_spec(self, inputs):
         window, _ = inputs
-        return (keras.KerasTensor(window.shape, window.dtype),
-                keras.KerasTensor((window.shape[0], 1, window.shape[2]), window.dtype))
+        statistic_shape = (window.shape[0], 1, window.shape[2])
+        return (keras.KerasTensor(window.shape, window.dtype), keras.KerasTensor(statistic_shape, window.dtype),
+                keras.KerasTensor(statistic_shape, window.dtype))
 
     def get_config(self):
-        return {**super().get_config(), "mean": self.mean_values, "variance": self.variance_values,
-                "floor": self.floor}
+        return {**super().get_config(), "variance": self.variance_values, "floor": self.floor}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
 class GaussianReadout(layers.Layer):
-    """[body output (batch, out_steps, 2 * latent), scale, bridge (batch, out_steps, latent)] -> [mean | std].
+    """[body (batch, out_steps, 2 * latent), centre, scale, bridge (batch, out_steps, latent)] -> [mean | std].
 
-    The body's first half plus the bridge is the mean, its second half the log std, all in reference units;
-    the output (batch, out_steps, 2 * latent) is in score units.
+    In reference units the body's first half plus the bridge is the mean and its second half the log std;
+    the output (batch, out_steps, 2 * latent) is in score units. A learned weight per dimension (starting
+    at 0) moves the centre towards the training mean: on waveform-like dimensions the song's own 10 s mean
+    is a noisier guess than the corpus mean, on level-like ones it is the better one.
     """
 
     def __init__(self, mean, **kwargs):
         super().__init__(**kwargs)
         self.mean_values = list(map(float, mean))
+        self.towards_training_mean = self.add_weight(shape=(len(self.mean_values),), initializer="zeros",
+                                                     name="towards_training_mean")
 
     def call(self, inputs):
-        body, scale, bridge = inputs
+        body, centre, scale, bridge = inputs
         latent = len(self.mean_values)
-        offset = ops.convert_to_tensor(self.mean_values, dtype=body.dtype)
-        mean = offset + scale * (body[..., :latent] + bridge)
+        training_mean = ops.convert_to_tensor(self.mean_values, dtype=body.dtype)
+        centre = centre + self.towards_training_mean * (training_mean - centre)
+        mean = centre + scale * (body[..., :latent] + bridge)
         spread = scale * ops.exp(ops.clip(body[..., latent:], *LOG_SPREAD_LIMITS))
         return ops.concatenate([mean, spread], axis=-1)
 

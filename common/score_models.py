@@ -3,13 +3,14 @@ custom layers and loss, loading windows, baselines, training, saving. Each scrip
 
 A score model reads --in-steps steps of a score and predicts a Gaussian over the next --out-steps: a mean and
 a standard deviation for every step and score dimension. Around each body:
-  - the window is normalised per dimension by a *reference* scale: the root-mean-square distance from the
-    training mean over a reference window (reversible instance normalisation, "RevIN", Kim et al. 2022).
+  - the window is normalised per dimension by the mean and std of a *reference* window (reversible
+    instance normalisation, "RevIN", Kim et al. 2022), and the prediction is mapped back with them.
     Training uses the window itself; generating uses the seed's 10 s, so the model decides what comes next
     and the seed decides its level and timbre, and a long continuation cannot drift away from either;
-  - the body's last layer starts at zero, so an untrained model predicts the mean step, with the
-    reference's own spread (on waveform-like scores neighbouring steps are nearly unrelated, so the mean
-    beats "repeat the last step" by far);
+  - the body's last layer starts at zero, so an untrained model predicts the reference's mean step with the
+    reference's own spread; a learned weight per dimension moves that centre towards the training mean
+    step where that is the better guess (on waveform-like scores neighbouring steps are nearly unrelated,
+    so the mean step beats "repeat the last step" by far);
   - a linear "bridge" from the last input step to the first predicted one (also starting at zero): each
     step is encoded with a 31 ms margin of its neighbours, so consecutive steps share 62.5 ms of audio, the
     one thing on a waveform-like score that is predictable from one step to the next;
@@ -86,12 +87,12 @@ def wrap_body(body, in_steps, out_steps, latent_dim, mean, variance, input_noise
 
     window = keras.Input((in_steps, latent_dim), name=WINDOW_INPUT)
     reference = keras.Input((None, latent_dim), name=REFERENCE_INPUT)
-    normalised, scale = ContextNormalisation(mean, variance, name="normalise_by_reference")([window, reference])
+    normalised, centre, scale = ContextNormalisation(variance, name="normalise_by_reference")([window, reference])
     noisy = layers.GaussianNoise(input_noise, name="training_noise")(normalised) if input_noise > 0 else normalised
     last_step = layers.Cropping1D((in_steps - 1, 0), name="last_step")(noisy)  # (1, latent)
     bridge = layers.Dense(latent_dim, kernel_initializer="zeros", use_bias=False, name="bridge")(last_step)
     bridge = layers.ZeroPadding1D((0, out_steps - 1), name="first_step_only")(bridge)  # (out_steps, latent)
-    outputs = GaussianReadout(mean, name="gaussian")([body(noisy), scale, bridge])
+    outputs = GaussianReadout(mean, name="gaussian")([body(noisy), centre, scale, bridge])
     return keras.Model({WINDOW_INPUT: window, REFERENCE_INPUT: reference}, outputs, name=name)
 
 
@@ -189,6 +190,8 @@ def train(args, name, build_body):
     write_record(args.models_dir, name, {
         "kind": name, "in_steps": in_steps, "out_steps": out_steps, "latent_dim": latent_dim,
         "output": "gaussian", "scores_fingerprint": index["fingerprint"],
+        # Sampled steps are kept inside what the model was trained on (see music_generator.py).
+        "score_min": train_scores.min(axis=0).tolist(), "score_max": train_scores.max(axis=0).tolist(),
         "autoencoder_fingerprint": index["autoencoder_fingerprint"],
         "model_fingerprint": artifacts.file_fingerprint(paths.model_path(args.models_dir, name)),
         "residual_std": residual_std.tolist(), "validation": figures, "epochs_run": len(history.history["loss"]),

@@ -33,12 +33,14 @@ def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5
     group.add_argument("--resume", action="store_true",
                        help="continue an interrupted training from its last completed epoch")
     group.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                       help="auto: MirroredStrategy over several GPUs, else the default device; "
-                            "multiworker: MultiWorkerMirroredStrategy configured by TF_CONFIG")
+                       help="auto: mirrored where there are several GPUs, else one device; mirrored: "
+                            "MirroredStrategy over every local GPU; multiworker: MultiWorkerMirroredStrategy "
+                            "over the machines TF_CONFIG names (only the chief saves); none: one device")
     group.add_argument("--mixed-precision", action="store_true",
                        help="float16 compute with float32 weights (GPU only; ignored with a warning on CPU)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
-                       help="XLA-compile the training step (auto: Keras decides)")
+                       help="XLA-compile the training step (auto: on for the models it speeds up, the dense "
+                            "autoencoder, when training on one device; Keras's own choice otherwise)")
     group.add_argument("--random-seed", type=int, default=0, help="seed for weights and shuffling (default 0)")
     group.add_argument("--run-name", default=None,
                        help="name of this run's folder under models/logs/ (default: model name and time)")
@@ -172,11 +174,56 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
     run_log_dir.mkdir(parents=True, exist_ok=True)
     return [
         resumable_backup(backup_dir),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
+        early_stopping(args.patience, backup_dir.with_name(f"{backup_dir.name}-best-weights.npz")),
         keras.callbacks.CSVLogger(str(run_log_dir / "history.csv"), append=args.resume),
         keras.callbacks.TensorBoard(log_dir=str(run_log_dir), write_graph=False),
         *extra,
     ]
+
+
+def early_stopping(patience, best_weights_path):
+    """Keras's EarlyStopping on validation loss, restoring the best epoch, whose weights wait in a file.
+
+    In memory they would be a full copy of the model (113 MB for the dense autoencoder), briefly two while
+    a better epoch replaces the best: the largest thing a training holds besides the model and its optimizer.
+    """
+    import keras
+    import numpy as np
+
+    path = Path(best_weights_path)
+
+    class EarlyStoppingWithBestOnDisk(keras.callbacks.EarlyStopping):
+        @property
+        def best_weights(self):  # Keras only asks whether there are some; on_train_end loads them
+            return path if path.is_file() else None
+
+        @best_weights.setter
+        def best_weights(self, weights):
+            if weights is None:
+                path.unlink(missing_ok=True)
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, *weights)
+
+        def on_train_end(self, logs=None):
+            if path.is_file():
+                with np.load(path) as stored:
+                    self.model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
+                path.unlink()
+            release_freed_memory()
+
+    return EarlyStoppingWithBestOnDisk(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+
+def release_freed_memory():
+    """Give the memory a training freed back to the system; glibc keeps it for reuse otherwise, and the
+    steps after training (saving, validation figures) would then start ~200 MB higher (dense autoencoder)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def resumable_backup(backup_dir):
@@ -202,9 +249,20 @@ def resumable_backup(backup_dir):
     return ResumableBackup(str(backup_dir), save_freq="epoch", double_checkpoint=True, delete_checkpoint=True)
 
 
-def compile_options(args):
-    """Keyword arguments for model.compile shared by every training script (XLA, ...)."""
-    return {"jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile]}
+def compile_options(args, xla_by_default=False):
+    """Keyword arguments for model.compile shared by every training script (XLA, ...).
+
+    Call it inside the strategy's scope. --jit-compile auto turns XLA on for a model whose script says it
+    is faster (xla_by_default) on one device: Keras alone never uses XLA on a CPU, which leaves the dense
+    autoencoder's training at ~60% of its XLA speed at batch 128 (bench/speed.py); it slows the score models'
+    small recurrent and convolutional steps down several times, and Keras turns it off under tf.distribute.
+    """
+    import tensorflow as tf
+
+    if args.jit_compile == "auto":
+        one_device = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        return {"jit_compile": True if xla_by_default and one_device else "auto"}
+    return {"jit_compile": args.jit_compile == "on"}
 
 
 def fit_verbosity(args):

@@ -100,9 +100,9 @@ def test_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks()
     np.testing.assert_allclose(decoder.predict(code[None], verbose=0), segment, atol=1e-5)
 
 
-def test_sparse_decoder_fills_the_bins_it_has_no_value_for_at_half_their_level():
-    """Band levels are the RMS of the coefficients not kept; the decoder puts noise at half that level there."""
-    from common.codec_layers import band_of_each_bin
+def test_sparse_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
+    """Band levels are the RMS of the coefficients not kept; the decoder puts noise at NOISE_GAIN times that there."""
+    from common.codec_layers import NOISE_GAIN, band_of_each_bin
 
     rng = np.random.default_rng(0)
     spectrum = rng.standard_normal(SPECTRUM_BINS) * np.repeat([1.0, 0.1], audio.SEGMENT_FRAMES)  # quieter side
@@ -119,7 +119,7 @@ def test_sparse_decoder_fills_the_bins_it_has_no_value_for_at_half_their_level()
     filled = scipy.fft.dct(mid_side, norm="ortho").reshape(-1)
     filled_rms = np.array([np.sqrt(np.mean(filled[(band == b) & ~kept] ** 2)) for b in range(bands)])
     wide = np.bincount(band) > 1000  # enough bins for the noise's RMS to be close to its expectation
-    np.testing.assert_allclose(filled_rms[wide], 0.5 * rest_rms[wide], rtol=0.1)
+    np.testing.assert_allclose(filled_rms[wide], NOISE_GAIN * rest_rms[wide], rtol=0.1)
     np.testing.assert_allclose(filled[kept], spectrum[kept], atol=1e-4)
 
 

@@ -18,6 +18,17 @@ def test_snr_and_si_sdr_of_known_noise():
     assert metrics.snr_db(song, 0.5 * song) == pytest.approx(6.02, abs=0.05)  # but it does for SNR
 
 
+def test_fidelity_sums_of_pieces_give_the_figures_of_the_whole():
+    song = synth_song(3.0) + 0.1  # an offset, so the per-channel means matter to SI-SDR
+    estimate = 0.8 * song + 0.05 * np.random.default_rng(1).standard_normal(song.shape).astype(np.float32)
+    sums = sum(metrics.fidelity_sums(song[start:start + 30000], estimate[start:start + 30000])
+               for start in range(0, len(song), 30000))
+    figures = metrics.fidelity_from_sums(sums)
+    assert figures["snr_db"] == pytest.approx(metrics.snr_db(song, estimate), abs=1e-6)
+    assert figures["si_sdr_db"] == pytest.approx(metrics.si_sdr_db(song, estimate), abs=1e-6)
+    assert 5 < figures["si_sdr_db"] < 40
+
+
 def test_spectral_distances_are_zero_for_identical_audio_and_grow_with_damage():
     song = synth_song(1.0)
     muffled = np.cumsum(song, axis=0) / 50  # a crude low-pass
