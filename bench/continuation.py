@@ -4,15 +4,18 @@ Runs the real pipeline (every step's main()) on a folder of songs, split by song
   - validation error of the next 5 steps: repeat the last step, the mean step, conv1d, lstm (same windows);
   - for every held-out song long enough, a --seconds continuation of its --offset seed by each model, and
     its loudness per second against the seed's (after the first 2 s), peak, NaN/Inf, how close new steps are
-    to the seed's (0 = copies the seed), and how much the peak limiter acted;
+    to the seed's (0 = copies the seed), how much the peak limiter acted and how many sampled numbers were
+    kept inside the training scores' range;
   - a Frechet distance on log-mel frames (as in FAD) between the continuations and the real held-out songs,
-    beside the same distance for the autoencoder's round trip of those songs (the best any continuation
-    decoded by this autoencoder can hope for).
+    beside the same distance for the autoencoder's round trip of those songs, and for the real next
+    --seconds after each seed through the autoencoder (what a perfect score model would give: it covers
+    only part of each song, so it is further from the whole songs than the round trip is).
 Prints one markdown table, with the data and training budget in its header.
 
-Run from the repository root (about 40 minutes on 2 CPU cores):
-    python -m bench.continuation /tmp/realmusic --ae-epochs 2 --score-epochs 12        # autoencode.py's default
-    python -m bench.continuation /tmp/realmusic --arch dense --latent-dim 512
+Run from the repository root (about 10 minutes on 2 CPU cores with the sizes below; the score models'
+default sizes, 512, take about twice as long per epoch and stop as early on this much data):
+    python -m bench.continuation /tmp/realmusic --units 256 --filters 256 --score-epochs 6 --patience 2
+    python -m bench.continuation /tmp/realmusic --arch dense --latent-dim 512 --ae-epochs 2 ...
     python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse   # only generate again
 """
 import argparse

@@ -21,16 +21,15 @@ from pathlib import Path
 
 import soundfile
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-GNU_TIME = Path("/usr/bin/time")
-sys.path.insert(0, str(REPO_ROOT))  # run as a file or with -m, from anywhere
+from common import audio, paths
 
-from common import audio  # noqa: E402
+GNU_TIME = Path("/usr/bin/time")
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("music_dir", type=Path, help="folder of songs to build the corpus from (any format step 1 reads)")
+    parser.add_argument("music_dir", type=Path,
+                        help="folder of songs to build the corpus from (any format step 1 reads)")
     parser.add_argument("--hours", type=float, default=2.0, help="length of the corpus to build (default 2)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where data/ and models/ are made (default: a new temporary folder, removed after)")
@@ -67,7 +66,8 @@ def build_corpus(music_dir, input_dir, hours):
 def run_measured(command):
     """Run command under GNU time -v; returns (exit status, peak resident set in bytes, wall seconds, output)."""
     started = time.monotonic()
-    result = subprocess.run([str(GNU_TIME), "-v", *command], cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run([str(GNU_TIME), "-v", *command], cwd=paths.REPO_ROOT, capture_output=True,
+                            text=True, check=False)
     wall = time.monotonic() - started
     match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
     peak = int(match.group(1)) * 1024 if match else None

@@ -24,15 +24,13 @@ import contextlib
 import io
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a file or with -m, from anywhere
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported: its start-up lines are noise
 
 import autoencode  # noqa: E402
 import combine_encoded_test_data  # noqa: E402
@@ -80,7 +78,7 @@ def matmul_peak(repeats, sizes=(2048, 4096)):
     for size in sizes:
         a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
         multiply = tf.function(lambda x, y: tf.matmul(x, y))
-        seconds = median_seconds(lambda: multiply(a, b).numpy(), repeats, warm_up=2)
+        seconds = median_seconds(lambda multiply=multiply, a=a, b=b: multiply(a, b).numpy(), repeats, warm_up=2)
         best = max(best, 2 * size ** 3 / seconds / 1e9)
     return best
 

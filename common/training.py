@@ -57,7 +57,7 @@ def check_training_arguments(args):
         raise PipelineError("--learning-rate must be positive")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def make_strategy(name):
     """The tf.distribute strategy for --strategy; every model and optimizer is built inside its scope.
 
@@ -173,6 +173,7 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
 
     run_log_dir.mkdir(parents=True, exist_ok=True)
     return [
+        _release_freed_memory_callback(),  # first, so that it runs before the others save copies of the weights
         resumable_backup(backup_dir),
         early_stopping(args.patience, backup_dir.with_name(f"{backup_dir.name}-best-weights.npz")),
         keras.callbacks.CSVLogger(str(run_log_dir / "history.csv"), append=args.resume),
@@ -210,20 +211,34 @@ def early_stopping(patience, best_weights_path):
                 with np.load(path) as stored:
                     self.model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
                 path.unlink()
-            release_freed_memory()
 
     return EarlyStoppingWithBestOnDisk(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 def release_freed_memory():
-    """Give the memory a training freed back to the system; glibc keeps it for reuse otherwise, and the
-    steps after training (saving, validation figures) would then start ~200 MB higher (dense autoencoder)."""
+    """Give memory that was freed back to the system (glibc keeps it for reuse otherwise); no-op elsewhere."""
     import ctypes
 
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
+    except (OSError, AttributeError):
         pass
+
+
+def _release_freed_memory_callback():
+    import keras
+
+    class ReleaseFreedMemory(keras.callbacks.Callback):
+        """At the end of each epoch and of training, before copies of the weights are saved: the batches of
+        an epoch leave ~200 MB freed but kept by glibc (dense autoencoder), on top of which the peak would come."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            release_freed_memory()
+
+        def on_train_end(self, logs=None):
+            release_freed_memory()
+
+    return ReleaseFreedMemory()
 
 
 def resumable_backup(backup_dir):
