@@ -10,7 +10,8 @@ Writes  models/autoencoder.keras           the whole model (segment -> code -> s
 Architectures (--arch), best first on held-out real music (bench/fidelity.py):
   sparse  the largest coefficients of the step's mid/side spectrum (DCT) by position and value, and the level
           of the rest in bands, which the decoder fills with noise; fitted to nothing, so there is nothing
-          to train (--epochs is not used), and it is about 6 dB SI-SDR better than any linear code
+          to train (--epochs is not used); on held-out real music 4.1 dB SI-SDR better than the best
+          linear code of the same size (PCA), with lower log-spectral and log-mel distances
   dense   the seed's design: one linear hidden layer of --latent-dim units over the whole step, started
           from the PCA of the training steps (the optimum of any linear code) and fine-tuned
   conv    strided Conv1D encoder and transposed-Conv1D decoder, trained on a multi-resolution STFT +

@@ -40,19 +40,10 @@ def main(argv=None):
 
 def load_song_steps(args):
     """(num_steps, STEP_FRAMES, 2) of the chosen song and a name for its outputs."""
-    if args.song is not None:
-        steps, name = audio.frame_steps(audio.load_audio(args.song)), args.song.stem
-    else:
-        folder = paths.steps_dir(args.data_dir)
-        index = datasets.steps_index(folder)
-        songs = datasets.songs_in_split(index, "validation") or datasets.songs_in_split(index, "train")
-        steps, name = datasets.load_song_steps(folder, songs[0]), Path(songs[0]["song"]).stem
-        log.info("round-tripping validation song %s", songs[0]["song"])
-    first = int(args.offset / audio.STEP_SECONDS)
     count = int(args.seconds / audio.STEP_SECONDS) if args.seconds > 0 else None
-    steps = steps[first:first + count if count else None]
+    steps, name = datasets.song_excerpt(args.data_dir, args.song, args.offset, count)
     if len(steps) == 0:
-        raise PipelineError(f"{name}: nothing left to round-trip after --offset {args.offset} s")
+        raise PipelineError(f"{name}: nothing left to round-trip after --offset {args.offset:g} s")
     return steps, name
 
 

@@ -15,21 +15,29 @@ else
   songs=6; seconds=40; ae=(--epochs 8); score=(--epochs 30); conv=(); lstm=()
 fi
 
-echo "== 0/7 making the demo corpus in $DATA/input"
-$PYTHON demo/make_demo_corpus.py --out "$DATA/input" --songs "$songs" --seconds "$seconds"
-echo "== 1/7 cutting songs into 1/4-second steps"
-$PYTHON combine_encoded_test_data.py "${dirs[@]}"
-echo "== 2/7 training the autoencoder"
-$PYTHON autoencode.py "${dirs[@]}" "${ae[@]}"
-echo "== 3/7 round trip of a validation song"
-$PYTHON autoencode_test.py "${dirs[@]}"
-echo "== 4/7 encoding every song into its score"
-$PYTHON create_encoded_data.py "${dirs[@]}"
-echo "== 5/7 training the conv1d score model"
-$PYTHON conv1d_creater.py "${dirs[@]}" "${score[@]}" "${conv[@]}"
-echo "== 6/7 training the lstm score model"
-$PYTHON lstm_creater.py "${dirs[@]}" "${score[@]}" "${lstm[@]}"
-echo "== 7/7 continuing a validation song for 20 seconds"
-$PYTHON music_generator.py "${dirs[@]}" --seconds 20 --model lstm
+timings=()
+run_step() {  # run_step "what it does" command...: runs it and remembers how long it took
+  local what=$1 started=$SECONDS
+  shift
+  echo "== $what"
+  "$@"
+  timings+=("$(printf '%5d s  %s' $((SECONDS - started)) "$what")")
+}
+
+run_step "0/7 making the demo corpus in $DATA/input" \
+  $PYTHON demo/make_demo_corpus.py --out "$DATA/input" --songs "$songs" --seconds "$seconds"
+run_step "1/7 cutting songs into 1/4-second steps" $PYTHON combine_encoded_test_data.py "${dirs[@]}"
+run_step "2/7 training the autoencoder" $PYTHON autoencode.py "${dirs[@]}" "${ae[@]}"
+run_step "3/7 round trip of a validation song" $PYTHON autoencode_test.py "${dirs[@]}"
+run_step "4/7 encoding every song into its score" $PYTHON create_encoded_data.py "${dirs[@]}"
+run_step "5/7 training the conv1d score model" \
+  $PYTHON conv1d_creater.py "${dirs[@]}" "${score[@]}" ${conv[@]+"${conv[@]}"}
+run_step "6/7 training the lstm score model" \
+  $PYTHON lstm_creater.py "${dirs[@]}" "${score[@]}" ${lstm[@]+"${lstm[@]}"}
+run_step "7/7 continuing a validation song for 20 seconds" \
+  $PYTHON music_generator.py "${dirs[@]}" --seconds 20 --model lstm
+echo
+echo "time per step:"
+printf '%s\n' "${timings[@]}"
 echo
 echo "done: listen to $DATA/output/*_continued.wav (and look at the PNGs beside it)"

@@ -58,19 +58,10 @@ def main(argv=None):
 
 def load_seed_steps(args, in_steps):
     """The in_steps steps of the seed song starting at --offset, and the song's name."""
-    if args.seed_file is not None:
-        steps, name = audio.frame_steps(audio.load_audio(args.seed_file)), args.seed_file.stem
-    else:
-        folder = paths.steps_dir(args.data_dir)
-        index = datasets.steps_index(folder)
-        songs = datasets.songs_in_split(index, "validation") or datasets.songs_in_split(index, "train")
-        steps, name = datasets.load_song_steps(folder, songs[0]), Path(songs[0]["song"]).stem
-        log.info("seed: validation song %s", songs[0]["song"])
-    first = int(round(args.offset / audio.STEP_SECONDS))
-    seed = steps[first:first + in_steps]
+    seed, name = datasets.song_excerpt(args.data_dir, args.seed_file, args.offset, in_steps)
     if len(seed) < in_steps:
         raise PipelineError(f"{name}: the seed needs {in_steps} steps ({in_steps * audio.STEP_SECONDS:g} s) after "
-                            f"--offset {args.offset:g} s, the song has {max(0, len(steps) - first)} there")
+                            f"--offset {args.offset:g} s, the song has {len(seed)} there")
     return seed, name
 
 

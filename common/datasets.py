@@ -8,6 +8,7 @@ Nothing here holds a whole corpus in memory: shards are read one song at a time 
 """
 import concurrent.futures
 import hashlib
+import logging
 import os
 import shutil
 import struct
@@ -19,8 +20,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common import artifacts
+from common import artifacts, audio, paths
 from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES
+from common.errors import PipelineError
 
 STORAGE_DTYPES = ("int16", "float16", "float32")  # int16 halves the disk and memory of float32 at 96 dB SNR
 INT16_SCALE = 32767.0
@@ -83,6 +85,26 @@ def load_song_steps(folder, song):
     if "steps" not in arrays or arrays["steps"].shape[1:] != (STEP_FRAMES, CHANNELS):
         raise artifacts.ArtifactError(f"{folder}/{song['file']} does not hold steps: rerun combine_encoded_test_data.py")
     return decode_stored_steps(arrays["steps"])
+
+
+def song_excerpt(data_dir, song_file, offset_seconds, num_steps=None):
+    """(steps, name): num_steps steps (all that are left if None) of song_file from offset_seconds on.
+
+    Without a song_file, the first validation song of the step dataset (the first song if none is held
+    out), so that round trips and continuations default to music the models never trained on.
+    """
+    if offset_seconds < 0:
+        raise PipelineError(f"--offset must be 0 or more seconds, not {offset_seconds:g}")
+    if song_file is not None:
+        steps, name = audio.frame_steps(audio.load_audio(song_file)), Path(song_file).stem
+    else:
+        folder = paths.steps_dir(data_dir)
+        index = steps_index(folder)
+        songs = songs_in_split(index, "validation") or songs_in_split(index, "train")
+        steps, name = load_song_steps(folder, songs[0]), Path(songs[0]["song"]).stem
+        logging.getLogger("musicgen").info("using validation song %s", songs[0]["song"])
+    first = int(round(offset_seconds / audio.STEP_SECONDS))
+    return steps[first:None if num_steps is None else first + num_steps], name
 
 
 def load_song_score(folder, song):

@@ -13,7 +13,7 @@ import create_encoded_data
 import lstm_creater
 import music_generator
 from common import audio, datasets, paths
-from tests.conftest import TINY_AE, TINY_SCORE, write_song
+from tests.conftest import TINY_SCORE, write_song
 
 SCRIPTS = [combine_encoded_test_data, autoencode, autoencode_test, create_encoded_data, conv1d_creater, lstm_creater,
            music_generator]

@@ -14,6 +14,7 @@ import pytest
 import soundfile
 
 import autoencode
+import autoencode_test
 import combine_encoded_test_data
 import conv1d_creater
 import create_encoded_data
@@ -250,7 +251,15 @@ def test_seed_file_mistakes_are_one_line(trained, tmp_path, capsys):
     write_song(tmp_path / "twelve seconds.wav", seconds=12.0)
     status, _, err = generate(trained, ["--seed-file", str(tmp_path / "twelve seconds.wav"), "--offset", "3"], capsys)
     assert_one_error_line(status, err, "twelve seconds", "needs 40 steps", "after --offset 3 s", "has 36 there")
+    status, _, err = generate(trained, ["--seed-file", str(tmp_path / "twelve seconds.wav"), "--offset", "-2"], capsys)
+    assert_one_error_line(status, err, "--offset must be 0 or more seconds, not -2")
     assert not (trained / "out.wav").exists()
+
+
+def test_round_trip_rejects_a_negative_offset(trained, capsys):
+    """A negative offset would silently count from the song's end (numpy slicing)."""
+    status, _, err = run_main(autoencode_test, dirs_of(trained) + ["--offset", "-1", "-q"], capsys)
+    assert_one_error_line(status, err, "--offset must be 0 or more seconds, not -1")
 
 
 def test_song_too_short_for_a_window_is_kept_for_seeding_after_rebuilding_steps(trained, tmp_path, capsys):
