@@ -12,7 +12,7 @@ dirs=(--data-dir "$DATA" --models-dir "$MODELS")
 if [[ -n "${QUICK:-}" ]]; then
   songs=3; seconds=20; ae=(--latent-dim 64 --epochs 2); score=(--epochs 2); conv=(--filters 32); lstm=(--units 32)
 else
-  songs=6; seconds=40; ae=(--epochs 8); score=(--epochs 30); conv=(); lstm=()
+  songs=6; seconds=40; ae=(); score=(--epochs 30); conv=(); lstm=()
 fi
 
 timings=()
@@ -27,7 +27,7 @@ run_step() {  # run_step "what it does" command...: runs it and remembers how lo
 run_step "0/7 making the demo corpus in $DATA/input" \
   $PYTHON demo/make_demo_corpus.py --out "$DATA/input" --songs "$songs" --seconds "$seconds"
 run_step "1/7 cutting songs into 1/4-second steps" $PYTHON combine_encoded_test_data.py "${dirs[@]}"
-run_step "2/7 training the autoencoder" $PYTHON autoencode.py "${dirs[@]}" "${ae[@]}"
+run_step "2/7 training the autoencoder" $PYTHON autoencode.py "${dirs[@]}" ${ae[@]+"${ae[@]}"}
 run_step "3/7 round trip of a validation song" $PYTHON autoencode_test.py "${dirs[@]}"
 run_step "4/7 encoding every song into its score" $PYTHON create_encoded_data.py "${dirs[@]}"
 run_step "5/7 training the conv1d score model" \
