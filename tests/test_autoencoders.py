@@ -1,10 +1,13 @@
 """autoencode.py's architectures: shapes, a tiny training of each through main() with a safe-mode reload, the
 sparse code's exactness and noise fill, the dense autoencoder's PCA start, and the training loss."""
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.fft
+import soundfile
 
 import autoencode
 from common import audio, datasets, metrics, paths
@@ -12,6 +15,20 @@ from common.codec_layers import SPECTRUM_BINS, code_layout
 from tests.conftest import synth_song
 
 TINY_FLAGS = {"sparse": [], "dense": ["--pca-segments", "64"], "conv": ["--width", "4"]}
+
+
+def tensorboard_audio(log_dir):
+    """{(tag, step): (samples, sample rate)} of the audio summaries in a TensorBoard log folder."""
+    import tensorflow as tf
+
+    found = {}
+    for events in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "audio":
+                    wav = tf.make_ndarray(value.tensor).reshape(-1)[0]  # [encoded WAV, label] per clip
+                    found[(value.tag, event.step)] = soundfile.read(io.BytesIO(wav))
+    return found
 
 
 def segments_of(song):
@@ -48,6 +65,11 @@ def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline
     if arch != "sparse":  # what trained architectures leave besides the model
         assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
         assert list((models / "logs").glob("autoencoder-*/train/events.out.tfevents.*"))
+        previews = tensorboard_audio(next((models / "logs").glob("autoencoder-*/audio")))
+        assert sorted(previews) == [("original", 0), ("reconstruction", 1)]  # the song once, then each epoch
+        for samples, rate in previews.values():  # --preview-seconds 1 of a validation song, as a stereo WAV
+            assert rate == audio.SAMPLE_RATE and samples.shape == (audio.SAMPLE_RATE, audio.CHANNELS)
+        assert np.abs(previews[("original", 0)][0]).max() > 0.1  # the song itself, not silence
     encoder, decoder, _ = load_codec(models)  # safe mode: no code runs while loading
     folder = paths.steps_dir(pipeline["data"])
     again = autoencode.validation_figures(encoder, decoder, folder, datasets.steps_index(folder), "validation")

@@ -1,5 +1,7 @@
 """Every script end to end through its main(argv), on tiny synthetic songs and tiny models."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -128,3 +130,24 @@ def test_seed_shorter_than_a_window_is_a_clear_error(pipeline, score_models, tmp
     assert exit_info.value.code == 1
     error = capsys.readouterr().err.strip()
     assert "needs 40 steps (10 s) after --offset 0 s, the song has 20 there" in error
+
+
+def run_script(name, args):
+    """The script as a user runs it: a fresh Python process, so TensorFlow's start-up happens inside it."""
+    return subprocess.run([sys.executable, str(paths.REPO_ROOT / f"{name}.py"), *args], capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_quiet_keeps_only_the_summary_verbose_adds_debug_lines_and_tensorflow_stays_silent(pipeline, tmp_path):
+    out = ["--out", str(tmp_path / "trip.wav")]
+    default = run_script("autoencode_test", pipeline["dirs"] + out)
+    assert default.returncode == 0, default.stderr
+    assert "using validation song" in default.stdout  # progress information
+    assert "round trip of" in default.stdout and "SNR" in default.stdout and "trip.png" in default.stdout
+    assert default.stderr == ""  # no oneDNN / CUDA / absl start-up lines
+    quiet = run_script("autoencode_test", pipeline["dirs"] + out + ["-q"])
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.startswith("round trip of") and quiet.stdout in default.stdout  # the summary alone
+    verbose = run_script("autoencode_test", pipeline["dirs"] + out + ["-v"])
+    assert verbose.returncode == 0 and "round trip of" in verbose.stdout
+    assert len(verbose.stdout.splitlines()) > len(default.stdout.splitlines())  # debug lines too
