@@ -342,14 +342,15 @@ def run(args):
         best_loss = float(autoencoder.evaluate(val_data, verbose=0, return_dict=True)["loss"])
         run_log_dir.mkdir(parents=True, exist_ok=True)
 
-    # Save: halves first, then the record that ties them together.
-    for name, model in (("autoencoder", autoencoder), ("encoder", encoder), ("decoder", decoder)):
-        save_model(model, paths.model_path(args.models_dir, name))
+    # Save: figures and picture first, then the models and at once the record that ties them together, so
+    # that a kill leaves as short a window as possible between new models and their record.
+    figures = validation_figures(encoder, decoder, folder, index, val_split)
     plot_path = None
     if history:
         plot_path = plots.loss_curves(history, paths.loss_plot_path(args.models_dir, "autoencoder"),
                                       title=f"{args.arch} autoencoder")
-    figures = validation_figures(encoder, decoder, folder, index, val_split)
+    for name, model in (("autoencoder", autoencoder), ("encoder", encoder), ("decoder", decoder)):
+        save_model(model, paths.model_path(args.models_dir, name))
     write_record(args.models_dir, "autoencoder", {
         "kind": "autoencoder", "arch": args.arch, "latent_dim": args.latent_dim,
         "segment_frames": audio.SEGMENT_FRAMES, "fingerprint": autoencoder_fingerprint(args.models_dir),

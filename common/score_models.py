@@ -179,14 +179,14 @@ def train(args, name, build_body):
                         callbacks=training.standard_callbacks(args, backup_dir, run_log_dir),
                         verbose=training.fit_verbosity(args))
 
-    # Save and measure against the baselines on the same validation windows.
-    save_model(model, paths.model_path(args.models_dir, name))
+    # Measure against the baselines on the same validation windows, then save the model and at once its record.
     model_figures, residual_std = validation_figures(model, val_scores, val_starts, in_steps, out_steps)
     reference = baselines(train_scores, val_scores, val_starts, in_steps, out_steps)
     val_mse = model_figures["val_mse"]
     figures = {**model_figures, **{f"{key}_mse": value for key, value in reference.items()},
                "improvement_over_repeat": 1 - val_mse / reference["repeat_last_step"],
                "improvement_over_mean": 1 - val_mse / reference["mean_step"]}
+    save_model(model, paths.model_path(args.models_dir, name))
     write_record(args.models_dir, name, {
         "kind": name, "in_steps": in_steps, "out_steps": out_steps, "latent_dim": latent_dim,
         "output": "gaussian", "scores_fingerprint": index["fingerprint"],
