@@ -5,9 +5,11 @@ leaves the previous version intact). Datasets are folders of .npz shards (one pe
 that records what they were made from; loaders check it and name the step to rerun when it does not match.
 """
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -36,7 +38,9 @@ def atomic_path(path):
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path` in one step."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    remove_leftovers_of_killed_writers(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}",
+                                             dir=path.parent)
     os.close(descriptor)
     temporary = Path(temporary)
     try:
@@ -47,6 +51,30 @@ def atomic_path(path):
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_leftovers_of_killed_writers(path):
+    """Delete the temporary files that writers of `path` killed mid-write (SIGKILL, power loss) left beside it.
+
+    Temporary names carry the writer's process id; a file whose writer is no longer running is a leftover.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.stem)}\.(\d+)\..+\.tmp{re.escape(path.suffix)}")
+    for candidate in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        match = pattern.fullmatch(candidate.name)
+        if match and not _process_is_running(int(match.group(1))):
+            candidate.unlink(missing_ok=True)
+
+
+def _process_is_running(pid):
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows: keep every file there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # someone else's process, or not a real process id: keep the file
+        return True
+    return True
 
 
 def write_npz(path, **arrays):

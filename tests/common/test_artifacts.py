@@ -1,4 +1,8 @@
 """common/artifacts.py and common/datasets.py: atomic writes, safe loading, indexes that name the step to rerun."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -68,3 +72,18 @@ def test_window_starts_never_cross_songs():
     scores = np.arange(17, dtype=np.float32)[:, None]
     inputs, targets = datasets.window_arrays(scores, starts, 4, 2)
     assert inputs[-1, :, 0].tolist() == [11, 12, 13, 14] and targets[-1, :, 0].tolist() == [15, 16]
+
+
+def test_a_write_removes_what_killed_writers_left_and_nothing_else(tmp_path):
+    """A SIGKILL mid-write leaves the hidden temporary file; the next write of that artifact deletes it."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead_pid = int(dead.stdout)  # a process that has exited
+    killed = tmp_path / f".song.{dead_pid}.x1y2.tmp.npz"
+    running = tmp_path / f".song.{os.getpid()}.a1b2.tmp.npz"  # a writer still at work (this process)
+    other = tmp_path / f".other.{dead_pid}.x1y2.tmp.npz"  # another artifact's leftover: not this write's business
+    for leftover in (killed, running, other):
+        leftover.write_bytes(b"half an npz")
+    artifacts.write_npz(tmp_path / "song.npz", steps=np.zeros(3))
+    assert not killed.exists() and running.exists() and other.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, other.name, "song.npz"])
