@@ -100,9 +100,10 @@ def song_excerpt(data_dir, song_file, offset_seconds, num_steps=None):
     else:
         folder = paths.steps_dir(data_dir)
         index = steps_index(folder)
-        songs = songs_in_split(index, "validation") or songs_in_split(index, "train")
-        steps, name = load_song_steps(folder, songs[0]), Path(songs[0]["song"]).stem
-        logging.getLogger("musicgen").info("using validation song %s", songs[0]["song"])
+        held_out = songs_in_split(index, "validation")
+        song = (held_out or songs_in_split(index, "train"))[0]
+        steps, name = load_song_steps(folder, song), Path(song["song"]).stem
+        logging.getLogger("musicgen").info("using %s song %s", "validation" if held_out else "training", song["song"])
     first = int(round(offset_seconds / audio.STEP_SECONDS))
     return steps[first:None if num_steps is None else first + num_steps], name
 
