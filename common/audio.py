@@ -19,6 +19,7 @@ import scipy.fft
 import scipy.signal
 import soundfile
 
+from common.artifacts import atomic_path, first_line
 from common.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def _decode(path):
 
 def _decoder_reason(error):
     """libsndfile's complaint without its "Error opening '<full path>': " or "Error : " preamble."""
-    reason = re.sub(r"^(Error opening .*?: |Error : )", "", _first_line(error)).strip()
+    reason = re.sub(r"^(Error opening .*?: |Error : )", "", first_line(error)).strip()
     # libsndfile says this when no decoder recognises the bytes; we already know the file exists.
     if reason.startswith("File does not exist or is not a regular file"):
         return "format not recognised"
@@ -229,8 +230,6 @@ def _is_supported_rate(rate):
 
 def write_wav(path, audio):
     """Write float32 (frames, 2) as a 16-bit 44.1 kHz WAV via a temporary file, so a kill leaves no half file."""
-    from common.artifacts import atomic_path
-
     with atomic_path(path) as temporary:
         soundfile.write(str(temporary), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return Path(path)
@@ -377,8 +376,3 @@ def rms_db(audio):
     """Root-mean-square level in dB relative to full scale (-inf for silence)."""
     rms = math.sqrt(float(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
     return 20 * math.log10(rms) if rms > 0 else -math.inf
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import paths
+from common import artifacts, paths
 
 log = logging.getLogger("musicgen")
 
@@ -253,9 +253,8 @@ def resumable_backup(backup_dir):
             try:
                 super().on_train_begin(logs)
             except (OSError, json.JSONDecodeError, KeyError) as error:
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise PipelineError(f"cannot resume: the backup in {backup_dir} is damaged ({reason}); "
-                                    f"rerun without --resume to start over") from None
+                raise PipelineError(f"cannot resume: the backup in {backup_dir} is damaged "
+                                    f"({artifacts.first_line(error)}); rerun without --resume to start over") from None
             except ValueError:  # Keras could not fit the saved weights into this model
                 raise PipelineError(f"cannot resume: the backup in {backup_dir} holds a model of another shape; "
                                     f"resume with the interrupted run's flags, or rerun without --resume to start "
