@@ -27,6 +27,7 @@ Example:
 """
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,10 @@ ARCHITECTURES = ("sparse", "dense", "conv")
 # Adam steps of 3e-4 are right for a network learning from scratch but tear a PCA start apart (its weights
 # are ~0.006): fine-tuning dense from PCA needs steps ~30x smaller to improve on it at all.
 DEFAULT_LEARNING_RATES = {"sparse": 3e-4, "dense": 1e-5, "conv": 3e-4}  # sparse: unused, it has no weights
+# Batches of 256 keep the two cores' matrix units busy on the dense autoencoder's big matmuls (over half
+# the machine's matmul peak, 2.5x the examples/s of 32: python -m bench.speed); conv's activations are too
+# large for that, and the sparse code only evaluates.
+DEFAULT_BATCH_SIZES = {"sparse": 32, "dense": 256, "conv": 32}
 CONV_PADDED_FRAMES = 13824  # SEGMENT_FRAMES rounded up to a multiple of the encoder's total stride (768)
 CONV_STRIDES = (4, 4, 4, 4, 3)
 
@@ -55,11 +60,14 @@ def parse_args(argv):
                         help="training segments sampled for --init pca (memory: about 110 kB each)")
     parser.add_argument("--loss", choices=("auto", "mse", "spectral"), default="auto",
                         help="auto: mse for dense (it is linear, like PCA), spectral for conv and sparse")
-    group = training.add_training_arguments(parser, epochs=40, batch_size=32, learning_rate=None)
-    for action in group._group_actions:  # the shared flag cannot know that its default depends on --arch
+    group = training.add_training_arguments(parser, epochs=40, batch_size=None, learning_rate=None)
+    for action in group._group_actions:  # the shared flags cannot know that their defaults depend on --arch
         if action.dest == "learning_rate":
             action.help = "Adam learning rate (default: " + ", ".join(
                 f"{arch} {rate:g}" for arch, rate in DEFAULT_LEARNING_RATES.items() if arch != "sparse") + ")"
+        if action.dest == "batch_size":
+            action.help = "global batch size, split across devices (default: " + ", ".join(
+                f"{arch} {size}" for arch, size in DEFAULT_BATCH_SIZES.items()) + ")"
     parser.add_argument("--max-minutes", type=float, default=0.0,
                         help="training time budget: stop when another epoch would end past it (the first always "
                              "runs); the best epoch is kept (0: no limit)")
@@ -68,6 +76,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = DEFAULT_LEARNING_RATES[args.arch]
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH_SIZES[args.arch]
     return args
 
 
@@ -235,16 +245,18 @@ def make_preview_callback(preview_steps, run_log_dir):
     return AudioPreview()
 
 
-def make_keep_start_callback(val_data):
+def make_keep_start_callback(val_data, start_weights_path):
     """A callback that puts the starting weights back at the end if no epoch beat their validation loss.
 
     Early stopping only chooses among trained epochs; a fitted start (PCA) can be better than all of them.
+    The starting weights wait in a file: in memory they would be a full copy of the model for the whole
+    training (113 MB for the dense autoencoder), on top of the optimizer's two.
     """
     import keras
 
     class KeepStartUnlessBeaten(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.start_weights = self.model.get_weights()
+            training.park_weights(self.model.get_weights(), start_weights_path)
             self.start_loss = float(self.model.evaluate(val_data, verbose=0, return_dict=True)["loss"])
             self.best_loss, self.kept_start = float("inf"), False
 
@@ -253,9 +265,11 @@ def make_keep_start_callback(val_data):
 
         def on_train_end(self, logs=None):
             if self.best_loss >= self.start_loss:
-                self.model.set_weights(self.start_weights)
+                training.restore_parked_weights(self.model, start_weights_path)
                 self.kept_start = True
                 log.info("no epoch beat the starting weights (validation loss %.6g): kept them", self.start_loss)
+            else:
+                Path(start_weights_path).unlink(missing_ok=True)
 
     return KeepStartUnlessBeaten()
 
@@ -286,7 +300,8 @@ def train(args, autoencoder, train_data, val_data, preview_steps, backup_dir, ru
     extra = [make_time_limit_callback(args.max_minutes)]
     if len(preview_steps):
         extra.append(make_preview_callback(preview_steps, run_log_dir))
-    keep_start = make_keep_start_callback(val_data) if fitted_start else None
+    start_weights = backup_dir.with_name(f"{backup_dir.name}-start-weights.npz")
+    keep_start = make_keep_start_callback(val_data, start_weights) if fitted_start else None
     callbacks = training.standard_callbacks(args, backup_dir, run_log_dir, extra + ([keep_start] if keep_start else []))
     history = autoencoder.fit(train_data, validation_data=val_data, epochs=args.epochs, callbacks=callbacks,
                               verbose=training.fit_verbosity(args))
@@ -342,6 +357,10 @@ def run(args):
         best_loss = float(autoencoder.evaluate(val_data, verbose=0, return_dict=True)["loss"])
         run_log_dir.mkdir(parents=True, exist_ok=True)
 
+    # Adam's two slots per weight are not needed once trained (--resume keeps its own copy in the backup);
+    # letting them go before validating and saving keeps those off the top of step 2's peak memory.
+    training.drop_optimizer(autoencoder)
+
     # Save: figures and picture first, then the models and at once the record that ties them together, so
     # that a kill leaves as short a window as possible between new models and their record.
     figures = validation_figures(encoder, decoder, folder, index, val_split)
@@ -377,12 +396,17 @@ def run(args):
 def validation_figures(encoder, decoder, folder, index, split, max_steps=2400):
     """SNR and SI-SDR of the decoded score against the original, over (at most 10 minutes of) validation songs."""
     from common import metrics
-    from common.models import decode, encode
+    from common.models import round_trip_pieces
 
-    sums, total = 0.0, 0  # added up song by song: memory stays at one song, not 10 minutes in float64
+    # Added up piece by piece: memory stays at the stored song and one piece of it (this runs on top of
+    # everything training holds, so it would otherwise set step 2's peak).
+    sums, total = 0.0, 0
     for song in datasets.songs_in_split(index, split):
-        steps = datasets.load_song_steps(folder, song)[: max_steps - total]
-        sums = sums + metrics.fidelity_sums(audio.unframe_steps(steps), decode(decoder, encode(encoder, steps)))
+        steps = datasets.load_stored_song_steps(folder, song)[: max_steps - total]
+        for first, last, decoded in round_trip_pieces(encoder, decoder, steps,
+                                                      to_float=datasets.decode_stored_steps):
+            original = audio.unframe_steps(datasets.decode_stored_steps(steps[first:last]))
+            sums = sums + metrics.fidelity_sums(original, decoded)
         total += len(steps)
         if total >= max_steps:
             break

@@ -51,7 +51,7 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each timing; medians are printed")
     parser.add_argument("--generate-seconds", type=float, default=60.0, help="seconds of music generated per run")
     parser.add_argument("--ae-flags", default="", help="extra autoencode.py flags, as one quoted string")
-    parser.add_argument("--ae-compare", nargs="*", default=["--batch-size 128", "--batch-size 128 --jit-compile off"],
+    parser.add_argument("--ae-compare", nargs="*", default=["--batch-size 32", "--batch-size 256 --jit-compile off"],
                         help="autoencoder training is also timed with each of these flag sets (quoted)")
     parser.add_argument("--score-flags", default="", help="extra flags for both score-model scripts")
     parser.add_argument("--work-dir", type=Path, default=None,

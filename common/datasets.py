@@ -81,10 +81,15 @@ def songs_in_split(index, split):
 
 def load_song_steps(folder, song):
     """(num_steps, STEP_FRAMES, 2) float32 of one song of a step dataset."""
+    return decode_stored_steps(load_stored_song_steps(folder, song))
+
+
+def load_stored_song_steps(folder, song):
+    """(num_steps, STEP_FRAMES, 2) steps of one song as stored (int16 or float): half the memory of float32."""
     arrays = artifacts.read_npz(Path(folder) / song["file"], "steps")
     if "steps" not in arrays or arrays["steps"].shape[1:] != (STEP_FRAMES, CHANNELS):
         raise artifacts.ArtifactError(f"{folder}/{song['file']} does not hold steps: rerun combine_encoded_test_data.py")
-    return decode_stored_steps(arrays["steps"])
+    return arrays["steps"]
 
 
 def song_excerpt(data_dir, song_file, offset_seconds, num_steps=None):

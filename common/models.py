@@ -182,6 +182,25 @@ def decode(decoder, score, batch_size=256):
     return output
 
 
+def round_trip_pieces(encoder, decoder, steps, piece_steps=256, to_float=None):
+    """Yield (first, last, audio of steps [first, last)) of decode(decoder, encode(encoder, steps)), piece by piece.
+
+    Each piece is encoded with two steps of context on either side and decoded with one, so the pieces are
+    those of the whole song's round trip; memory stays at one piece, not a second copy of the song.
+    to_float turns a slice of steps into float32 (e.g. datasets.decode_stored_steps for int16 steps).
+    """
+    count = len(steps)
+    for first in range(0, count, piece_steps):
+        last = min(first + piece_steps, count)
+        before, after = max(first - 2, 0), min(last + 2, count)
+        piece = steps[before:after] if to_float is None else to_float(steps[before:after])
+        score = encode(encoder, piece)
+        # Scores of steps whose both neighbours were in the piece are exact: first - 1 .. last.
+        exact_from, exact_to = max(first - 1, 0), min(last + 1, count)
+        joined = decode(decoder, score[exact_from - before:exact_to - before])
+        yield first, last, joined[(first - exact_from) * STEP_FRAMES:(last - exact_from) * STEP_FRAMES]
+
+
 def _batches(count, batch_size):
     """(first, last, before, after) per batch: the batch is [first, last), widened by one neighbour each side."""
     for first in range(0, count, batch_size):

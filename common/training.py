@@ -202,17 +202,43 @@ def early_stopping(patience, best_weights_path):
         def best_weights(self, weights):
             if weights is None:
                 path.unlink(missing_ok=True)
-                return
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, *weights)
+            else:
+                park_weights(weights, path)
 
         def on_train_end(self, logs=None):
             if path.is_file():
-                with np.load(path) as stored:
-                    self.model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
-                path.unlink()
+                restore_parked_weights(self.model, path)
 
     return EarlyStoppingWithBestOnDisk(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+
+def park_weights(weights, path):
+    """Keep a list of weight arrays in a file rather than in memory, until restore_parked_weights."""
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, *weights)
+
+
+def restore_parked_weights(model, path):
+    """Set model's weights from a file park_weights wrote, and remove the file."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as stored:
+        model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
+    Path(path).unlink()
+
+
+def drop_optimizer(model):
+    """Let a trained model's optimizer and its state go (for inference and saving only from here on)."""
+    import gc
+
+    if getattr(model, "optimizer", None) is not None:
+        # The compiled training and evaluation functions hold on to the optimizer's variables too.
+        model.optimizer = model.train_function = model.test_function = None
+        gc.collect()
+        release_freed_memory()
 
 
 def release_freed_memory():

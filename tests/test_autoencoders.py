@@ -84,6 +84,7 @@ def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipel
                                "--batch-size", "16", "--preview-seconds", "0", "-q"])
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["kept_start"] is True and record["epochs_run"] == 2
+    assert not list(models.rglob("*.npz"))  # the starting and best weights waited in files, gone now
     # The same PCA, computed here, projects the validation song to the same figures.
     folder = paths.steps_dir(pipeline["data"])
     index = datasets.steps_index(folder)

@@ -29,3 +29,25 @@ def test_an_empty_song_encodes_to_an_empty_score():
     score = models.encode(encoder, np.zeros((0, audio.STEP_FRAMES, audio.CHANNELS), np.float32))
     assert score.shape == (0, 8)
     assert models.decode(decoder, score).shape == (0, audio.CHANNELS)
+
+
+@pytest.mark.parametrize("piece_steps", [1, 3, 64])
+def test_round_trip_pieces_add_up_to_the_round_trip_of_the_whole_song(piece_steps):
+    from common import datasets
+
+    encoder, decoder = autoencode.build_dense(8)
+    steps = audio.frame_steps(synth_song(2.5))  # 10 steps
+    whole = models.decode(decoder, models.encode(encoder, steps))
+    stored = datasets.encode_steps_for_storage(steps, "int16")  # pieces are made from the stored (int16) steps
+    expected = models.decode(decoder, models.encode(encoder, datasets.decode_stored_steps(stored)))
+
+    pieces = list(models.round_trip_pieces(encoder, decoder, stored, piece_steps=piece_steps,
+                                           to_float=datasets.decode_stored_steps))
+
+    assert [(first, last) for first, last, _ in pieces] == [
+        (first, min(first + piece_steps, 10)) for first in range(0, 10, piece_steps)]
+    joined = np.concatenate([piece for _, _, piece in pieces])
+    assert joined.shape == whole.shape
+    # Each piece's edges are cross-faded with the real neighbours, as in one pass over the song.
+    np.testing.assert_allclose(joined, expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(joined - whole).max() < 1e-3  # int16 storage moves samples by at most 1/32768 before coding
