@@ -319,34 +319,46 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     if len(mixed) == 0:
         return mixed
     masks = crossfade_band_masks()  # (bands, bins)
+    # Channels first, so that per-band sums and gain curves below are each one large matrix product.
+    outgoing, incoming, mixed = (np.ascontiguousarray(part.transpose(0, 2, 1)) for part in (outgoing, incoming, mixed))
     # scipy.fft keeps float32 as complex64 (numpy's works in complex128) and uses both cores: 3x faster here.
-    out_spectrum = scipy.fft.rfft(outgoing, n=CROSSFADE_FFT_LENGTH, axis=1, workers=-1)  # (num, bins, 2)
-    in_spectrum = scipy.fft.rfft(incoming, n=CROSSFADE_FFT_LENGTH, axis=1, workers=-1)
-    energy_out = masks @ (out_spectrum.real ** 2 + out_spectrum.imag ** 2)  # (num, bands, 2)
-    energy_in = masks @ (in_spectrum.real ** 2 + in_spectrum.imag ** 2)
-    cross = masks @ (out_spectrum.real * in_spectrum.real + out_spectrum.imag * in_spectrum.imag)
-    both = np.sqrt(energy_out * energy_in)
-    shared = np.clip(cross, 0.0, both)  # r * sqrt(Ea Eb) with r clipped to [0, 1]
+    out_spectrum = scipy.fft.rfft(outgoing, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)  # (num, 2, bins)
+    in_spectrum = scipy.fft.rfft(incoming, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)
+
+    def band_sums(per_bin):  # (num, 2, bins) -> (num, 2, bands) as one 2-D product (numpy's stacked ones crawl)
+        return (per_bin.reshape(-1, per_bin.shape[-1]) @ masks.T).reshape(*per_bin.shape[:-1], len(masks))
+
+    energy_out = band_sums(out_spectrum.real ** 2 + out_spectrum.imag ** 2)
+    energy_in = band_sums(in_spectrum.real ** 2 + in_spectrum.imag ** 2)
+    cross = band_sums(out_spectrum.real * in_spectrum.real + out_spectrum.imag * in_spectrum.imag)
+    shared = np.clip(cross, 0.0, np.sqrt(energy_out * energy_in))  # r * sqrt(Ea Eb) with r clipped to [0, 1]
     # The gains are smooth in time: work them out at a few knots and interpolate linearly between them.
     knots = np.linspace(0, CROSSFADE_FRAMES - 1, CROSSFADE_GAIN_KNOTS)
-    fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])[:, None]
-    fade_out = 1.0 - fade_in  # (knots, 1)
-    interpolation = np.maximum(0, 1 - np.abs(np.arange(CROSSFADE_FRAMES)[:, None] - knots[None]) / knots[1])
-    interpolation = interpolation.astype(np.float32)  # (frames, knots) hat functions
-    mixed_spectrum = scipy.fft.rfft(mixed, n=CROSSFADE_FFT_LENGTH, axis=1, workers=-1)
+    fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])
+    fade_out = 1.0 - fade_in  # (knots,)
+    wanted = fade_out * energy_out[..., None] + fade_in * energy_in[..., None]  # (num, 2, bands, knots)
+    got = (fade_out ** 2 * energy_out[..., None] + fade_in ** 2 * energy_in[..., None]
+           + 2 * fade_out * fade_in * shared[..., None])
+    gain = np.sqrt((wanted + 1e-20) / (got + 1e-20)).astype(np.float32)  # in [1, sqrt(2)]; 1 for silence
+    interpolation = np.maximum(0, 1 - np.abs(np.arange(CROSSFADE_FRAMES)[None] - knots[:, None]) / knots[1])
+    interpolation = interpolation.astype(np.float32)  # (knots, frames) hat functions
+    mixed_spectrum = scipy.fft.rfft(mixed, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)
     corrected = mixed.copy()
-    for band, mask in enumerate(masks):  # one band at a time: memory stays a few times that of mixed
-        energy_a, energy_b = energy_out[:, None, band], energy_in[:, None, band]  # (num, 1, 2)
-        wanted = fade_out * energy_a + fade_in * energy_b  # (num, knots, 2)
-        got = fade_out ** 2 * energy_a + fade_in ** 2 * energy_b + 2 * fade_out * fade_in * shared[:, None, band]
-        gain = np.sqrt((wanted + 1e-20) / (got + 1e-20)).astype(np.float32)  # in [1, sqrt(2)]; 1 for silence
+    # One band at a time, reusing one spectrum buffer: memory stays a few times that of mixed, and fresh
+    # arrays (each a round of page faults, which cost more than the FFTs here) are few.
+    band_spectrum = np.zeros_like(mixed_spectrum)
+    for band, mask in enumerate(masks):
+        band_gain = gain[:, :, band] - 1  # (num, 2, knots)
+        if not band_gain.any():
+            continue  # the two segments agree in this band everywhere (or it is silent): nothing to scale
         bins = slice(*np.flatnonzero(mask)[[0, -1]] + [0, 1])  # a band's mask is zero outside its neighbours
-        band_spectrum = np.zeros_like(mixed_spectrum)
-        band_spectrum[:, bins] = mask[None, bins, None] * mixed_spectrum[:, bins]
+        band_spectrum[..., bins] = mask[bins] * mixed_spectrum[..., bins]
         # The bands of the padded signal sum to it, so the cut band parts still sum to mixed exactly.
-        band_part = scipy.fft.irfft(band_spectrum, n=CROSSFADE_FFT_LENGTH, axis=1, workers=-1)[:, :CROSSFADE_FRAMES]
-        corrected += (interpolation @ (gain - 1)) * band_part  # (frames, knots) @ (num, knots, 2): (num, frames, 2)
-    return corrected
+        band_part = scipy.fft.irfft(band_spectrum, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)[..., :CROSSFADE_FRAMES]
+        band_spectrum[..., bins] = 0
+        band_part *= (band_gain.reshape(-1, CROSSFADE_GAIN_KNOTS) @ interpolation).reshape(band_part.shape)
+        corrected += band_part
+    return corrected.transpose(0, 2, 1)
 
 
 def limit_peaks(samples, ceiling=0.99, hold_frames=220):
