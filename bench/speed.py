@@ -46,8 +46,9 @@ SCORE_SCRIPTS = {"lstm": lstm_creater, "conv1d": conv1d_creater}
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("music_dir", type=Path, help="folder of real songs (OGG, MP3, ...)")
-    parser.add_argument("--minutes", type=float, default=10.0,
-                        help="minutes of those songs the pipeline stages are timed on (default 10)")
+    parser.add_argument("--minutes", type=float, default=20.0,
+                        help="minutes of those songs the pipeline stages are timed on (default 20: enough "
+                             "batches of 256 to time)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each timing; medians are printed")
     parser.add_argument("--generate-seconds", type=float, default=60.0, help="seconds of music generated per run")
     parser.add_argument("--ae-flags", default="", help="extra autoencode.py flags, as one quoted string")
