@@ -69,7 +69,7 @@ def save_model(model, path):
     The optimizer's state is left out: saved models are only loaded for inference (--resume has its own
     backup), and Adam's two slots per weight would triple the file and the memory Keras takes to write it.
     """
-    if getattr(model, "optimizer", None) is not None:
+    if getattr(model, "compiled", False) or getattr(model, "optimizer", None) is not None:
         model = keras.Model(model.input, model.output, name=model.name)  # the same layers, not compiled
     with artifacts.atomic_path(path) as temporary:
         model.save(temporary)

@@ -2,6 +2,7 @@
 sparse code's exactness and noise fill, the dense autoencoder's PCA start, and the training loss."""
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,8 @@ def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipel
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["kept_start"] is True and record["epochs_run"] == 2
     assert not list(models.rglob("*.npz"))  # the starting and best weights waited in files, gone now
+    with zipfile.ZipFile(paths.model_path(models, "autoencoder")) as saved:  # for inference: no optimizer
+        assert not json.loads(saved.read("config.json")).get("compile_config")
     # The same PCA, computed here, projects the validation song to the same figures.
     folder = paths.steps_dir(pipeline["data"])
     index = datasets.steps_index(folder)
