@@ -189,7 +189,6 @@ def early_stopping(patience, best_weights_path):
     a better epoch replaces the best: the largest thing a training holds besides the model and its optimizer.
     """
     import keras
-    import numpy as np
 
     path = Path(best_weights_path)
 
@@ -294,7 +293,7 @@ def compile_options(args, xla_by_default=False):
 
     Call it inside the strategy's scope. --jit-compile auto turns XLA on for a model whose script says it
     is faster (xla_by_default) on one device: Keras alone never uses XLA on a CPU, which leaves the dense
-    autoencoder's training at ~60% of its XLA speed at batch 128 (bench/speed.py); it slows the score models'
+    autoencoder's training at ~85% of its XLA speed at batch 256 (bench/speed.py); it slows the score models'
     small recurrent and convolutional steps down several times, and Keras turns it off under tf.distribute.
     """
     import tensorflow as tf
