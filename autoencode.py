@@ -403,9 +403,8 @@ def validation_figures(encoder, decoder, folder, index, split, max_steps=2400):
     sums, total = 0.0, 0
     for song in datasets.songs_in_split(index, split):
         steps = datasets.load_stored_song_steps(folder, song)[: max_steps - total]
-        for first, last, decoded in round_trip_pieces(encoder, decoder, steps,
-                                                      to_float=datasets.decode_stored_steps):
-            original = audio.unframe_steps(datasets.decode_stored_steps(steps[first:last]))
+        pieces = round_trip_pieces(encoder, decoder, steps, to_float=datasets.decode_stored_steps)
+        for _, _, original, decoded in pieces:
             sums = sums + metrics.fidelity_sums(original, decoded)
         total += len(steps)
         if total >= max_steps:

@@ -183,7 +183,8 @@ def decode(decoder, score, batch_size=256):
 
 
 def round_trip_pieces(encoder, decoder, steps, piece_steps=256, to_float=None):
-    """Yield (first, last, audio of steps [first, last)) of decode(decoder, encode(encoder, steps)), piece by piece.
+    """Yield (first, last, original, decoded) piece by piece: the float32 audio of steps [first, last), and
+    that part of decode(decoder, encode(encoder, steps)).
 
     Each piece is encoded with two steps of context on either side and decoded with one, so the pieces are
     those of the whole song's round trip; memory stays at one piece, not a second copy of the song.
@@ -198,7 +199,8 @@ def round_trip_pieces(encoder, decoder, steps, piece_steps=256, to_float=None):
         # Scores of steps whose both neighbours were in the piece are exact: first - 1 .. last.
         exact_from, exact_to = max(first - 1, 0), min(last + 1, count)
         joined = decode(decoder, score[exact_from - before:exact_to - before])
-        yield first, last, joined[(first - exact_from) * STEP_FRAMES:(last - exact_from) * STEP_FRAMES]
+        original = piece[first - before:last - before].reshape(-1, CHANNELS)
+        yield first, last, original, joined[(first - exact_from) * STEP_FRAMES:(last - exact_from) * STEP_FRAMES]
 
 
 def _batches(count, batch_size):

@@ -44,9 +44,11 @@ def test_round_trip_pieces_add_up_to_the_round_trip_of_the_whole_song(piece_step
     pieces = list(models.round_trip_pieces(encoder, decoder, stored, piece_steps=piece_steps,
                                            to_float=datasets.decode_stored_steps))
 
-    assert [(first, last) for first, last, _ in pieces] == [
+    assert [(first, last) for first, last, _, _ in pieces] == [
         (first, min(first + piece_steps, 10)) for first in range(0, 10, piece_steps)]
-    joined = np.concatenate([piece for _, _, piece in pieces])
+    originals = np.concatenate([original for _, _, original, _ in pieces])
+    np.testing.assert_array_equal(originals, audio.unframe_steps(datasets.decode_stored_steps(stored)))
+    joined = np.concatenate([piece for _, _, _, piece in pieces])
     assert joined.shape == whole.shape
     # Each piece's edges are cross-faded with the real neighbours, as in one pass over the song.
     np.testing.assert_allclose(joined, expected, rtol=1e-4, atol=1e-5)
