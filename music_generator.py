@@ -69,19 +69,17 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers that fell outside score_range = (lowest, highest) per dimension and were kept at its edge.
     """
-    import tensorflow as tf
-
+    from common.models import inference
     from common.score_layers import split_prediction
     from common.score_models import model_inputs
 
     in_steps = len(seed_score)
-    predict = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
     score, clipped = list(seed_score), 0
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - len(seed_score) < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
         reference = seed_score[None] if scale_from == "seed" else window
-        mean, spread = split_prediction(predict(model_inputs(window, reference)).numpy()[0])  # (out_steps, latent)
+        mean, spread = split_prediction(inference(model, model_inputs(window, reference))[0])  # (out_steps, latent)
         steps = mean + temperature * spread * rng.standard_normal(mean.shape, np.float32) if temperature else mean
         if score_range is not None:
             kept = np.clip(steps, *score_range)

@@ -161,7 +161,7 @@ def encode(encoder, steps, batch_size=256):
     scores = []
     for first, last, before, after in _batches(len(steps), batch_size):
         segments = segments_from_steps(steps[before:after])  # each step of the batch with both its neighbours
-        scores.append(_inference(encoder, segments[first - before:last - before]))
+        scores.append(inference(encoder, segments[first - before:last - before]))
     return np.concatenate(scores) if scores else np.zeros((0, encoder.output_shape[-1]), np.float32)
 
 
@@ -176,7 +176,7 @@ def decode(decoder, score, batch_size=256):
     score = np.asarray(score, np.float32)
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
     for first, last, before, after in _batches(len(score), batch_size):
-        joined = overlap_add(_inference(decoder, score[before:after]))  # the steps before..after-1, cross-faded
+        joined = overlap_add(inference(decoder, score[before:after]))  # the steps before..after-1, cross-faded
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
     return output
@@ -210,8 +210,9 @@ def _batches(count, batch_size):
         yield first, last, max(first - 1, 0), min(last + 1, count)
 
 
-def _inference(model, inputs):
-    """model(inputs) without Keras's predict() set-up, which costs more than a short song's whole encoding.
+def inference(model, inputs):
+    """model(inputs) as float32 numpy, without Keras's predict() set-up, which costs more than a short song's
+    whole encoding (or one step of a continuation). inputs: an array, or a dict of them (score models).
 
     One traced function per model (kept on the model), for any batch size.
     """
@@ -221,4 +222,4 @@ def _inference(model, inputs):
     if call is None:
         call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
         model._musicgen_inference = call
-    return np.asarray(call(tf.convert_to_tensor(inputs)), np.float32)
+    return np.asarray(call(tf.nest.map_structure(tf.convert_to_tensor, inputs)), np.float32)
