@@ -4,14 +4,10 @@ Every song becomes float32 stereo at 44.1 kHz. A song is cut into steps of STEP_
 autoencoder sees each step together with a short margin of its neighbours (a "segment") and the decoder's
 segments are cross-faded, so decoding a score step by step leaves no click at step boundaries.
 """
-import contextlib
 import fractions
 import logging
 import math
-import os
 import re
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +16,7 @@ import scipy.signal
 import soundfile
 
 from common.artifacts import atomic_path, first_line
+from common.cli import native_stderr_captured
 from common.errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -110,7 +107,7 @@ def load_audio(path, name=None):
         raise AudioError(f"{name}: file not found")
     if path.stat().st_size == 0:
         raise AudioError(f"{name}: empty file (0 bytes)")
-    with _native_stderr_captured() as decoder_messages:
+    with native_stderr_captured() as decoder_messages:  # mpg123 and libvorbis print there, not to our log
         try:
             samples, rate, cut_short = _decode(path)
         except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError, OSError, EOFError) as error:
@@ -163,28 +160,6 @@ def _decoder_reason(error):
     if reason.startswith("File does not exist or is not a regular file"):
         return "format not recognised"
     return reason
-
-
-@contextlib.contextmanager
-def _native_stderr_captured():
-    """Collect what C decoders (mpg123, libvorbis) print straight to file descriptor 2, so the terminal
-    shows our one-line warnings instead. Yields a list that holds the captured lines afterwards."""
-    lines = []
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to redirect (a daemon): nothing to hide
-        yield lines
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines.extend(line for line in capture.read().decode(errors="replace").splitlines() if line.strip())
 
 
 def prepare_audio(audio, rate, name="audio"):

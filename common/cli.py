@@ -5,6 +5,7 @@ import errno
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -59,22 +60,37 @@ def setup_logging(args, tensorflow=True):
 
 
 def _import_tensorflow_silently():
-    """Import TensorFlow with stderr closed: its C++ start-up lines (oneDNN, CUDA probing) ignore log levels."""
+    """Import TensorFlow with stderr set aside: its C++ start-up lines (oneDNN, CUDA probing) ignore log levels."""
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow as tf
+    with native_stderr_captured():  # what it says there is dropped
+        import tensorflow as tf
 
-            # Probes CUDA now, while its complaints go nowhere; physical devices only, so TensorFlow is not yet
-            # initialised and a multi-worker strategy (or a split of the CPU) can still be set up.
-            tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        # Probes CUDA now, while its complaints go nowhere; physical devices only, so TensorFlow is not yet
+        # initialised and a multi-worker strategy (or a split of the CPU) can still be set up.
+        tf.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def native_stderr_captured():
+    """Collect what C libraries (TensorFlow, mpg123, libvorbis) print straight to file descriptor 2, which
+    Python's logging cannot silence. Yields a list that holds the captured lines afterwards."""
+    lines = []
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect (a daemon): nothing to hide
+        yield lines
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines.extend(line for line in capture.read().decode(errors="replace").splitlines() if line.strip())
 
 
 def summary(text):
