@@ -8,10 +8,12 @@ Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --con
 The score model reads the last --in-steps steps of the score (40 = 10 s) and predicts a Gaussian over the
 next 5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the
 spread times --temperature; 0 takes the mean), appended, and the window slides on, until --seconds of
-continuation exist. The model measures every window in units of a reference's per-dimension scale:
---scale-from seed (default) keeps the seed's 10 s as that reference, so the continuation keeps the seed's
-level and timbre however long it runs; --scale-from window re-measures each new window (free-running; its
-level may wander). A sampled number beyond the lowest or highest value of its dimension in the training
+continuation exist. Music surprises a whole step at a time (a note starts, a beat lands), which a spread per
+dimension cannot say: each window's noise is also scaled step by step by how surprising the 5 steps of a
+random validation window were (--dynamics 1), or not at all (--dynamics 0, a steadier, flatter sound).
+The model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
+keeps the seed's 10 s as that reference, so the continuation keeps the seed's level and timbre however long
+it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled number beyond the lowest or highest value of its dimension in the training
 scores is kept at that edge, as a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks
 at or below full scale; how often each acted is reported. The same --random-seed gives the same WAV.
 
@@ -40,6 +42,10 @@ def parse_args(argv):
                         help="spread of the sampled steps, times the model's predicted spread: 0 always takes the "
                              "most likely steps (they fade towards the average step); 1 samples the model's own "
                              "distribution (default)")
+    parser.add_argument("--dynamics", type=float, default=1.0,
+                        help="how much of the music's step-to-step surprise the sampling keeps: 1 (default) as "
+                             "measured on validation songs (livelier, the level moves like music's), 0 none "
+                             "(every step equally surprising: a steadier level, a flatter sound)")
     parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
                         help="reference the score model measures each window against: seed (default): the seed's "
                              "10 s throughout, keeping its level and timbre; window: each window itself")
@@ -65,9 +71,13 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
-def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None):
+def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
+                   step_surprise=None):
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers that fell outside score_range = (lowest, highest) per dimension and were kept at its edge.
+
+    step_surprise (profiles, out_steps): each window's noise power is scaled step by step by one of these
+    rows, drawn at random (see surprise_energies); None: every step gets the predicted spread as it is.
     """
     from common.models import inference
     from common.score_layers import split_prediction
@@ -80,7 +90,12 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
         window = np.asarray(score[-in_steps:], np.float32)[None]
         reference = seed_score[None] if scale_from == "seed" else window
         mean, spread = split_prediction(inference(model, model_inputs(window, reference))[0])  # (out_steps, latent)
-        steps = mean + temperature * spread * rng.standard_normal(mean.shape, np.float32) if temperature else mean
+        if temperature:
+            surprise = 1.0 if step_surprise is None else step_surprise[rng.integers(len(step_surprise))]
+            step_scale = (temperature * np.sqrt(surprise, dtype=np.float32)).reshape(-1, 1)  # (out_steps, 1)
+            steps = mean + step_scale * spread * rng.standard_normal(mean.shape, np.float32)
+        else:
+            steps = mean
         if score_range is not None:
             kept = np.clip(steps, *score_range)
             clipped += int(np.count_nonzero(kept != steps))
@@ -98,12 +113,28 @@ def load_score_model(models_dir, name, autoencoder):
     from common.models import load_model, read_record
 
     record = read_record(models_dir, name, name)
-    if record.get("output") != "gaussian" or "score_max" not in record:
-        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models: rerun "
-                                      f"{artifacts.MADE_BY[name]}")
+    if record.get("output") != "gaussian" or "surprise_profiles" not in record:
+        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models with surprise profiles: "
+                                      f"rerun {artifacts.MADE_BY[name]}")
     artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
                          f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     return load_model(models_dir, name, name), record
+
+
+def surprise_energies(profiles, dynamics):
+    """(profiles, out_steps) rows the sampler scales each window's noise power by, step by step.
+
+    profiles: the score model's surprise profiles (its record): how far, in units of its predicted spread,
+    each step of a validation window fell from the prediction (mean square over the score). On real music
+    they range over ~20 dB (a note starts or a beat lands in a whole step at once, often a few steps in a
+    row) where independent Gaussian errors would give +/-0.3 dB: the model cannot tell *when* music will
+    surprise, only how much on average. dynamics 1 keeps them as measured, 0 makes every step equally
+    surprising (a steadier level, a flatter sound); in between, profiles ** dynamics. The mean over all
+    rows stays the measured one (the calibration), so the average noise power is the same for any dynamics.
+    """
+    profiles = np.maximum(np.asarray(profiles, np.float64), 1e-6)
+    shaped = profiles ** dynamics
+    return (shaped * (profiles.mean() / shaped.mean())).astype(np.float32)
 
 
 def training_range(record):
@@ -115,8 +146,8 @@ def training_range(record):
 
 
 def run(args):
-    if args.seconds <= 0 or args.temperature < 0:
-        raise PipelineError("--seconds must be positive and --temperature at least 0")
+    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0:
+        raise PipelineError("--seconds must be positive, --temperature and --dynamics at least 0")
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
@@ -130,7 +161,8 @@ def run(args):
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
-                                        args.quiet, training_range(record))
+                                        args.quiet, training_range(record),
+                                        surprise_energies(record["surprise_profiles"], args.dynamics))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -154,7 +186,7 @@ def run(args):
     figures["clipped_to_range"] = clipped
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
-        f"{args.temperature:g}, scale from the {args.scale_from}): {out}\n"
+        f"{args.temperature:g}, dynamics {args.dynamics:g}, scale from the {args.scale_from}): {out}\n"
         f"  loudness {figures['continuation_rms_db']:.1f} dBFS vs the seed's {figures['seed_rms_db']:.1f} dBFS "
         f"(per second after the first 2 s: {figures['min_drift_db']:+.1f} to {figures['max_drift_db']:+.1f} dB); "
         f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "

@@ -59,6 +59,12 @@ def parse_args(argv):
     parser.add_argument("--offset", type=float, default=20.0,
                         help="seconds into each held-out song where its seed starts (0 for songs too short)")
     parser.add_argument("--temperature", type=float, default=1.0, help="music_generator.py --temperature")
+    parser.add_argument("--dynamics", nargs="+", type=float, default=[1.0],
+                        help="music_generator.py --dynamics values to compare (default: 1)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="continuations per held-out seed, each with its own random seed (--random-seed, "
+                             "+1, ...), pooled: the Frechet distance of one sample per seed moves by ~0.1x "
+                             "between random seeds (default 1)")
     parser.add_argument("--scale-from", nargs="+", choices=("seed", "window"), default=["seed", "window"],
                         help="music_generator.py --scale-from values to compare (default: both)")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of training and sampling (default 0)")
@@ -172,21 +178,22 @@ def seed_offset(length_seconds, args, in_seconds=10.0):
     return 0.0 if length_seconds >= in_seconds else None
 
 
-def continue_held_out_songs(args, dirs, work, lengths, model, scale_from):
-    """A continuation of every held-out song by one model; its figures per song and its log-mel frames."""
+def continue_held_out_songs(args, dirs, work, lengths, model, scale_from, dynamics):
+    """--samples continuations of every held-out song by one model; their figures and their log-mel frames."""
     figures, frames = [], []
     for song, length in lengths.items():
         offset = seed_offset(length, args)
         if offset is None:
             continue
-        out = work / "continuations" / f"{Path(song).stem}_{model}_{scale_from}.wav"
-        figures.append(music_generator.main(dirs + [
-            "--seed-file", str(paths.input_dir(work / "data") / song), "--offset", str(offset),
-            "--seconds", str(args.seconds), "--model", model, "--temperature", str(args.temperature),
-            "--scale-from", scale_from, "--random-seed", str(args.random_seed), "--continuation-only",
-            "--out", str(out), "-q"]))
-        samples, _ = soundfile.read(str(out), dtype="float32")
-        frames.append(metrics.log_mel_frames(samples))
+        for sample in range(args.samples):
+            out = work / "continuations" / f"{Path(song).stem}_{model}_{scale_from}_dynamics{dynamics:g}_{sample}.wav"
+            figures.append(music_generator.main(dirs + [
+                "--seed-file", str(paths.input_dir(work / "data") / song), "--offset", str(offset),
+                "--seconds", str(args.seconds), "--model", model, "--temperature", str(args.temperature),
+                "--dynamics", str(dynamics), "--scale-from", scale_from,
+                "--random-seed", str(args.random_seed + sample), "--continuation-only", "--out", str(out), "-q"]))
+            audio_samples, _ = soundfile.read(str(out), dtype="float32")
+            frames.append(metrics.log_mel_frames(audio_samples))
     return figures, np.concatenate(frames)
 
 
@@ -197,7 +204,7 @@ def summarise_continuations(figures):
         "max_drift_db": max(f["max_drift_db"] for f in figures),
         "peak": max(f["peak"] for f in figures), "finite": all(f["finite"] for f in figures),
         "seed_copy": float(np.median([f["seed_copy_median"] for f in figures])),
-        "limiter_db": max(f["limiter_max_reduction_db"] for f in figures), "seeds": len(figures),
+        "limiter_db": max(f["limiter_max_reduction_db"] for f in figures), "continuations": len(figures),
         "clipped": float(np.mean([f.get("clipped_to_range", 0.0) for f in figures])),
     }
 
@@ -224,10 +231,11 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
     rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
     rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
                 f"{continuation_cells(*truth, round_trip_fd)}")
-    for (model, scale_from), (summary, fd) in continuations.items():
+    for (model, scale_from, dynamics), (summary, fd) in continuations.items():
         mse = models[model]["validation"]["val_mse"]
-        rows.append(f"| {model}, continuations (--scale-from {scale_from}) | {mse:.4f} | {percent(1 - mse / repeat)} | "
-                    f"{percent(1 - mse / mean)} | {continuation_cells(summary, fd, round_trip_fd)}")
+        rows.append(f"| {model}, continuations (--dynamics {dynamics:g} --scale-from {scale_from}) | {mse:.4f} | "
+                    f"{percent(1 - mse / repeat)} | {percent(1 - mse / mean)} | "
+                    f"{continuation_cells(summary, fd, round_trip_fd)}")
     sizes = {"conv1d": f"--filters {models['conv1d']['args']['filters']}",
              "lstm": f"--units {models['lstm']['args']['units']}"}
     trained = "; ".join(f"{name} {sizes[name]}: {models[name]['epochs_run']} of at most "
@@ -237,8 +245,9 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
               f"Budget: autoencoder `--arch {autoencoder['arch']} --latent-dim {autoencoder['latent_dim']}`, "
               f"{autoencoder['epochs_run']} epochs ({budget['autoencoder']}; validation SNR "
               f"{autoencoder['validation']['snr_db']:.1f} dB); score models (early stopping on validation): {trained}. "
-              f"{args.seconds:g} s continuations at temperature {args.temperature:g} of {budget['seeds']} held-out "
-              f"seeds (10 s from {args.offset:g} s in); random seed {args.random_seed}.\n")
+              f"{args.seconds:g} s continuations at temperature {args.temperature:g}: {budget['continuations']} "
+              f"per row ({args.samples} per held-out seed, 10 s from {args.offset:g} s in); random seed "
+              f"{args.random_seed}.\n")
     return header + "\n" + "\n".join(rows)
 
 
@@ -264,9 +273,10 @@ def main(argv=None):
         continuations = {}
         for model in MODELS:
             for scale_from in args.scale_from:
-                figures, frames = continue_held_out_songs(args, dirs, work, lengths, model, scale_from)
-                continuations[(model, scale_from)] = (summarise_continuations(figures),
-                                                      metrics.frechet_distance(frames, real))
+                for dynamics in args.dynamics:
+                    figures, frames = continue_held_out_songs(args, dirs, work, lengths, model, scale_from, dynamics)
+                    continuations[(model, scale_from, dynamics)] = (summarise_continuations(figures),
+                                                                    metrics.frechet_distance(frames, real))
         index = datasets.steps_index(paths.steps_dir(work / "data"))
         train_minutes = sum(s["num_steps"] for s in datasets.songs_in_split(index, "train")) * audio.STEP_SECONDS / 60
         data = (f"{args.music_dir} ({len(songs)} files; {len(datasets.songs_in_split(index, 'train'))} training "
@@ -275,7 +285,7 @@ def main(argv=None):
         budget = {"autoencoder": minutes(stage_seconds["autoencoder"]),
                   "autoencoder_record": json.loads(paths.model_record_path(work / "models", "autoencoder").read_text()),
                   **{name: minutes(models[name]["seconds"]) for name in MODELS},
-                  "seeds": next(iter(continuations.values()))[0]["seeds"]}
+                  "continuations": next(iter(continuations.values()))[0]["continuations"]}
         baselines = models["lstm"]["validation"]
         print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth), flush=True)
     return models, continuations, round_trip_fd

@@ -31,6 +31,7 @@ from common.errors import PipelineError
 log = logging.getLogger("musicgen")
 
 WINDOW_INPUT, REFERENCE_INPUT = "score_window", "reference_window"
+SURPRISE_PROFILES = 512  # validation windows whose step-by-step surprise the record keeps for sampling
 
 
 def make_parser(description, name):
@@ -119,24 +120,31 @@ def baselines(train_scores, scores, starts, in_steps, out_steps, batch=4096):
     return {name: total / count for name, total in totals.items()}
 
 
-def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024):
-    """MSE of the model's mean, per-dimension std of its errors, and how calibrated its predicted std is.
+def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, profiles=SURPRISE_PROFILES):
+    """MSE of the model's mean, per-dimension std of its errors, how calibrated its predicted std is, and
+    surprise profiles: the mean squared standardised error of each predicted step, (profiles, out_steps),
+    from windows spread evenly over the validation set.
 
-    calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right.
+    calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right. It is the
+    mean of the profiles, but they vary far more than independent Gaussian errors would (see
+    music_generator.continue_score): music surprises in whole steps at a time, and a few steps in a row.
     """
     from common.score_layers import split_prediction
 
-    squared_sum, standardised_sum, count = np.zeros(scores.shape[1]), 0.0, 0
+    squared_sum, count, step_surprise = np.zeros(scores.shape[1]), 0, []
     for first in range(0, len(starts), batch):
         inputs, targets = datasets.window_arrays(scores, starts[first:first + batch], in_steps, out_steps)
         mean, spread = split_prediction(model.predict(model_inputs(inputs), verbose=0, batch_size=256))
         errors = (targets - mean).astype(np.float64)
         squared_sum += np.sum(errors ** 2, axis=(0, 1))
-        standardised_sum += float(np.sum((errors / spread) ** 2))
+        step_surprise.append(np.mean((errors / spread) ** 2, axis=-1))  # (windows, out_steps)
         count += errors.shape[0] * errors.shape[1]
+    step_surprise = np.concatenate(step_surprise)
     per_dimension = squared_sum / count
-    return {"val_mse": float(per_dimension.mean()), "calibration": standardised_sum / (count * scores.shape[1])}, \
-        np.sqrt(per_dimension)
+    chosen = np.unique(np.linspace(0, len(step_surprise) - 1, min(profiles, len(step_surprise))).round().astype(int))
+    return {"val_mse": float(per_dimension.mean()), "calibration": float(step_surprise.mean()),
+            "surprise_spread_db": float(np.std(10 * np.log10(step_surprise + 1e-12)))}, \
+        np.sqrt(per_dimension), step_surprise[chosen]
 
 
 def train(args, name, build_body):
@@ -180,7 +188,7 @@ def train(args, name, build_body):
                         verbose=training.fit_verbosity(args))
 
     # Measure against the baselines on the same validation windows, then save the model and at once its record.
-    model_figures, residual_std = validation_figures(model, val_scores, val_starts, in_steps, out_steps)
+    model_figures, residual_std, surprise_profiles = validation_figures(model, val_scores, val_starts, in_steps, out_steps)
     reference = baselines(train_scores, val_scores, val_starts, in_steps, out_steps)
     val_mse = model_figures["val_mse"]
     figures = {**model_figures, **{f"{key}_mse": value for key, value in reference.items()},
@@ -194,7 +202,8 @@ def train(args, name, build_body):
         "score_min": train_scores.min(axis=0).tolist(), "score_max": train_scores.max(axis=0).tolist(),
         "autoencoder_fingerprint": index["autoencoder_fingerprint"],
         "model_fingerprint": artifacts.file_fingerprint(paths.model_path(args.models_dir, name)),
-        "residual_std": residual_std.tolist(), "validation": figures, "epochs_run": len(history.history["loss"]),
+        "residual_std": residual_std.tolist(),
+        "surprise_profiles": np.round(surprise_profiles, 4).tolist(), "validation": figures, "epochs_run": len(history.history["loss"]),
         "args": training.save_arguments(args),
     })
     plot_path = plots.loss_curves(history.history, paths.loss_plot_path(args.models_dir, name),

@@ -117,6 +117,29 @@ def test_sampled_numbers_stay_inside_the_training_range():
     assert 0.05 < clipped == pytest.approx(at_edges, abs=0.02)
 
 
+def test_surprise_energies_keep_the_average_noise_power_for_any_dynamics():
+    profiles = np.array([[4.0, 1.0], [0.25, 1.0]])  # mean 1.5625
+    np.testing.assert_allclose(music_generator.surprise_energies(profiles, 1.0), profiles, rtol=1e-6)
+    np.testing.assert_allclose(music_generator.surprise_energies(profiles, 0.0), np.full((2, 2), 1.5625), rtol=1e-6)
+    half = music_generator.surprise_energies(profiles, 0.5)
+    assert half.mean() == pytest.approx(1.5625, rel=1e-6)
+    assert half[0, 0] / half[0, 1] == pytest.approx(2.0, rel=1e-6)  # 4 : 1 becomes 2 : 1
+
+
+def test_each_window_is_as_surprising_step_by_step_as_the_drawn_profile():
+    """An untrained model predicts the seed's spread; profiles 4 then 1/4 make the windows' first steps twice,
+    their second steps half as far from the mean, so 4 times as spread out as each other."""
+    latent, in_steps = 6, 8
+    model = score_models.wrap_body(lstm_creater.build_body(in_steps, 2, latent, units=4), in_steps, 2, latent,
+                                   np.zeros(latent), np.ones(latent), input_noise=0.0, name="lstm")
+    seed_score = np.random.default_rng(2).choice([-1.0, 1.0], (in_steps, latent)).astype(np.float32)
+    profiles = np.array([[4.0, 0.25]], np.float32)
+    new, _ = music_generator.continue_score(model, seed_score, 400, 1.0, "seed", np.random.default_rng(0), quiet=True,
+                                            step_surprise=profiles)
+    assert new[0::2].std() / new[1::2].std() == pytest.approx(4.0, rel=0.15)
+    assert new[0::2].std() == pytest.approx(2.0 * seed_score.std(), rel=0.15)
+
+
 @pytest.fixture(scope="module")
 def lstm_dirs(pipeline, tmp_path_factory):
     """The pipeline's step dataset, with this module's own 64-number autoencoder, scores and tiny lstm.
@@ -144,6 +167,19 @@ def test_score_model_reports_both_baselines(lstm_dirs):
     assert figures["mean_step_mse"] < figures["repeat_last_step_mse"]
     assert figures["improvement_over_mean"] == pytest.approx(1 - figures["val_mse"] / figures["mean_step_mse"])
     assert 0.3 < figures["calibration"] < 3  # the predicted spread is of the size of the real errors
+
+
+def test_score_model_keeps_surprise_profiles_of_its_validation_windows(lstm_dirs):
+    import json
+
+    dirs, figures = lstm_dirs
+    record = json.loads((paths.model_record_path(dirs[3], "lstm")).read_text())
+    profiles = np.array(record["surprise_profiles"])
+    assert profiles.shape[1] == record["out_steps"] and 2 <= len(profiles) <= score_models.SURPRISE_PROFILES
+    assert np.all(profiles >= 0)
+    # Spread evenly over the validation windows, their mean is the calibration (all of them, here).
+    assert profiles.mean() == pytest.approx(figures["calibration"], rel=0.1)
+    assert figures["surprise_spread_db"] == pytest.approx(np.std(10 * np.log10(profiles + 1e-12)), rel=0.1, abs=0.1)
 
 
 def generate(lstm_dirs, tmp_path, name, *extra):
@@ -188,7 +224,8 @@ def test_a_minute_of_continuation_keeps_the_seeds_loudness_without_clipping(lstm
     assert audio.rms_db(faded) < audio.rms_db(samples) - 1.5
 
 
-def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path, capsys):
+@pytest.mark.parametrize("missing", ["output", "surprise_profiles"])
+def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path, capsys, missing):
     import json
     import shutil
 
@@ -197,7 +234,7 @@ def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path,
     shutil.copytree(dirs[3], models)
     record_path = models / "lstm.json"
     record = json.loads(record_path.read_text())
-    record.pop("output")
+    record.pop(missing)
     record_path.write_text(json.dumps(record))
     seed = tmp_path / "seed.wav"
     write_song(seed, seconds=12)
