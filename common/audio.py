@@ -32,7 +32,7 @@ SEGMENT_FRAMES = STEP_FRAMES + CROSSFADE_FRAMES  # 13781 frames the autoencoder 
 # Cross-fades keep the energy of the two segments in this many log-spaced bands (see overlap_add).
 CROSSFADE_BANDS = 12
 CROSSFADE_BAND_RANGE_HZ = (100.0, 16000.0)  # centres of the lowest and the highest band
-CROSSFADE_GAIN_KNOTS = 33  # points of each cross-fade where the gains are worked out (interpolated between)
+CROSSFADE_GAIN_KNOTS = 33  # points of each cross-fade where the gains are worked out (and fitted)
 # Cross-fades are zero-padded to this length for their FFTs: 2756 = 4 x 13 x 53 is 3x slower to transform.
 CROSSFADE_FFT_LENGTH = 3072
 
@@ -307,33 +307,43 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     energy_in = band_sums(in_spectrum.real ** 2 + in_spectrum.imag ** 2)
     cross = band_sums(out_spectrum.real * in_spectrum.real + out_spectrum.imag * in_spectrum.imag)
     shared = np.clip(cross, 0.0, np.sqrt(energy_out * energy_in))  # r * sqrt(Ea Eb) with r clipped to [0, 1]
-    # The gains are smooth in time: work them out at a few knots and interpolate linearly between them.
+    # The gains are smooth in time: work them out at a few knots.
     knots = np.linspace(0, CROSSFADE_FRAMES - 1, CROSSFADE_GAIN_KNOTS)
     fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])
     fade_out = 1.0 - fade_in  # (knots,)
     wanted = fade_out * energy_out[..., None] + fade_in * energy_in[..., None]  # (num, 2, bands, knots)
     got = (fade_out ** 2 * energy_out[..., None] + fade_in ** 2 * energy_in[..., None]
            + 2 * fade_out * fade_in * shared[..., None])
-    gain = np.sqrt((wanted + 1e-20) / (got + 1e-20)).astype(np.float32)  # in [1, sqrt(2)]; 1 for silence
-    interpolation = np.maximum(0, 1 - np.abs(np.arange(CROSSFADE_FRAMES)[None] - knots[:, None]) / knots[1])
-    interpolation = interpolation.astype(np.float32)  # (knots, frames) hat functions
+    gain = np.sqrt((wanted + 1e-20) / (got + 1e-20))  # in [1, sqrt(2)]; 1 for silence
+    # Each band's gain curve is fitted by two shapes over the fade (least squares at the knots): then the
+    # correction is two filters of the whole cross-fade, each scaling every band by its own amount, times a
+    # shape: 2 inverse FFTs instead of one per band (3x faster), 0.5% of the correction's energy off the
+    # exact per-band curves on real music.
+    knot_shapes, frame_shapes = gain_curve_shapes(fade_in), gain_curve_shapes(crossfade_window()[:CROSSFADE_FRAMES])
+    amounts = (gain - 1) @ np.linalg.pinv(knot_shapes)  # (num, 2, bands, shapes)
     mixed_spectrum = scipy.fft.rfft(mixed, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)
     corrected = mixed.copy()
-    # One band at a time, reusing one spectrum buffer: memory stays a few times that of mixed, and fresh
-    # arrays (each a round of page faults, which cost more than the FFTs here) are few.
-    band_spectrum = np.zeros_like(mixed_spectrum)
-    for band, mask in enumerate(masks):
-        band_gain = gain[:, :, band] - 1  # (num, 2, knots)
-        if not band_gain.any():
-            continue  # the two segments agree in this band everywhere (or it is silent): nothing to scale
-        bins = slice(*np.flatnonzero(mask)[[0, -1]] + [0, 1])  # a band's mask is zero outside its neighbours
-        band_spectrum[..., bins] = mask[bins] * mixed_spectrum[..., bins]
-        # The bands of the padded signal sum to it, so the cut band parts still sum to mixed exactly.
-        band_part = scipy.fft.irfft(band_spectrum, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)[..., :CROSSFADE_FRAMES]
-        band_spectrum[..., bins] = 0
-        band_part *= (band_gain.reshape(-1, CROSSFADE_GAIN_KNOTS) @ interpolation).reshape(band_part.shape)
-        corrected += band_part
+    for shape, frame_shape in enumerate(frame_shapes.astype(np.float32)):
+        response = band_sums_to_bins(amounts[..., shape].astype(np.float32), masks)  # (num, 2, bins)
+        part = scipy.fft.irfft(response * mixed_spectrum, n=CROSSFADE_FFT_LENGTH, axis=-1,
+                               workers=-1)[..., :CROSSFADE_FRAMES]
+        corrected += part * frame_shape
     return corrected.transpose(0, 2, 1)
+
+
+def gain_curve_shapes(fade_in):
+    """(2, len(fade_in)) shapes the cross-fade gain curves are fitted with: the curve of two independent
+    segments of equal energy (the largest correction; 0 where either segment is alone), and its
+    antisymmetric twin for segments of unequal energy."""
+    fade_out = 1 - fade_in
+    independent = 1 / np.sqrt(fade_in ** 2 + fade_out ** 2) - 1
+    independent = independent / independent.max()
+    return np.stack([independent, independent * (fade_in - fade_out)])
+
+
+def band_sums_to_bins(per_band, masks):
+    """(..., bands) amounts -> (..., bins) frequency response, one 2-D product (numpy's stacked ones crawl)."""
+    return (per_band.reshape(-1, len(masks)) @ masks).reshape(*per_band.shape[:-1], masks.shape[1])
 
 
 def limit_peaks(samples, ceiling=0.99, hold_frames=220):

@@ -57,6 +57,28 @@ def test_cross_fading_independent_estimates_keeps_their_energy():
     assert middle_of_fade / energy[4000:7000].mean() == pytest.approx(1.0, abs=0.06)  # a plain fade gives 0.5
 
 
+def test_cross_fades_restore_only_the_bands_where_the_estimates_disagree():
+    """A 220 Hz tone both segments agree on passes unchanged; independent noise above 5 kHz keeps its energy."""
+    rng = np.random.default_rng(1)
+    count = 120
+    song_tone = np.repeat(0.3 * np.sin(2 * np.pi * 220 * np.arange(count * audio.STEP_FRAMES) / audio.SAMPLE_RATE)
+                          [:, None], 2, axis=1)
+    tone = audio.segments_from_steps(audio.frame_steps(song_tone))
+    spectrum = np.fft.rfft(rng.standard_normal((count, audio.SEGMENT_FRAMES, 2)), axis=1)
+    spectrum[:, np.fft.rfftfreq(audio.SEGMENT_FRAMES, 1 / audio.SAMPLE_RATE) < 5000] = 0
+    noise = 0.05 * np.fft.irfft(spectrum, audio.SEGMENT_FRAMES, axis=1)
+    out = audio.overlap_add((tone + noise).astype(np.float32))
+    low = np.fft.rfftfreq(len(out), 1 / audio.SAMPLE_RATE) < 1000
+    out_spectrum = np.fft.rfft(out, axis=0)
+    tone_part = np.fft.irfft(np.where(low[:, None], out_spectrum, 0), len(out), axis=0)
+    noise_part = np.fft.irfft(np.where(low[:, None], 0, out_spectrum), len(out), axis=0)
+    inner = slice(audio.STEP_FRAMES, -audio.STEP_FRAMES)  # away from the song's two ends
+    np.testing.assert_allclose(tone_part[inner], song_tone[inner], atol=0.01 * 0.3)
+    energy = np.mean(np.square(audio.frame_steps(noise_part)[1:-1]), axis=(0, 2))
+    middle_of_fade = np.concatenate([energy[-200:], energy[:200]]).mean()
+    assert middle_of_fade / energy[4000:7000].mean() == pytest.approx(1.0, abs=0.08)  # a plain fade gives 0.5
+
+
 @pytest.mark.parametrize("rate", [8000, 22050, 48000, 96000])
 def test_resampling_keeps_a_sines_frequency(tmp_path, rate):
     seconds = 1.0
