@@ -33,6 +33,7 @@ SEGMENT_FRAMES = STEP_FRAMES + CROSSFADE_FRAMES  # 13781 frames the autoencoder 
 CROSSFADE_BANDS = 12
 CROSSFADE_BAND_RANGE_HZ = (100.0, 16000.0)  # centres of the lowest and the highest band
 CROSSFADE_GAIN_KNOTS = 33  # points of each cross-fade where the gains are worked out (and fitted)
+CROSSFADE_CHUNK = 32  # cross-fades whose energy is corrected together
 # Cross-fades are zero-padded to this length for their FFTs: 2756 = 4 x 13 x 53 is 3x slower to transform.
 CROSSFADE_FFT_LENGTH = 3072
 
@@ -291,14 +292,28 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     fa Ea + fb Eb (the correlation-compensated cross-fade). Where the two agree (r = 1) the gain is exactly 1,
     so consistent segments still overlap-add to the original.
     """
-    if len(mixed) == 0:
-        return mixed
+    corrected = np.empty_like(mixed)
+    # A few dozen cross-fades at a time: their spectra and gains (~3 MB) stay in the CPU's cache, 1.6x faster
+    # than all of a batch at once.
+    for first in range(0, len(mixed), CROSSFADE_CHUNK):
+        chosen = slice(first, first + CROSSFADE_CHUNK)
+        corrected[chosen] = _keep_energy(outgoing[chosen], incoming[chosen], mixed[chosen])
+    return corrected
+
+
+def _keep_energy(outgoing, incoming, mixed):
+    """keep_energy_through_crossfades for a few cross-fades."""
     masks = crossfade_band_masks()  # (bands, bins)
-    # Channels first, so that per-band sums and gain curves below are each one large matrix product.
-    outgoing, incoming, mixed = (np.ascontiguousarray(part.transpose(0, 2, 1)) for part in (outgoing, incoming, mixed))
-    # scipy.fft keeps float32 as complex64 (numpy's works in complex128) and uses both cores: 3x faster here.
-    out_spectrum = scipy.fft.rfft(outgoing, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)  # (num, 2, bins)
-    in_spectrum = scipy.fft.rfft(incoming, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)
+    padded = np.zeros((len(mixed), mixed.shape[2], CROSSFADE_FFT_LENGTH), np.float32)
+
+    def spectrum(part):  # (num, frames, 2) -> (num, 2, bins)
+        # Channels first, so that per-band sums below are each one large matrix product; copied into one
+        # zero-padded buffer (2.7x faster than letting scipy pad a transposed copy). scipy.fft keeps float32
+        # as complex64 (numpy's works in complex128) and uses both cores: 3x faster than numpy here.
+        padded[..., :CROSSFADE_FRAMES] = part.transpose(0, 2, 1)
+        return scipy.fft.rfft(padded, axis=-1, workers=-1)
+
+    out_spectrum, in_spectrum, mixed_spectrum = spectrum(outgoing), spectrum(incoming), spectrum(mixed)
 
     def band_sums(per_bin):  # (num, 2, bins) -> (num, 2, bands) as one 2-D product (numpy's stacked ones crawl)
         return (per_bin.reshape(-1, per_bin.shape[-1]) @ masks.T).reshape(*per_bin.shape[:-1], len(masks))
@@ -321,14 +336,13 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     # exact per-band curves on real music.
     knot_shapes, frame_shapes = gain_curve_shapes(fade_in), gain_curve_shapes(crossfade_window()[:CROSSFADE_FRAMES])
     amounts = (gain - 1) @ np.linalg.pinv(knot_shapes)  # (num, 2, bands, shapes)
-    mixed_spectrum = scipy.fft.rfft(mixed, n=CROSSFADE_FFT_LENGTH, axis=-1, workers=-1)
     corrected = mixed.copy()
     for shape, frame_shape in enumerate(frame_shapes.astype(np.float32)):
         response = band_sums_to_bins(amounts[..., shape].astype(np.float32), masks)  # (num, 2, bins)
         part = scipy.fft.irfft(response * mixed_spectrum, n=CROSSFADE_FFT_LENGTH, axis=-1,
                                workers=-1)[..., :CROSSFADE_FRAMES]
-        corrected += part * frame_shape
-    return corrected.transpose(0, 2, 1)
+        corrected += (part * frame_shape).transpose(0, 2, 1)
+    return corrected
 
 
 def gain_curve_shapes(fade_in):
