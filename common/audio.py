@@ -33,7 +33,7 @@ SEGMENT_FRAMES = STEP_FRAMES + CROSSFADE_FRAMES  # 13781 frames the autoencoder 
 CROSSFADE_BANDS = 12
 CROSSFADE_BAND_RANGE_HZ = (100.0, 16000.0)  # centres of the lowest and the highest band
 CROSSFADE_GAIN_KNOTS = 33  # points of each cross-fade where the gains are worked out (and fitted)
-CROSSFADE_CHUNK = 32  # cross-fades whose energy is corrected together
+CROSSFADE_CHUNK = 32  # cross-fades mixed and corrected together (see overlap_add)
 # Cross-fades are zero-padded to this length for their FFTs: 2756 = 4 x 13 x 53 is 3x slower to transform.
 CROSSFADE_FFT_LENGTH = 3072
 
@@ -261,10 +261,13 @@ def overlap_add(segments):
     laid_out = joined[:num_steps * STEP_FRAMES].reshape(num_steps, STEP_FRAMES, channels)
     laid_out[:, CROSSFADE_FRAMES:] = segments[:, CROSSFADE_FRAMES:STEP_FRAMES]
     laid_out[0, :CROSSFADE_FRAMES] = segments[0, :CROSSFADE_FRAMES]
-    if num_steps > 1:
-        outgoing, incoming = segments[:-1, STEP_FRAMES:], segments[1:, :CROSSFADE_FRAMES]
+    # A few dozen cross-fades at a time: their spectra and gains (~3 MB) stay in the CPU's cache, 1.6x faster
+    # than a whole decode batch at once.
+    for first in range(1, num_steps, CROSSFADE_CHUNK):
+        last = min(first + CROSSFADE_CHUNK, num_steps)
+        outgoing, incoming = segments[first - 1:last - 1, STEP_FRAMES:], segments[first:last, :CROSSFADE_FRAMES]
         mixed = incoming * rise + outgoing * rise[::-1]
-        laid_out[1:, :CROSSFADE_FRAMES] = keep_energy_through_crossfades(outgoing, incoming, mixed)
+        laid_out[first:last, :CROSSFADE_FRAMES] = keep_energy_through_crossfades(outgoing, incoming, mixed)
     joined[num_steps * STEP_FRAMES:] = segments[-1, STEP_FRAMES:]
     return joined[SEGMENT_MARGIN:SEGMENT_MARGIN + num_steps * STEP_FRAMES]
 
@@ -292,17 +295,8 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     fa Ea + fb Eb (the correlation-compensated cross-fade). Where the two agree (r = 1) the gain is exactly 1,
     so consistent segments still overlap-add to the original.
     """
-    corrected = np.empty_like(mixed)
-    # A few dozen cross-fades at a time: their spectra and gains (~3 MB) stay in the CPU's cache, 1.6x faster
-    # than all of a batch at once.
-    for first in range(0, len(mixed), CROSSFADE_CHUNK):
-        chosen = slice(first, first + CROSSFADE_CHUNK)
-        corrected[chosen] = _keep_energy(outgoing[chosen], incoming[chosen], mixed[chosen])
-    return corrected
-
-
-def _keep_energy(outgoing, incoming, mixed):
-    """keep_energy_through_crossfades for a few cross-fades."""
+    if len(mixed) == 0:
+        return mixed
     masks = crossfade_band_masks()  # (bands, bins)
     padded = np.zeros((len(mixed), mixed.shape[2], CROSSFADE_FFT_LENGTH), np.float32)
 
