@@ -10,6 +10,8 @@ Runs the real pipeline (every step's main()) on a folder of songs, split by song
     beside the same distance for the autoencoder's round trip of those songs, and for the real next
     --seconds after each seed through the autoencoder (what a perfect score model would give: it covers
     only part of each song, so it is further from the whole songs than the round trip is).
+Each --dynamics value (music_generator.py --dynamics) gets its own rows; --samples continuations per seed,
+each with its own random seed, are pooled into each row (worst case of loudness and peak, Frechet of all).
 Prints one markdown table, with the data and training budget in its header.
 
 Run from the repository root (about 10 minutes on 2 CPU cores with the sizes below; the score models'
@@ -17,6 +19,7 @@ default sizes, 512, take about twice as long per epoch and stop as early on this
     python -m bench.continuation /tmp/realmusic --units 256 --filters 256 --score-epochs 6 --patience 2
     python -m bench.continuation /tmp/realmusic --arch dense --latent-dim 512 --ae-epochs 2 ...
     python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse   # only generate again
+    python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse --dynamics 0 0.5 1 --samples 3
 """
 import argparse
 import json
