@@ -256,6 +256,15 @@ def test_seed_file_mistakes_are_one_line(trained, tmp_path, capsys):
     assert not (trained / "out.wav").exists()
 
 
+@pytest.mark.parametrize("flag, value", [("--seconds", "0"), ("--temperature", "-1"), ("--dynamics", "-0.5")])
+def test_generation_settings_out_of_range_are_one_line(trained, tmp_path, capsys, flag, value):
+    out = tmp_path / "out.wav"
+    args = dirs_of(trained) + ["--model", "conv1d", "--seconds", "1", flag, value, "-q", "--out", str(out)]
+    status, _, err = run_main(music_generator, args, capsys)
+    assert_one_error_line(status, err, "--seconds must be positive, --temperature and --dynamics at least 0")
+    assert not out.exists()
+
+
 def test_round_trip_rejects_a_negative_offset(trained, capsys):
     """A negative offset would silently count from the song's end (numpy slicing)."""
     status, _, err = run_main(autoencode_test, dirs_of(trained) + ["--offset", "-1", "-q"], capsys)
