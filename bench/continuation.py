@@ -71,7 +71,10 @@ def parse_args(argv):
     parser.add_argument("--scale-from", nargs="+", choices=("seed", "window"), default=["seed", "window"],
                         help="music_generator.py --scale-from values to compare (default: both)")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of training and sampling (default 0)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.samples < 1:
+        parser.error("--samples must be at least 1")
+    return args
 
 
 def link_songs(music_dir, input_dir):
