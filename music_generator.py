@@ -13,9 +13,10 @@ dimension cannot say: each window's noise is also scaled step by step by how sur
 random validation window were (--dynamics 1), or not at all (--dynamics 0, a steadier, flatter sound).
 The model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
 keeps the seed's 10 s as that reference, so the continuation keeps the seed's level and timbre however long
-it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled number beyond the lowest or highest value of its dimension in the training
-scores is kept at that edge, as a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks
-at or below full scale; how often each acted is reported. The same --random-seed gives the same WAV.
+it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled
+number beyond the lowest or highest value of its dimension in the training scores is kept at that edge, as
+a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks at or below full scale; how often
+each acted is reported. The same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm

@@ -128,7 +128,7 @@ def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, p
 
     calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right. It is the
     mean of the profiles, but they vary far more than independent Gaussian errors would (see
-    music_generator.continue_score): music surprises in whole steps at a time, and a few steps in a row.
+    music_generator.surprise_energies): music surprises a whole step at a time, often a few steps in a row.
     """
     from common.score_layers import split_prediction
 
@@ -189,7 +189,8 @@ def train(args, name, build_body):
                         verbose=training.fit_verbosity(args))
 
     # Measure against the baselines on the same validation windows, then save the model and at once its record.
-    model_figures, residual_std, surprise_profiles = validation_figures(model, val_scores, val_starts, in_steps, out_steps)
+    model_figures, residual_std, surprise_profiles = validation_figures(model, val_scores, val_starts, in_steps,
+                                                                        out_steps)
     reference = baselines(train_scores, val_scores, val_starts, in_steps, out_steps)
     val_mse = model_figures["val_mse"]
     figures = {**model_figures, **{f"{key}_mse": value for key, value in reference.items()},
@@ -203,8 +204,8 @@ def train(args, name, build_body):
         "score_min": train_scores.min(axis=0).tolist(), "score_max": train_scores.max(axis=0).tolist(),
         "autoencoder_fingerprint": index["autoencoder_fingerprint"],
         "model_fingerprint": artifacts.file_fingerprint(paths.model_path(args.models_dir, name)),
-        "residual_std": residual_std.tolist(),
-        "surprise_profiles": np.round(surprise_profiles, 4).tolist(), "validation": figures, "epochs_run": len(history.history["loss"]),
+        "residual_std": residual_std.tolist(), "surprise_profiles": np.round(surprise_profiles, 4).tolist(),
+        "validation": figures, "epochs_run": len(history.history["loss"]),
         "args": training.save_arguments(args),
     })
     plot_path = plots.loss_curves(history.history, paths.loss_plot_path(args.models_dir, name),
