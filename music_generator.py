@@ -179,7 +179,8 @@ def run(args):
     boundary = None if args.continuation_only else seed_frames / audio.SAMPLE_RATE
     picture = plots.continuation(result, boundary, out.with_suffix(".png"),
                                  f"{name}: {'continuation' if args.continuation_only else 'seed | continuation'} "
-                                 f"by the {args.model} model (temperature {args.temperature:g})")
+                                 f"by the {args.model} model (temperature {args.temperature:g}, "
+                                 f"dynamics {args.dynamics:g})")
 
     # Report: loudness against the seed's, peak, and how much the continuation copies the seed.
     figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score)
