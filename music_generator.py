@@ -9,8 +9,9 @@ The score model reads the last --in-steps steps of the score (40 = 10 s) and pre
 next 5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the
 spread times --temperature; 0 takes the mean), appended, and the window slides on, until --seconds of
 continuation exist. Music surprises a whole step at a time (a note starts, a beat lands), which a spread per
-dimension cannot say: each window's noise is also scaled step by step by how surprising the 5 steps of a
-random validation window were (--dynamics 1), or not at all (--dynamics 0, a steadier, flatter sound).
+dimension cannot say: each step's noise is also scaled by a surprise drawn from those measured on validation
+songs, balanced so that every second has their full range and their average (--dynamics 1), or not at all
+(--dynamics 0, a flatter sound).
 The model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
 keeps the seed's 10 s as that reference, so the continuation keeps the seed's level and timbre however long
 it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled
@@ -31,6 +32,8 @@ from common.errors import PipelineError
 
 log = logging.getLogger("musicgen")
 
+STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the surprise of the steps is balanced within each second
+
 
 def parse_args(argv):
     parser = cli.make_parser(__doc__)
@@ -45,8 +48,8 @@ def parse_args(argv):
                              "distribution (default)")
     parser.add_argument("--dynamics", type=float, default=1.0,
                         help="how much of the music's step-to-step surprise the sampling keeps: 1 (default) as "
-                             "measured on validation songs (livelier, the level moves like music's), 0 none "
-                             "(every step equally surprising: a steadier level, a flatter sound)")
+                             "measured on validation songs, 0 none (every step equally surprising: a flatter "
+                             "sound); each second keeps the same average either way")
     parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
                         help="reference the score model measures each window against: seed (default): the seed's "
                              "10 s throughout, keeping its level and timbre; window: each window itself")
@@ -77,8 +80,8 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers that fell outside score_range = (lowest, highest) per dimension and were kept at its edge.
 
-    step_surprise (profiles, out_steps): each window's noise power is scaled step by step by one of these
-    rows, drawn at random (see surprise_energies); None: every step gets the predicted spread as it is.
+    step_surprise (num_steps + out_steps - 1 or more,): how much each new step's noise power is scaled (see
+    surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
     """
     from common.models import inference
     from common.score_layers import split_prediction
@@ -92,7 +95,8 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
         reference = seed_score[None] if scale_from == "seed" else window
         mean, spread = split_prediction(inference(model, model_inputs(window, reference))[0])  # (out_steps, latent)
         if temperature:
-            surprise = 1.0 if step_surprise is None else step_surprise[rng.integers(len(step_surprise))]
+            done = len(score) - len(seed_score)
+            surprise = 1.0 if step_surprise is None else step_surprise[done:done + len(mean)]
             step_scale = (temperature * np.sqrt(surprise, dtype=np.float32)).reshape(-1, 1)  # (out_steps, 1)
             steps = mean + step_scale * spread * rng.standard_normal(mean.shape, np.float32)
         else:
@@ -122,20 +126,27 @@ def load_score_model(models_dir, name, autoencoder):
     return load_model(models_dir, name, name), record
 
 
-def surprise_energies(profiles, dynamics):
-    """(profiles, out_steps) rows the sampler scales each window's noise power by, step by step.
+def surprise_plan(profiles, dynamics, num_steps, rng):
+    """(num_steps,) factors the noise power of each new step is scaled by: every second has the range of
+    surprise real music has in its steps, and the same average.
 
     profiles: the score model's surprise profiles (its record): how far, in units of its predicted spread,
     each step of a validation window fell from the prediction (mean square over the score). On real music
-    they range over ~20 dB (a note starts or a beat lands in a whole step at once, often a few steps in a
-    row) where independent Gaussian errors would give +/-0.3 dB: the model cannot tell *when* music will
-    surprise, only how much on average. dynamics 1 keeps them as measured, 0 makes every step equally
-    surprising (a steadier level, a flatter sound); in between, profiles ** dynamics. The mean over all
-    rows stays the measured one (the calibration), so the average noise power is the same for any dynamics.
+    they range over ~20 dB (a note starts or a beat lands in a whole step at once) where independent
+    Gaussian errors would give +/-0.3 dB: the model cannot tell *when* music will surprise, only how much.
+    Each second (4 steps) gets one value from each quarter of their distribution, in random order, scaled so
+    the second's mean is the measured mean (the calibration): steps differ as much as music's do, but no
+    second is all quiet or all loud (drawing whole validation windows, whose steps are surprising together,
+    made the level swing by -13/+6 dB from second to second). dynamics 1 keeps the measured range, 0 makes
+    every step equally surprising (a flatter sound); in between, profiles ** dynamics.
     """
-    profiles = np.maximum(np.asarray(profiles, np.float64), 1e-6)
-    shaped = profiles ** dynamics
-    return (shaped * (profiles.mean() / shaped.mean())).astype(np.float32)
+    measured = np.maximum(np.asarray(profiles, np.float64).ravel(), 1e-6)
+    quarters = np.array_split(np.sort(measured ** dynamics), STEPS_PER_SECOND)
+    seconds = -(-num_steps // STEPS_PER_SECOND)
+    draws = np.stack([quarter[rng.integers(len(quarter), size=seconds)] for quarter in quarters], axis=1)
+    draws = rng.permuted(draws, axis=1)  # (seconds, STEPS_PER_SECOND), each row one value per quarter
+    draws *= measured.mean() / draws.mean(axis=1, keepdims=True)
+    return draws.ravel()[:num_steps].astype(np.float32)
 
 
 def training_range(record):
@@ -163,7 +174,8 @@ def run(args):
     rng = np.random.default_rng(args.random_seed)
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
                                         args.quiet, training_range(record),
-                                        surprise_energies(record["surprise_profiles"], args.dynamics))
+                                        surprise_plan(record["surprise_profiles"], args.dynamics,
+                                                      num_steps + record["out_steps"], rng))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")

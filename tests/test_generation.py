@@ -117,25 +117,33 @@ def test_sampled_numbers_stay_inside_the_training_range():
     assert 0.05 < clipped == pytest.approx(at_edges, abs=0.02)
 
 
-def test_surprise_energies_keep_the_average_noise_power_for_any_dynamics():
-    profiles = np.array([[4.0, 1.0], [0.25, 1.0]])  # mean 1.5625
-    np.testing.assert_allclose(music_generator.surprise_energies(profiles, 1.0), profiles, rtol=1e-6)
-    np.testing.assert_allclose(music_generator.surprise_energies(profiles, 0.0), np.full((2, 2), 1.5625), rtol=1e-6)
-    half = music_generator.surprise_energies(profiles, 0.5)
-    assert half.mean() == pytest.approx(1.5625, rel=1e-6)
-    assert half[0, 0] / half[0, 1] == pytest.approx(2.0, rel=1e-6)  # 4 : 1 becomes 2 : 1
+def test_surprise_plan_gives_every_second_one_surprise_from_each_quarter_and_the_same_mean():
+    levels = np.array([0.2, 0.6, 1.0, 2.2])  # mean 1.0; ten steps of each, so each quarter holds one level
+    profiles = np.repeat(levels, 10).reshape(8, 5)
+    plan = music_generator.surprise_plan(profiles, 1.0, 400, np.random.default_rng(0))
+    seconds = plan.reshape(100, 4)
+    np.testing.assert_allclose(np.sort(seconds, axis=1), np.tile(levels, (100, 1)), rtol=1e-6)
+    assert len({tuple(np.argsort(second)) for second in seconds}) > 10  # in random order
+    # dynamics 0: every step equally surprising, at the measured mean; 0.5: the contrasts square-rooted.
+    np.testing.assert_allclose(music_generator.surprise_plan(profiles, 0.0, 10, np.random.default_rng(0)), 1.0,
+                               rtol=1e-6)
+    half = np.sort(music_generator.surprise_plan(profiles, 0.5, 4, np.random.default_rng(0)))
+    assert half.mean() == pytest.approx(1.0, rel=1e-6) and half[3] / half[0] == pytest.approx(np.sqrt(11), rel=1e-5)
+    # Same generator state, same plan; 7 steps are cut from two whole seconds.
+    np.testing.assert_array_equal(music_generator.surprise_plan(profiles, 1.0, 7, np.random.default_rng(3)),
+                                  music_generator.surprise_plan(profiles, 1.0, 8, np.random.default_rng(3))[:7])
 
 
-def test_each_window_is_as_surprising_step_by_step_as_the_drawn_profile():
-    """An untrained model predicts the seed's spread; profiles 4 then 1/4 make the windows' first steps twice,
-    their second steps half as far from the mean, so 4 times as spread out as each other."""
+def test_each_step_is_as_surprising_as_its_plan_says():
+    """An untrained model predicts the seed's spread; a plan alternating 4 and 1/4 makes every other step
+    twice, the others half as far from the mean, so 4 times as spread out as each other."""
     latent, in_steps = 6, 8
     model = score_models.wrap_body(lstm_creater.build_body(in_steps, 2, latent, units=4), in_steps, 2, latent,
                                    np.zeros(latent), np.ones(latent), input_noise=0.0, name="lstm")
     seed_score = np.random.default_rng(2).choice([-1.0, 1.0], (in_steps, latent)).astype(np.float32)
-    profiles = np.array([[4.0, 0.25]], np.float32)
+    plan = np.tile(np.array([4.0, 0.25], np.float32), 201)
     new, _ = music_generator.continue_score(model, seed_score, 400, 1.0, "seed", np.random.default_rng(0), quiet=True,
-                                            step_surprise=profiles)
+                                            step_surprise=plan)
     assert new[0::2].std() / new[1::2].std() == pytest.approx(4.0, rel=0.15)
     assert new[0::2].std() == pytest.approx(2.0 * seed_score.std(), rel=0.15)
 
