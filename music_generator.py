@@ -195,14 +195,17 @@ def run(args):
                                  f"dynamics {args.dynamics:g})")
 
     # Report: loudness against the seed's, peak, and how much the continuation copies the seed.
-    figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score)
+    figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score,
+                                   decoded[:seed_frames])
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
     figures["clipped_to_range"] = clipped
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}, dynamics {args.dynamics:g}, scale from the {args.scale_from}): {out}\n"
         f"  loudness {figures['continuation_rms_db']:.1f} dBFS vs the seed's {figures['seed_rms_db']:.1f} dBFS "
-        f"(per second after the first 2 s: {figures['min_drift_db']:+.1f} to {figures['max_drift_db']:+.1f} dB); "
+        f"(per second after the first 2 s: {figures['min_drift_db']:+.1f} to {figures['max_drift_db']:+.1f} dB; "
+        f"{figures['min_drift_decoded_db']:+.1f} to {figures['max_drift_decoded_db']:+.1f} dB against the seed as "
+        f"decoded, {figures['decoded_seed_rms_db']:.1f} dBFS); "
         f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "
         f"reduction)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
@@ -223,13 +226,18 @@ def limiter_reduction_db(unlimited, limited):
     return max(0.0, float(-20 * np.log10(max(gain.min(), 1e-12))))
 
 
-def continuation_figures(seed, continuation, seed_score, new_score):
+def continuation_figures(seed, continuation, seed_score, new_score, decoded_seed):
+    """Loudness per second against the seed's (the original, and as decoded: the autoencoder's round trip
+    alone may lose a few dB, which is not the score model's doing), peak, and how much the seed is copied."""
     per_second = metrics.loudness_per_second(continuation)[2:]
-    seed_level = audio.rms_db(seed)
+    seed_level, decoded_level = audio.rms_db(seed), audio.rms_db(decoded_seed)
     drift = per_second - seed_level if len(per_second) else np.zeros(1)
+    drift_decoded = per_second - decoded_level if len(per_second) else np.zeros(1)
     return {
         "seed_rms_db": seed_level, "continuation_rms_db": audio.rms_db(continuation),
         "min_drift_db": float(drift.min()), "max_drift_db": float(drift.max()),
+        "decoded_seed_rms_db": decoded_level,
+        "min_drift_decoded_db": float(drift_decoded.min()), "max_drift_decoded_db": float(drift_decoded.max()),
         "peak": float(np.abs(continuation).max()), "finite": bool(np.isfinite(continuation).all()),
         "seed_copy_median": float(np.median(metrics.nearest_step_distance(new_score, seed_score))),
         "frames": len(continuation),

@@ -225,6 +225,11 @@ def test_a_minute_of_continuation_keeps_the_seeds_loudness_without_clipping(lstm
     # (the benchmark holds real models on real music to +/-3 dB for every second).
     assert abs(np.median(drift)) <= 2.0 and np.all(np.abs(drift) <= 5.0), drift
     assert figures["min_drift_db"] == pytest.approx(drift.min(), abs=0.01)
+    # Against the seed as decoded (the autoencoder's round trip may lose level): the same seconds, shifted.
+    shift = figures["seed_rms_db"] - figures["decoded_seed_rms_db"]
+    assert figures["min_drift_decoded_db"] == pytest.approx(figures["min_drift_db"] + shift, abs=1e-6)
+    assert figures["max_drift_decoded_db"] == pytest.approx(figures["max_drift_db"] + shift, abs=1e-6)
+    assert -20 < figures["decoded_seed_rms_db"] < 0
     # New material, not the seed looped: generated steps are far from every seed step.
     assert figures["seed_copy_median"] > 0.3
     # Always taking the mean (what an MSE-trained model does) loses what the model cannot predict, and fades.
