@@ -13,8 +13,9 @@ dimension cannot say: each step's noise is also scaled by a surprise drawn from 
 songs, balanced so that every second has their full range and their average (--dynamics 1), or not at all
 (--dynamics 0, a flatter sound).
 The model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
-keeps the seed's 10 s as that reference, so the continuation keeps the seed's level and timbre however long
-it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled
+keeps the seed's 10 s as that reference, and the noise's overall size at what the model predicts right after
+the seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window
+re-measures each new window (free-running; its level may wander). A sampled
 number beyond the lowest or highest value of its dimension in the training scores is kept at that edge, as
 a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks at or below full scale; how often
 each acted is reported. The same --random-seed gives the same WAV.
@@ -88,12 +89,19 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     from common.score_models import model_inputs
 
     in_steps = len(seed_score)
-    score, clipped = list(seed_score), 0
+    score, clipped, held_spread_energy = list(seed_score), 0, None
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - len(seed_score) < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
         reference = seed_score[None] if scale_from == "seed" else window
         mean, spread = split_prediction(inference(model, model_inputs(window, reference))[0])  # (out_steps, latent)
+        if scale_from == "seed":
+            # The seed also sets the size of the noise: the spread's total energy stays what the model predicts
+            # right after the seed, later windows only share it out over steps and numbers. Left free, the
+            # lstm's spread wanders by +/-2 dB from window to window in its own continuations, the level with it.
+            energy = float(np.sum(np.square(spread, dtype=np.float64)))
+            held_spread_energy = energy if held_spread_energy is None else held_spread_energy
+            spread = spread * np.float32(np.sqrt(held_spread_energy / max(energy, 1e-30)))
         if temperature:
             done = len(score) - len(seed_score)
             surprise = 1.0 if step_surprise is None else step_surprise[done:done + len(mean)]
