@@ -5,6 +5,7 @@ autoencoder sees each step together with a short margin of its neighbours (a "se
 segments are cross-faded, so decoding a score step by step leaves no click at step boundaries.
 """
 import fractions
+import functools
 import logging
 import math
 import re
@@ -297,7 +298,7 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     """
     if len(mixed) == 0:
         return mixed
-    masks = crossfade_band_masks()  # (bands, bins)
+    masks, fade_in, fit_to_shapes, frame_shapes = _crossfade_correction_constants()
     padded = np.zeros((len(mixed), mixed.shape[2], CROSSFADE_FFT_LENGTH), np.float32)
 
     def spectrum(part):  # (num, frames, 2) -> (num, 2, bins)
@@ -309,16 +310,12 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
 
     out_spectrum, in_spectrum, mixed_spectrum = spectrum(outgoing), spectrum(incoming), spectrum(mixed)
 
-    def band_sums(per_bin):  # (num, 2, bins) -> (num, 2, bands) as one 2-D product (numpy's stacked ones crawl)
-        return (per_bin.reshape(-1, per_bin.shape[-1]) @ masks.T).reshape(*per_bin.shape[:-1], len(masks))
-
-    energy_out = band_sums(out_spectrum.real ** 2 + out_spectrum.imag ** 2)
-    energy_in = band_sums(in_spectrum.real ** 2 + in_spectrum.imag ** 2)
-    cross = band_sums(out_spectrum.real * in_spectrum.real + out_spectrum.imag * in_spectrum.imag)
+    # (num, 2, bins) -> (num, 2, bands)
+    energy_out = _times_on_last_axis(out_spectrum.real ** 2 + out_spectrum.imag ** 2, masks.T)
+    energy_in = _times_on_last_axis(in_spectrum.real ** 2 + in_spectrum.imag ** 2, masks.T)
+    cross = _times_on_last_axis(out_spectrum.real * in_spectrum.real + out_spectrum.imag * in_spectrum.imag, masks.T)
     shared = np.clip(cross, 0.0, np.sqrt(energy_out * energy_in))  # r * sqrt(Ea Eb) with r clipped to [0, 1]
     # The gains are smooth in time: work them out at a few knots.
-    knots = np.linspace(0, CROSSFADE_FRAMES - 1, CROSSFADE_GAIN_KNOTS)
-    fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])
     fade_out = 1.0 - fade_in  # (knots,)
     wanted = fade_out * energy_out[..., None] + fade_in * energy_in[..., None]  # (num, 2, bands, knots)
     got = (fade_out ** 2 * energy_out[..., None] + fade_in ** 2 * energy_in[..., None]
@@ -328,11 +325,10 @@ def keep_energy_through_crossfades(outgoing, incoming, mixed):
     # correction is two filters of the whole cross-fade, each scaling every band by its own amount, times a
     # shape: 2 inverse FFTs instead of one per band (3x faster), 0.5% of the correction's energy off the
     # exact per-band curves on real music.
-    knot_shapes, frame_shapes = gain_curve_shapes(fade_in), gain_curve_shapes(crossfade_window()[:CROSSFADE_FRAMES])
-    amounts = (gain - 1) @ np.linalg.pinv(knot_shapes)  # (num, 2, bands, shapes)
+    amounts = (gain - 1) @ fit_to_shapes  # (num, 2, bands, shapes)
     corrected = mixed.copy()
-    for shape, frame_shape in enumerate(frame_shapes.astype(np.float32)):
-        response = band_sums_to_bins(amounts[..., shape].astype(np.float32), masks)  # (num, 2, bins)
+    for shape, frame_shape in enumerate(frame_shapes):
+        response = _times_on_last_axis(amounts[..., shape].astype(np.float32), masks)  # (num, 2, bins)
         part = scipy.fft.irfft(response * mixed_spectrum, n=CROSSFADE_FFT_LENGTH, axis=-1,
                                workers=-1)[..., :CROSSFADE_FRAMES]
         corrected += (part * frame_shape).transpose(0, 2, 1)
@@ -349,9 +345,23 @@ def gain_curve_shapes(fade_in):
     return np.stack([independent, independent * (fade_in - fade_out)])
 
 
-def band_sums_to_bins(per_band, masks):
-    """(..., bands) amounts -> (..., bins) frequency response, one 2-D product (numpy's stacked ones crawl)."""
-    return (per_band.reshape(-1, len(masks)) @ masks).reshape(*per_band.shape[:-1], masks.shape[1])
+@functools.lru_cache(maxsize=1)
+def _crossfade_correction_constants():
+    """What every cross-fade's energy correction shares, worked out once (overlap_add corrects 32 at a time):
+    band masks (bands, bins), the fade-in at the knots (knots,), the least-squares fit of a curve at the knots
+    to the gain shapes (knots, shapes), and the shapes over every frame (shapes, frames), all read-only."""
+    knots = np.linspace(0, CROSSFADE_FRAMES - 1, CROSSFADE_GAIN_KNOTS)
+    fade_in = np.interp(knots, np.arange(CROSSFADE_FRAMES), crossfade_window()[:CROSSFADE_FRAMES])
+    constants = (crossfade_band_masks(), fade_in, np.linalg.pinv(gain_curve_shapes(fade_in)),
+                 gain_curve_shapes(crossfade_window()[:CROSSFADE_FRAMES]).astype(np.float32))
+    for array in constants:
+        array.setflags(write=False)
+    return constants
+
+
+def _times_on_last_axis(array, matrix):
+    """(..., n) @ (n, m) -> (..., m) as one 2-D product (numpy's stacked ones crawl)."""
+    return (array.reshape(-1, array.shape[-1]) @ matrix).reshape(*array.shape[:-1], matrix.shape[1])
 
 
 def limit_peaks(samples, ceiling=0.99, hold_frames=220):
