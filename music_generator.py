@@ -11,14 +11,13 @@ spread times --temperature; 0 takes the mean), appended, and the window slides o
 continuation exist. Music surprises a whole step at a time (a note starts, a beat lands), which a spread per
 dimension cannot say: each step's noise is also scaled by a surprise drawn from those measured on validation
 songs, balanced so that every second has their full range and their average (--dynamics 1), or not at all
-(--dynamics 0, a flatter sound).
-The model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
-keeps the seed's 10 s as that reference, and the noise's overall size at what the model predicts right after
-the seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window
-re-measures each new window (free-running; its level may wander). A sampled
-number beyond the lowest or highest value of its dimension in the training scores is kept at that edge, as
-a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks at or below full scale; how often
-each acted is reported. The same --random-seed gives the same WAV.
+(--dynamics 0, a flatter sound). The model measures every window in units of a reference's per-dimension
+scale: --scale-from seed (default) keeps the seed's 10 s as that reference, and the noise's overall size at
+what the model predicts right after the seed, so the continuation keeps the seed's level and timbre however
+long it runs; --scale-from window re-measures each new window (free-running; its level may wander). A
+sampled number beyond the lowest or highest value of its dimension in the training scores is kept at that
+edge, as a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks at or below full scale;
+how often each acted is reported. The same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm

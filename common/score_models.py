@@ -128,7 +128,7 @@ def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, p
 
     calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right. It is the
     mean of the profiles, but they vary far more than independent Gaussian errors would (see
-    music_generator.surprise_energies): music surprises a whole step at a time, often a few steps in a row.
+    music_generator.surprise_plan): music surprises a whole step at a time, often a few steps in a row.
     """
     from common.score_layers import split_prediction
 
