@@ -16,7 +16,9 @@ scale: --scale-from seed (default) keeps the seed's 10 s as that reference, and 
 what the model predicts right after the seed, so the continuation keeps the seed's level and timbre however
 long it runs; --scale-from window re-measures each new window (free-running; its level may wander). A
 sampled number beyond the lowest or highest value of its dimension in the training scores is kept at that
-edge, as a Gaussian has tails no song has; a smooth look-ahead limiter keeps peaks at or below full scale;
+edge, as a Gaussian has tails no song has; with the sparse code, a peak is also kept no louder than training
+songs have at its frequency (its size, and its height over its band's level: sampled peak positions land
+where real music has none); a smooth look-ahead limiter keeps peaks at or below full scale;
 how often each acted is reported. The same --random-seed gives the same WAV.
 
 Example:
@@ -76,13 +78,16 @@ def load_seed_steps(args, in_steps):
 
 
 def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
-                   step_surprise=None):
+                   step_surprise=None, peak_limits=None):
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
-    sampled numbers that fell outside score_range = (lowest, highest) per dimension and were kept at its edge.
+    sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
+    and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
+    have at its frequency). The model reads the kept steps back, so it continues from codes real music has.
 
     step_surprise (num_steps + out_steps - 1 or more,): how much each new step's noise power is scaled (see
     surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
     """
+    from common.codec_layers import keep_peaks_within
     from common.models import inference
     from common.score_layers import split_prediction
     from common.score_models import model_inputs
@@ -112,6 +117,9 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             kept = np.clip(steps, *score_range)
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
+        if peak_limits is not None:
+            steps, count = keep_peaks_within(steps, peak_limits)
+            clipped += count
         score.extend(steps)
         bar.update(len(steps))
     bar.close()
@@ -125,9 +133,10 @@ def load_score_model(models_dir, name, autoencoder):
     from common.models import load_model, read_record
 
     record = read_record(models_dir, name, name)
-    if record.get("output") != "gaussian" or "surprise_profiles" not in record:
-        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models with surprise profiles: "
-                                      f"rerun {artifacts.MADE_BY[name]}")
+    if (record.get("output") != "gaussian" or "surprise_profiles" not in record
+            or (autoencoder.get("arch") == "sparse" and "peak_limits" not in record)):
+        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models with surprise profiles "
+                                      f"(and peak limits, for the sparse code): rerun {artifacts.MADE_BY[name]}")
     artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
                          f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     return load_model(models_dir, name, name), record
@@ -182,7 +191,8 @@ def run(args):
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
                                         args.quiet, training_range(record),
                                         surprise_plan(record["surprise_profiles"], args.dynamics,
-                                                      num_steps + record["out_steps"], rng))
+                                                      num_steps + record["out_steps"], rng),
+                                        record.get("peak_limits"))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -217,7 +227,7 @@ def run(args):
         f"reduction)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material); {100 * clipped:.2f}% of sampled numbers were beyond the "
-        f"training scores' range and kept at its edge\n"
+        f"training scores' range (for a peak of the sparse code: at its frequency) and kept at its edge\n"
         f"  picture: {picture}"
     )
     return figures

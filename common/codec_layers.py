@@ -51,6 +51,59 @@ def band_of_each_bin(bands):
     return np.concatenate(numbers).astype(np.int32)
 
 
+def peak_bands(codes):
+    """(steps, 2 * peaks + bands) sparse codes -> (steps, peaks) int band of each peak, as the decoder places it."""
+    peaks, bands = code_layout(codes.shape[-1])
+    bins = np.clip(np.round(codes[:, :peaks] * SPECTRUM_BINS), 0, SPECTRUM_BINS - 1).astype(np.int64)
+    return band_of_each_bin(bands)[bins]
+
+
+def _peaks_and_levels(codes):
+    """(band of each peak, its |value|, the level of the rest of its band), each (steps, peaks), as decoded."""
+    peaks, _ = code_layout(codes.shape[-1])
+    where = peak_bands(codes)
+    level = np.exp(np.clip(codes[:, 2 * peaks:], *LOG_LEVEL_LIMITS).astype(np.float64))
+    return where, np.abs(codes[:, peaks:2 * peaks]).astype(np.float64), np.take_along_axis(level, where, axis=1)
+
+
+def peak_limits(codes, chunk=4096):
+    """(2, bands) for sparse codes: the largest |value| of a peak in each band, and the largest ratio of a
+    peak's |value| to the level of the rest of its band. 0 for bands no peak fell in.
+
+    Measured on the training scores, they are what generation keeps sampled peaks within (keep_peaks_within).
+    """
+    import scipy.ndimage
+
+    _, bands = code_layout(codes.shape[-1])
+    limits = np.zeros((2, bands))
+    for first in range(0, len(codes), chunk):  # the score dataset may be large: a few MB at a time
+        where, size, level = _peaks_and_levels(np.asarray(codes[first:first + chunk]))
+        for row, amount in enumerate((size, size / level)):
+            found = scipy.ndimage.maximum(amount, where, index=np.arange(bands))
+            limits[row] = np.maximum(limits[row], np.nan_to_num(np.asarray(found), nan=0.0))
+    return limits
+
+
+def keep_peaks_within(codes, limits):
+    """Sparse codes with each peak's value clipped to its band's peak_limits (size, and ratio to the band's
+    level); the sign, position and levels are kept. Returns the codes and how many values were clipped.
+
+    A sampled code has peaks wherever its Gaussian put them, and the position of the k-th peak is often
+    bimodal (low in one song, high in another), so sampled peaks land at frequencies real music has no
+    loud peak at: on held-out real music that made continuations up to 40 dB too loud above 10 kHz.
+    """
+    peaks, _ = code_layout(codes.shape[-1])
+    where, _, level = _peaks_and_levels(codes)
+    limits = np.asarray(limits, np.float64)
+    # (1 + 1e-9): a ratio measured on a code and multiplied back may round just below the value it came from
+    ceiling = np.minimum(limits[0][where], limits[1][where] * level * (1 + 1e-9))
+    values = codes[:, peaks:2 * peaks]
+    kept = np.clip(values, -ceiling, ceiling).astype(codes.dtype)
+    codes = codes.copy()
+    codes[:, peaks:2 * peaks] = kept
+    return codes, int(np.count_nonzero(kept != values))
+
+
 def _spectrum(segment):
     """(batch, SEGMENT_FRAMES, 2) -> (batch, SPECTRUM_BINS): DCT-II of mid and side."""
     import tensorflow as tf

@@ -56,7 +56,7 @@ def check_args(args):
 
 
 def load_windows(args):
-    """The checked score dataset and its window starts per split, with the autoencoder it must match."""
+    """The checked score dataset, its window starts per split, and the record of the autoencoder it must match."""
     from common.models import read_record
 
     folder = paths.scores_dir(args.data_dir)
@@ -74,7 +74,7 @@ def load_windows(args):
     if len(splits["validation"][1]) == 0:
         log.warning("no validation windows (validation songs too short or absent): validating on training windows")
         splits["validation"] = splits["train"]
-    return index, splits
+    return index, splits, autoencoder
 
 
 def wrap_body(body, in_steps, out_steps, latent_dim, mean, variance, input_noise, name):
@@ -148,6 +148,15 @@ def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, p
         np.sqrt(per_dimension), step_surprise[chosen]
 
 
+def sparse_code_limits(autoencoder, train_scores):
+    """{"peak_limits": (2, bands)} for scores of the sparse code (codec_layers.peak_limits), else {}."""
+    from common import codec_layers
+
+    if autoencoder.get("arch") != "sparse":
+        return {}
+    return {"peak_limits": codec_layers.peak_limits(train_scores).tolist()}
+
+
 def train(args, name, build_body):
     """Load the windows, build the model around build_body(in_steps, out_steps, latent_dim), train, save, report.
 
@@ -157,7 +166,7 @@ def train(args, name, build_body):
     from common.models import save_model, write_record
 
     # Load.
-    index, splits = load_windows(args)
+    index, splits, autoencoder = load_windows(args)
     in_steps, out_steps, latent_dim = index["in_steps"], index["out_steps"], index["latent_dim"]
     train_scores, train_starts = splits["train"]
     val_scores, val_starts = splits["validation"]
@@ -202,6 +211,7 @@ def train(args, name, build_body):
         "output": "gaussian", "scores_fingerprint": index["fingerprint"],
         # Sampled steps are kept inside what the model was trained on (see music_generator.py).
         "score_min": train_scores.min(axis=0).tolist(), "score_max": train_scores.max(axis=0).tolist(),
+        **sparse_code_limits(autoencoder, train_scores),
         "autoencoder_fingerprint": index["autoencoder_fingerprint"],
         "model_fingerprint": artifacts.file_fingerprint(paths.model_path(args.models_dir, name)),
         "residual_std": residual_std.tolist(), "surprise_profiles": np.round(surprise_profiles, 4).tolist(),

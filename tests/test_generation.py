@@ -117,6 +117,23 @@ def test_sampled_numbers_stay_inside_the_training_range():
     assert 0.05 < clipped == pytest.approx(at_edges, abs=0.02)
 
 
+def test_sampled_peaks_of_the_sparse_code_stay_inside_the_training_peak_limits():
+    from common.codec_layers import code_layout
+
+    model, mean, _ = tiny_model()  # 3 numbers: the sparse code's layout for one peak and one band
+    assert code_layout(3) == (1, 1)
+    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 3))).astype(np.float32)
+    limits = np.array([[0.4], [2.0]])  # |value| <= 0.4 and <= 2 x the band's level
+    new, kept_share = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0),
+                                                     quiet=True, peak_limits=limits)
+    ceiling = np.minimum(0.4, 2.0 * np.exp(new[:, 2]))
+    assert np.all(np.abs(new[:, 1]) <= ceiling * (1 + 1e-6))
+    at_ceiling = np.isclose(np.abs(new[:, 1]), ceiling, rtol=1e-6)
+    assert kept_share == pytest.approx(np.mean(at_ceiling) / 3, abs=0.01) and np.mean(at_ceiling) > 0.2
+    free, _ = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0), quiet=True)
+    assert np.mean(np.abs(free[:, 1]) > np.minimum(0.4, 2.0 * np.exp(free[:, 2]))) > 0.2
+
+
 def test_surprise_plan_gives_every_second_one_surprise_from_each_quarter_and_the_same_mean():
     levels = np.array([0.2, 0.6, 1.0, 2.2])  # mean 1.0; ten steps of each, so each quarter holds one level
     profiles = np.repeat(levels, 10).reshape(8, 5)
