@@ -177,14 +177,20 @@ class WanderingSpread:
         return tf.concat([mean, size * tf.ones_like(mean)], axis=-1)
 
 
-@pytest.mark.parametrize("scale_from, wanders", [("seed", False), ("window", True)])
-def test_with_the_seed_as_reference_the_noise_keeps_the_size_it_had_after_the_seed(scale_from, wanders):
+@pytest.mark.parametrize("scale_from, hold, wanders", [("seed", True, False), ("window", True, True),
+                                                       ("seed", False, True)])
+def test_with_the_seed_as_reference_the_noise_keeps_the_size_it_had_after_the_seed(scale_from, hold, wanders):
     seed_score = np.random.default_rng(4).normal(size=(8, 64)).astype(np.float32)
     new, _ = music_generator.continue_score(WanderingSpread(), seed_score, 400, 1.0, scale_from,
-                                            np.random.default_rng(0), quiet=True)
+                                            np.random.default_rng(0), quiet=True, hold_spread=hold)
     window_db = 10 * np.log10(np.mean(np.square(new.reshape(80, 5 * 64)), axis=1))
     # 320 numbers per window: by chance alone their power varies by ~0.35 dB; the stand-in's spread by ~5 dB.
     assert (window_db.std() > 2.0) if wanders else (window_db.std() < 0.6), window_db.std()
+
+
+def test_the_noise_is_held_at_the_seeds_size_for_every_code_but_the_sparse_one():
+    assert [music_generator.code_holds_spread({"arch": arch}) for arch in ("dense", "conv", "sparse")] == \
+        [True, True, False]
 
 
 @pytest.fixture(scope="module")
