@@ -14,12 +14,13 @@ songs, balanced so that every second has their full range and their average (--d
 (--dynamics 0, a flatter sound). The model measures every window in units of a reference's per-dimension
 scale: --scale-from seed (default) keeps the seed's 10 s as that reference, and (for dense and conv codes,
 whose numbers are amounts of sound) the noise's overall size at what the model predicts right after the
-seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window re-measures each new window (free-running; its level may wander). A
-sampled number beyond the lowest or highest value of its dimension in the training scores is kept at that
-edge, as a Gaussian has tails no song has; with the sparse code, a peak is also kept no louder than training
-songs have at its frequency (its size, and its height over its band's level: sampled peak positions land
-where real music has none); a smooth look-ahead limiter keeps peaks at or below full scale;
-how often each acted is reported. The same --random-seed gives the same WAV.
+seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window
+re-measures each new window (free-running; its level may wander). A sampled number beyond the lowest or
+highest value of its dimension in the training scores is kept at that edge, as a Gaussian has tails no
+song has; with the sparse code, a peak is also kept no louder than training songs have at its frequency
+(its size, and its height over its band's level: sampled peak positions land where real music has none);
+a smooth look-ahead limiter keeps peaks at or below full scale; how often each acted is reported. The
+same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -172,7 +173,7 @@ def code_holds_spread(autoencoder):
 
     Holding it keeps the level when the score's energy is the sound's (dense and conv codes: their numbers
     are amounts of sound). The sparse code's numbers are positions, values and log levels: on held-out real
-    music, holding made its loudest seconds 1.7-2.1 dB louder and its Frechet distance 0.3x worse.
+    music, holding made its loudest seconds 1.0-1.8 dB louder and its Frechet distance 0.1-0.3x worse.
     """
     return autoencoder.get("arch") != "sparse"
 

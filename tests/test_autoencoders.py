@@ -176,7 +176,7 @@ def test_peak_limits_are_the_largest_peak_and_peak_to_level_ratio_of_each_band()
     kept, count = keep_peaks_within(training, limits)  # the codes they were measured on pass unchanged
     np.testing.assert_array_equal(kept, training)
     assert count == 0
-    # A loud peak over a quiet mid band is kept at 30 x its level; one of 3 in the side band is within both.
+    # Loud peaks over a quiet mid band are kept at 30 x its level; the side band's peak of 3 is within both.
     sampled = hand_made_codes([([50, 60, side + 100], [5.0, -0.5, 3.0], [0.01, 1.0])])
     kept, count = keep_peaks_within(sampled, limits)
     np.testing.assert_allclose(kept[0, 3:6], [0.3, -0.3, 3.0], rtol=1e-5)
