@@ -83,14 +83,15 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
     and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
-    have at its frequency). The model reads the kept steps back, so it continues from codes real music has.
+    have at its frequency; its peaks are also listed in ascending position, as the encoder lists them). The
+    model reads the kept steps back, so it continues from codes like those real music has.
 
     step_surprise (num_steps + out_steps - 1 or more,): how much each new step's noise power is scaled (see
     surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
     hold_spread: with scale_from "seed", keep the spread's total energy at what the model predicts right
     after the seed (for codes whose numbers are sound: see code_holds_spread).
     """
-    from common.codec_layers import keep_peaks_within
+    from common.codec_layers import keep_peaks_within, sort_peaks
     from common.models import inference
     from common.score_layers import split_prediction
     from common.score_models import model_inputs
@@ -121,7 +122,7 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
         if peak_limits is not None:
-            steps, count = keep_peaks_within(steps, peak_limits)
+            steps, count = keep_peaks_within(sort_peaks(steps), peak_limits)
             clipped += count
         score.extend(steps)
         bar.update(len(steps))

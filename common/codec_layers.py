@@ -84,6 +84,18 @@ def peak_limits(codes, chunk=4096):
     return limits
 
 
+def sort_peaks(codes):
+    """Sparse codes with their peaks listed by ascending position, each with its value, as the encoder lists
+    them: a sampled code's positions come out in any order, and a score model reading it back should see a
+    code like those it learned from."""
+    peaks, _ = code_layout(codes.shape[-1])
+    order = np.argsort(codes[:, :peaks], axis=1, kind="stable")
+    codes = codes.copy()
+    codes[:, :peaks] = np.take_along_axis(codes[:, :peaks], order, axis=1)
+    codes[:, peaks:2 * peaks] = np.take_along_axis(codes[:, peaks:2 * peaks], order, axis=1)
+    return codes
+
+
 def keep_peaks_within(codes, limits):
     """Sparse codes with each peak's value clipped to its band's peak_limits (size, and ratio to the band's
     level); the sign, position and levels are kept. Returns the codes and how many values were clipped.

@@ -188,6 +188,15 @@ def test_peak_limits_are_the_largest_peak_and_peak_to_level_ratio_of_each_band()
     assert keep_peaks_within(sampled, mid_only)[0][0, 5] == 0
 
 
+def test_sorted_peaks_keep_their_values_and_the_levels_stay():
+    from common.codec_layers import sort_peaks
+
+    side = audio.SEGMENT_FRAMES
+    sampled = hand_made_codes([([side + 9, 20, 7], [1.0, -4.0, 0.2], [0.5, 1.0])])
+    np.testing.assert_array_equal(sort_peaks(sampled), hand_made_codes([([7, 20, side + 9], [0.2, -4.0, 1.0],
+                                                                          [0.5, 1.0])]))
+
+
 def test_sparse_code_beats_the_pca_of_the_same_size_on_an_unheard_song():
     train = np.concatenate([synth_song(6.0, seed=seed) for seed in (1, 2, 3)])
     mean, basis = autoencode.fit_pca(segments_of(train).reshape(-1, audio.SEGMENT_FRAMES * audio.CHANNELS), 32)

@@ -134,6 +134,22 @@ def test_sampled_peaks_of_the_sparse_code_stay_inside_the_training_peak_limits()
     assert np.mean(np.abs(free[:, 1]) > np.minimum(0.4, 2.0 * np.exp(free[:, 2]))) > 0.2
 
 
+def test_sampled_sparse_codes_list_their_peaks_by_ascending_position_as_the_encoder_does():
+    from common.codec_layers import code_layout
+
+    model, mean, _ = tiny_model(latent=8)
+    peaks = code_layout(8)[0]
+    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 8))).astype(np.float32)
+    seed_score[:, :peaks] = np.sort(seed_score[:, :peaks], axis=1)
+    no_limit = np.full((2, code_layout(8)[1]), np.inf)
+    listed, kept = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
+                                                  quiet=True, peak_limits=no_limit)
+    assert kept == 0 and np.all(np.diff(listed[:, :peaks], axis=1) >= 0)
+    free, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0), quiet=True)
+    assert np.mean(np.any(np.diff(free[:, :peaks], axis=1) < 0, axis=1)) > 0.2  # (values travel with them:
+    # test_sorted_peaks_keep_their_values_and_the_levels_stay)
+
+
 def test_surprise_plan_gives_every_second_one_surprise_from_each_quarter_and_the_same_mean():
     levels = np.array([0.2, 0.6, 1.0, 2.2])  # mean 1.0; ten steps of each, so each quarter holds one level
     profiles = np.repeat(levels, 10).reshape(8, 5)
