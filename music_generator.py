@@ -202,11 +202,11 @@ def run(args):
     seed_score = encode(encoder, seed_steps)
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
+    plan = surprise_plan(record["surprise_profiles"], args.dynamics, num_steps + record["out_steps"], rng)
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
-                                        args.quiet, training_range(record),
-                                        surprise_plan(record["surprise_profiles"], args.dynamics,
-                                                      num_steps + record["out_steps"], rng),
-                                        record.get("peak_limits"), code_holds_spread(autoencoder))
+                                        args.quiet, score_range=training_range(record), step_surprise=plan,
+                                        peak_limits=record.get("peak_limits"),
+                                        hold_spread=code_holds_spread(autoencoder))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
