@@ -79,12 +79,13 @@ def load_seed_steps(args, in_steps):
 
 
 def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
-                   step_surprise=None, peak_limits=None, hold_spread=True):
+                   step_surprise=None, peak_limits=None, sparse_transform=None, hold_spread=True):
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
     and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
-    have at its frequency; its peaks are also listed in ascending position, as the encoder lists them). The
-    model reads the kept steps back, so it continues from codes like those real music has.
+    have at its frequency, in the sparse_transform's bands; its peaks are also listed in ascending position, as
+    the encoder lists them). The model reads the kept steps back, so it continues from codes like those real
+    music has.
 
     step_surprise (num_steps + out_steps - 1 or more,): how much each new step's noise power is scaled (see
     surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
@@ -122,7 +123,7 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
         if peak_limits is not None:
-            steps, count = keep_peaks_within(sort_peaks(steps), peak_limits)
+            steps, count = keep_peaks_within(sort_peaks(steps), peak_limits, sparse_transform)
             clipped += count
         score.extend(steps)
         bar.update(len(steps))
@@ -190,6 +191,7 @@ def training_range(record):
 def run(args):
     if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0:
         raise PipelineError("--seconds must be positive, --temperature and --dynamics at least 0")
+    from common.codec_layers import record_transform
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
@@ -206,6 +208,7 @@ def run(args):
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
                                         args.quiet, score_range=training_range(record), step_surprise=plan,
                                         peak_limits=record.get("peak_limits"),
+                                        sparse_transform=record_transform(autoencoder),
                                         hold_spread=code_holds_spread(autoencoder))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "

@@ -246,10 +246,12 @@ def crossfade_window():
     return window.astype(np.float32)
 
 
-def overlap_add(segments):
+def overlap_add(segments, keep_energy=True):
     """(num_steps, SEGMENT_FRAMES, 2) -> (num_steps * STEP_FRAMES, 2): cross-fade neighbouring segments.
 
     Inverse of segments_from_steps for consistent segments; for decoded ones it hides step boundaries.
+    keep_energy: correct each cross-fade's energy band by band (keep_energy_through_crossfades), for segments
+    that are two estimates of the same audio; False for parts of a lapped transform's synthesis.
     """
     num_steps, _, channels = segments.shape
     if num_steps == 0:
@@ -268,7 +270,8 @@ def overlap_add(segments):
         last = min(first + CROSSFADE_CHUNK, num_steps)
         outgoing, incoming = segments[first - 1:last - 1, STEP_FRAMES:], segments[first:last, :CROSSFADE_FRAMES]
         mixed = incoming * rise + outgoing * rise[::-1]
-        laid_out[first:last, :CROSSFADE_FRAMES] = keep_energy_through_crossfades(outgoing, incoming, mixed)
+        laid_out[first:last, :CROSSFADE_FRAMES] = (keep_energy_through_crossfades(outgoing, incoming, mixed)
+                                                   if keep_energy else mixed)
     joined[num_steps * STEP_FRAMES:] = segments[-1, STEP_FRAMES:]
     return joined[SEGMENT_MARGIN:SEGMENT_MARGIN + num_steps * STEP_FRAMES]
 

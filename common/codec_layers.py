@@ -5,11 +5,20 @@ the level of everything else:
     code[:peaks]                 where the largest coefficients are: bin / number of bins, ascending, in [0, 1)
     code[peaks:2 * peaks]        their values
     code[2 * peaks:]             natural log of the RMS of the remaining coefficients in each band
-The spectrum is the orthonormal DCT-II of the mid (L+R)/2 and side (L-R)/2 signals laid end to end
-(2 * SEGMENT_FRAMES bins, 1.6 Hz apart). Music over a third of a second is sparse there: a few hundred
-coefficients hold most of its energy, but which ones changes from step to step, so keeping the largest
-(an adaptive choice no linear code such as PCA can make) is worth 4.1 dB of SI-SDR over PCA at 512
-numbers on held-out real music (bench/fidelity.py). The decoder fills the bins it has no value for with noise at a fraction of each band's level (NOISE_GAIN),
+The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end, by one of two transforms:
+  "lapped" (autoencode.py --transform lapped): a lapped orthogonal transform (MDCT-like: each segment's
+      cross-fade margins are folded into its step with a power-complementary window, then a DCT-IV),
+      2 * STEP_FRAMES bins 2 Hz apart. Neighbouring steps' bases overlap but together form one orthonormal
+      basis of the song, so coefficients left out cost exactly their energy, and the decoder's segments
+      cross-fade without the energy correction other codes need (decoded_segments_are_lapped).
+  "dct" (the default): the orthonormal DCT-II of the whole segment (2 * SEGMENT_FRAMES bins, 1.6 Hz apart),
+      whose margins are coded twice, once by each neighbour. Codes saved before the lapped transform use it.
+      It stays the default because the score models' continuations of lapped codes measured worse
+      (README, "Choosing the autoencoder").
+Music over a quarter of a second is sparse there: a few hundred coefficients hold most of its energy, but
+which ones changes from step to step, so keeping the largest (an adaptive choice no linear code such as PCA
+can make) beats PCA of the same size by several dB of SI-SDR on held-out real music (bench/fidelity.py).
+The decoder fills the bins it has no value for with noise at a fraction of each band's level (NOISE_GAIN),
 so quiet bands are not left as silent holes (which is what log-spectral and log-mel distances punish).
 
 Imported by common/models.py, so loading an encoder or decoder in safe mode needs no extra code.
@@ -17,13 +26,14 @@ Imported by common/models.py, so loading an encoder or decoder in safe mode need
 import keras
 import numpy as np
 
-from common.audio import CHANNELS, SEGMENT_FRAMES
+from common.audio import CHANNELS, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES, crossfade_window
 
-SPECTRUM_BINS = CHANNELS * SEGMENT_FRAMES  # 27562: mid and side DCTs end to end
-LOWEST_BAND_BINS = 8  # the first band spans 0-13 Hz; band edges are spaced logarithmically above it
+TRANSFORMS = ("dct", "lapped")  # the first is autoencode.py --transform's default
+LOWEST_BAND_BINS = 8  # the first band spans 0-16 Hz (lapped; dct: 0-13 Hz); band edges are log-spaced above it
 LOG_LEVEL_LIMITS = (-30.0, 5.0)  # decoded levels are clipped here, so a wild predicted score stays finite
 # Noise fill at 0.35 of each band's level (-9 dB): on held-out real music this gave the lowest log-spectral
-# distance, and costs 0.6 dB less SI-SDR than 0.5 for 0.4 dB more log-mel distance.
+# distance with both transforms (lapped: 8.32 / 8.11 / 8.27 dB at 0.25 / 0.35 / 0.5), and loses 0.5-0.6 dB
+# less SI-SDR than 0.5 for 0.4 dB more log-mel distance.
 NOISE_GAIN = 0.35
 
 
@@ -33,40 +43,52 @@ def code_layout(latent_dim):
     return peaks, latent_dim - 2 * peaks
 
 
-def band_of_each_bin(bands):
-    """(SPECTRUM_BINS,) int32 band number of every bin: log-spaced bands, half of them over mid, half over side."""
+def bins_per_channel(transform):
+    """Coefficients of the mid (and of the side) spectrum: 11025 for "lapped", 13781 for "dct"."""
+    return {"lapped": STEP_FRAMES, "dct": SEGMENT_FRAMES}[transform]
+
+
+def spectrum_bins(transform):
+    """Bins of a whole spectrum, mid and side end to end: 22050 for "lapped", 27562 for "dct"."""
+    return CHANNELS * bins_per_channel(transform)
+
+
+def band_of_each_bin(bands, transform):
+    """(spectrum_bins,) int32 band number of every bin: log-spaced bands, half of them over mid, half over side."""
+    channel_bins = bins_per_channel(transform)
     per_channel = [bands - bands // 2, bands // 2]
     numbers, first = [], 0
     for count in per_channel:
         if count == 0:  # one band in all: it covers the side spectrum too
-            numbers[-1] = np.concatenate([numbers[-1], np.full(SEGMENT_FRAMES, first - 1)])
+            numbers[-1] = np.concatenate([numbers[-1], np.full(channel_bins, first - 1)])
             continue
-        edges = np.round(np.geomspace(LOWEST_BAND_BINS, SEGMENT_FRAMES, count + 1)).astype(int)
+        edges = np.round(np.geomspace(LOWEST_BAND_BINS, channel_bins, count + 1)).astype(int)
         edges[0] = 0
         for position in range(1, count):  # keep every band at least one bin wide
-            edges[position] = min(max(edges[position], edges[position - 1] + 1), SEGMENT_FRAMES - count + position)
-        edges[-1] = SEGMENT_FRAMES
+            edges[position] = min(max(edges[position], edges[position - 1] + 1), channel_bins - count + position)
+        edges[-1] = channel_bins
         numbers.append(first + np.repeat(np.arange(count), np.diff(edges)))
         first += count
     return np.concatenate(numbers).astype(np.int32)
 
 
-def peak_bands(codes):
+def peak_bands(codes, transform):
     """(steps, 2 * peaks + bands) sparse codes -> (steps, peaks) int band of each peak, as the decoder places it."""
     peaks, bands = code_layout(codes.shape[-1])
-    bins = np.clip(np.round(codes[:, :peaks] * SPECTRUM_BINS), 0, SPECTRUM_BINS - 1).astype(np.int64)
-    return band_of_each_bin(bands)[bins]
+    total = spectrum_bins(transform)
+    bins = np.clip(np.round(codes[:, :peaks] * total), 0, total - 1).astype(np.int64)
+    return band_of_each_bin(bands, transform)[bins]
 
 
-def _peaks_and_levels(codes):
+def _peaks_and_levels(codes, transform):
     """(band of each peak, its |value|, the level of the rest of its band), each (steps, peaks), as decoded."""
     peaks, _ = code_layout(codes.shape[-1])
-    where = peak_bands(codes)
+    where = peak_bands(codes, transform)
     level = np.exp(np.clip(codes[:, 2 * peaks:], *LOG_LEVEL_LIMITS).astype(np.float64))
     return where, np.abs(codes[:, peaks:2 * peaks]).astype(np.float64), np.take_along_axis(level, where, axis=1)
 
 
-def peak_limits(codes, chunk=4096):
+def peak_limits(codes, transform, chunk=4096):
     """(2, bands) for sparse codes: the largest |value| of a peak in each band, and the largest ratio of a
     peak's |value| to the level of the rest of its band. 0 for bands no peak fell in.
 
@@ -77,7 +99,7 @@ def peak_limits(codes, chunk=4096):
     _, bands = code_layout(codes.shape[-1])
     limits = np.zeros((2, bands))
     for first in range(0, len(codes), chunk):  # the score dataset may be large: a few MB at a time
-        where, size, level = _peaks_and_levels(np.asarray(codes[first:first + chunk]))
+        where, size, level = _peaks_and_levels(np.asarray(codes[first:first + chunk]), transform)
         for row, amount in enumerate((size, size / level)):
             found = scipy.ndimage.maximum(amount, where, index=np.arange(bands))
             limits[row] = np.maximum(limits[row], np.nan_to_num(np.asarray(found), nan=0.0))
@@ -96,7 +118,7 @@ def sort_peaks(codes):
     return codes
 
 
-def keep_peaks_within(codes, limits):
+def keep_peaks_within(codes, limits, transform):
     """Sparse codes with each peak's value clipped to its band's peak_limits (size, and ratio to the band's
     level); the sign, position and levels are kept. Returns the codes and how many values were clipped.
 
@@ -105,7 +127,7 @@ def keep_peaks_within(codes, limits):
     loud peak at: on held-out real music that made continuations up to 40 dB too loud above 10 kHz.
     """
     peaks, _ = code_layout(codes.shape[-1])
-    where, _, level = _peaks_and_levels(codes)
+    where, _, level = _peaks_and_levels(codes, transform)
     limits = np.asarray(limits, np.float64)
     # (1 + 1e-9): a ratio measured on a code and multiplied back may round just below the value it came from
     ceiling = np.minimum(limits[0][where], limits[1][where] * level * (1 + 1e-9))
@@ -116,67 +138,153 @@ def keep_peaks_within(codes, limits):
     return codes, int(np.count_nonzero(kept != values))
 
 
-def _spectrum(segment):
-    """(batch, SEGMENT_FRAMES, 2) -> (batch, SPECTRUM_BINS): DCT-II of mid and side."""
+def _mid_side(segment):
+    """(batch, frames, 2) -> (batch, 2, frames): mid (L+R)/2 and side (L-R)/2."""
     import tensorflow as tf
 
     left, right = segment[..., 0], segment[..., 1]
-    mid_side = tf.stack([(left + right) / 2, (left - right) / 2], axis=1)
-    return tf.reshape(tf.signal.dct(mid_side, type=2, norm="ortho"), [-1, SPECTRUM_BINS])
+    return tf.stack([(left + right) / 2, (left - right) / 2], axis=1)
 
 
-def _waveform(spectrum):
-    """(batch, SPECTRUM_BINS) -> (batch, SEGMENT_FRAMES, 2): inverse of _spectrum."""
+def _left_right(mid_side):
+    """(batch, 2, frames) -> (batch, frames, 2): inverse of _mid_side."""
     import tensorflow as tf
 
-    mid_side = tf.signal.idct(tf.reshape(spectrum, [-1, 2, SEGMENT_FRAMES]), type=2, norm="ortho")
     return tf.stack([mid_side[:, 0] + mid_side[:, 1], mid_side[:, 0] - mid_side[:, 1]], axis=-1)
 
 
-def _scatter(batch_indices, values, batch_size):
-    """(batch, peaks) bins and values -> (batch, SPECTRUM_BINS) with the values summed into their bins."""
+def lapped_window():
+    """(SEGMENT_FRAMES,) analysis window of the lapped transform: the cross-fade window made power-complementary
+    (rise^2 + fall^2 = 1 where neighbours overlap, so folding is an orthogonal rotation)."""
+    cross_fade = crossfade_window().astype(np.float64)
+    return (cross_fade / np.sqrt(cross_fade ** 2 + (1 - cross_fade) ** 2)).astype(np.float32)
+
+
+def _fold(windowed):
+    """(..., SEGMENT_FRAMES) windowed segment -> (..., STEP_FRAMES): each margin folded into the step, the left
+    one with even symmetry and the right one with odd symmetry about the step's edge (those of the DCT-IV)."""
+    import tensorflow as tf
+
+    margin, end = SEGMENT_MARGIN, STEP_FRAMES
+    return tf.concat([windowed[..., margin:2 * margin] + tf.reverse(windowed[..., :margin], [-1]),
+                      windowed[..., 2 * margin:end],
+                      windowed[..., end:end + margin] - tf.reverse(windowed[..., end + margin:], [-1])], axis=-1)
+
+
+def _unfold(block):
+    """(..., STEP_FRAMES) -> (..., SEGMENT_FRAMES): the transpose of _fold (before the window)."""
+    import tensorflow as tf
+
+    margin, end = SEGMENT_MARGIN, STEP_FRAMES
+    head, tail = block[..., :margin], block[..., end - margin:]
+    return tf.concat([tf.reverse(head, [-1]), block, -tf.reverse(tail, [-1])], axis=-1)
+
+
+def _spectrum(segment, transform):
+    """(batch, SEGMENT_FRAMES, 2) -> (batch, spectrum_bins): mid and side coefficients end to end."""
+    import tensorflow as tf
+
+    mid_side = _mid_side(segment)
+    if transform == "lapped":
+        coefficients = tf.signal.dct(_fold(mid_side * lapped_window()), type=4, norm="ortho")
+    else:
+        coefficients = tf.signal.dct(mid_side, type=2, norm="ortho")
+    return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
+
+
+def _waveform(spectrum, transform):
+    """(batch, spectrum_bins) -> (batch, SEGMENT_FRAMES, 2) decoded segments, to be cross-faded by overlap_add.
+
+    "dct": the inverse of _spectrum. "lapped": this step's part of the song, the inverse transform's output
+    times the window, divided by the cross-fade window, so that overlap_add's cross-fade (without its energy
+    correction) sums neighbouring parts as the lapped transform's synthesis does. The division is bounded:
+    window / cross-fade is between 1 and sqrt(2).
+    """
+    import tensorflow as tf
+
+    channel_bins = bins_per_channel(transform)
+    coefficients = tf.reshape(spectrum, [-1, 2, channel_bins])
+    if transform == "lapped":
+        synthesis_gain = lapped_window() / crossfade_window()
+        mid_side = _unfold(tf.signal.idct(coefficients, type=4, norm="ortho")) * synthesis_gain
+    else:
+        mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
+    return _left_right(mid_side)
+
+
+def sparse_transform(decoder):
+    """The transform of a sparse decoder ("lapped" or "dct"), None for any other decoder (autoencode.py keeps
+    it in the autoencoder's record)."""
+    last = decoder.layers[-1] if decoder.layers else None
+    return last.transform if isinstance(last, SparseSpectrumDecoding) else None
+
+
+def decoded_segments_are_lapped(decoder):
+    """True for a sparse decoder of the lapped transform: models.decode cross-fades its segments as they are
+    (the energy correction, made for two estimates of the same audio, would undo the transform's synthesis)."""
+    return sparse_transform(decoder) == "lapped"
+
+
+def record_transform(autoencoder):
+    """The sparse transform an autoencoder record names; records from before the lapped transform name none
+    and were made with "dct"."""
+    return autoencoder.get("sparse_transform") or "dct"
+
+
+def _scatter(batch_indices, values, batch_size, total_bins):
+    """(batch, peaks) bins and values -> (batch, total_bins) with the values summed into their bins."""
     import tensorflow as tf
 
     rows = tf.broadcast_to(tf.range(batch_size)[:, None], tf.shape(batch_indices))
     where = tf.stack([rows, batch_indices], axis=-1)
-    return tf.tensor_scatter_nd_add(tf.zeros([batch_size, SPECTRUM_BINS], values.dtype), where, values)
+    return tf.tensor_scatter_nd_add(tf.zeros([batch_size, total_bins], values.dtype), where, values)
 
 
 def _band_sums(per_bin, band_numbers, bands):
-    """(batch, SPECTRUM_BINS) -> (batch, bands): sum over the bins of each band."""
+    """(batch, spectrum_bins) -> (batch, bands): sum over the bins of each band."""
     import tensorflow as tf
 
     return tf.transpose(tf.math.unsorted_segment_sum(tf.transpose(per_bin), band_numbers, bands))
 
 
+def _check_transform(transform):
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown sparse-code transform {transform!r}: one of {', '.join(TRANSFORMS)}")
+    return transform
+
+
 @keras.saving.register_keras_serializable(package="musicgen")
 class SparseSpectrumEncoding(keras.layers.Layer):
-    """(batch, SEGMENT_FRAMES, 2) segments -> (batch, 2 * peaks + bands) sparse spectral codes (see module)."""
+    """(batch, SEGMENT_FRAMES, 2) segments -> (batch, 2 * peaks + bands) sparse spectral codes (see module).
 
-    def __init__(self, peaks, bands, **kwargs):
+    transform defaults to "dct" because encoders saved before the lapped transform have no such setting.
+    """
+
+    def __init__(self, peaks, bands, transform="dct", **kwargs):
         super().__init__(**kwargs)
-        self.peaks, self.bands = int(peaks), int(bands)
-        self.band_numbers = band_of_each_bin(self.bands)
+        self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
+        self.band_numbers = band_of_each_bin(self.bands, self.transform)
 
     def call(self, segment):
         import tensorflow as tf
 
-        spectrum = _spectrum(segment)
+        spectrum = _spectrum(segment, self.transform)
         _, largest = tf.math.top_k(tf.abs(spectrum), self.peaks)
         bins = tf.sort(largest, axis=-1)  # ascending frequency, so each slot of the score keeps a rough register
         values = tf.gather(spectrum, bins, batch_dims=1)
-        kept = _scatter(bins, tf.ones_like(values), tf.shape(spectrum)[0])
+        kept = _scatter(bins, tf.ones_like(values), tf.shape(spectrum)[0], spectrum_bins(self.transform))
         rest_energy = _band_sums(tf.square(spectrum) * (1 - kept), self.band_numbers, self.bands)
         rest_bins = _band_sums(1 - kept, self.band_numbers, self.bands)
         log_level = tf.math.log(tf.sqrt(rest_energy / tf.maximum(rest_bins, 1.0)) + 1e-12)
         log_level = tf.maximum(log_level, LOG_LEVEL_LIMITS[0])
-        return tf.concat([tf.cast(bins, spectrum.dtype) / SPECTRUM_BINS, values, log_level], axis=-1)
+        positions = tf.cast(bins, spectrum.dtype) / spectrum_bins(self.transform)
+        return tf.concat([positions, values, log_level], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * self.peaks + self.bands)
 
     def get_config(self):
-        return {**super().get_config(), "peaks": self.peaks, "bands": self.bands}
+        return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "transform": self.transform}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -184,34 +292,52 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     """(batch, 2 * peaks + bands) codes -> (batch, SEGMENT_FRAMES, 2) segments; empty bins get band noise.
 
     The noise is a fixed Gaussian sequence, rotated by an amount that depends on the code, so decoding is
-    deterministic but neighbouring steps do not repeat the same noise four times a second.
+    deterministic but neighbouring steps do not repeat the same noise four times a second. transform
+    defaults to "dct" for decoders saved before the lapped transform.
+
+    With the lapped transform the rotation also depends on the peaks' values, and the rotated noise has its
+    signs flipped by a second fixed sequence rotated three times as far. A steady sound keeps the same peak
+    bins from step to step, so a rotation by bins alone gave every step the same noise (heard as a 4 Hz
+    pattern), and a rotation alone makes a neighbour's noise a shifted copy, which after the transform is a
+    modulated copy of it: on a steady chord either left the step edges smoother than the rest of the noise
+    (boundary figure 0.46-0.64 instead of ~1; with the flipped signs 0.92-1.06).
     """
 
-    def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, **kwargs):
+    def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", **kwargs):
         super().__init__(**kwargs)
-        self.peaks, self.bands = int(peaks), int(bands)
+        self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.noise_gain, self.noise_seed = float(noise_gain), int(noise_seed)
-        self.band_numbers = band_of_each_bin(self.bands)
-        self.noise = np.random.default_rng(self.noise_seed).standard_normal(SPECTRUM_BINS).astype(np.float32)
+        self.band_numbers = band_of_each_bin(self.bands, self.transform)
+        total = spectrum_bins(self.transform)
+        random = np.random.default_rng(self.noise_seed)
+        self.noise = random.standard_normal(total).astype(np.float32)
+        self.noise_signs = np.sign(random.standard_normal(total)).astype(np.float32)
 
     def call(self, code):
         import tensorflow as tf
 
-        batch_size = tf.shape(code)[0]
-        bins = tf.cast(tf.clip_by_value(tf.round(code[:, :self.peaks] * SPECTRUM_BINS), 0, SPECTRUM_BINS - 1), tf.int32)
+        batch_size, total = tf.shape(code)[0], spectrum_bins(self.transform)
+        bins = tf.cast(tf.clip_by_value(tf.round(code[:, :self.peaks] * total), 0, total - 1), tf.int32)
         values = code[:, self.peaks:2 * self.peaks]
         level = tf.exp(tf.clip_by_value(code[:, 2 * self.peaks:], *LOG_LEVEL_LIMITS))
-        spectrum = _scatter(bins, values, batch_size)
-        empty = 1 - tf.minimum(_scatter(bins, tf.ones_like(values), batch_size), 1.0)
-        rotation = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True), SPECTRUM_BINS)
-        noise = tf.gather(tf.constant(self.noise), tf.math.floormod(tf.range(SPECTRUM_BINS)[None] + rotation,
-                                                                    SPECTRUM_BINS))
+        spectrum = _scatter(bins, values, batch_size, total)
+        empty = 1 - tf.minimum(_scatter(bins, tf.ones_like(values), batch_size, total), 1.0)
+        rotation = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True), total)
+        every_bin = tf.range(total)[None]
+        if self.transform == "lapped":
+            size = tf.reduce_sum(tf.abs(values), axis=-1, keepdims=True)
+            size = tf.where(tf.math.is_finite(size), size, 0.0)
+            rotation = tf.math.floormod(rotation + tf.cast(tf.math.floormod(tf.floor(size * 1e4), total), tf.int32),
+                                        total)
+        noise = tf.gather(tf.constant(self.noise), tf.math.floormod(every_bin + rotation, total))
+        if self.transform == "lapped":
+            noise *= tf.gather(tf.constant(self.noise_signs), tf.math.floormod(every_bin + 3 * rotation + 1, total))
         fill = self.noise_gain * noise * tf.gather(level, self.band_numbers, axis=1) * empty
-        return _waveform(spectrum + fill)
+        return _waveform(spectrum + fill, self.transform)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], SEGMENT_FRAMES, CHANNELS)
 
     def get_config(self):
         return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "noise_gain": self.noise_gain,
-                "noise_seed": self.noise_seed}
+                "noise_seed": self.noise_seed, "transform": self.transform}

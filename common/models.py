@@ -172,11 +172,13 @@ def decode(decoder, score, batch_size=256):
     the same as decoding the whole score at once: memory stays at the output plus one batch of segments.
     """
     from common.audio import overlap_add
+    from common.codec_layers import decoded_segments_are_lapped
 
+    keep_energy = not decoded_segments_are_lapped(decoder)
     score = np.asarray(score, np.float32)
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
     for first, last, before, after in _batches(len(score), batch_size):
-        joined = overlap_add(inference(decoder, score[before:after]))  # the steps before..after-1, cross-faded
+        joined = overlap_add(inference(decoder, score[before:after]), keep_energy)  # steps before..after-1
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
     return output

@@ -154,7 +154,8 @@ def sparse_code_limits(autoencoder, train_scores):
 
     if autoencoder.get("arch") != "sparse":
         return {}
-    return {"peak_limits": codec_layers.peak_limits(train_scores).tolist()}
+    transform = codec_layers.record_transform(autoencoder)
+    return {"peak_limits": codec_layers.peak_limits(train_scores, transform).tolist()}
 
 
 def train(args, name, build_body):

@@ -12,10 +12,11 @@ import soundfile
 
 import autoencode
 from common import audio, datasets, metrics, paths
-from common.codec_layers import SPECTRUM_BINS, code_layout
+from common.codec_layers import code_layout, spectrum_bins
 from tests.conftest import synth_song
 
-TINY_FLAGS = {"sparse": [], "dense": ["--pca-segments", "64"], "conv": ["--width", "4"]}
+TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--transform", "lapped"], "dense": ["--pca-segments", "64"],
+              "conv": ["--width", "4"]}
 
 
 def tensorboard_audio(log_dir):
@@ -36,8 +37,23 @@ def segments_of(song):
     return audio.segments_from_steps(audio.frame_steps(song))  # (steps, SEGMENT_FRAMES, 2)
 
 
+DCT_BINS = spectrum_bins("dct")  # sparse codes saved before the lapped transform
+
+
+def sparse_codec(latent_dim, transform, **decoder_settings):
+    """(encoder, decoder) of the sparse code with the given transform (autoencode.py builds "lapped" ones)."""
+    import keras
+
+    from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding
+
+    peaks, bands = code_layout(latent_dim)
+    segment, score = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS)), keras.Input((latent_dim,))
+    return (keras.Model(segment, SparseSpectrumEncoding(peaks, bands, transform=transform)(segment)),
+            keras.Model(score, SparseSpectrumDecoding(peaks, bands, transform=transform, **decoder_settings)(score)))
+
+
 def segment_from_spectrum(spectrum):
-    """(SPECTRUM_BINS,) mid/side DCT coefficients -> (1, SEGMENT_FRAMES, 2) float32 segment."""
+    """(DCT_BINS,) mid/side DCT coefficients -> (1, SEGMENT_FRAMES, 2) float32 segment."""
     mid, side = scipy.fft.idct(spectrum.reshape(2, -1), norm="ortho")
     return np.stack([mid + side, mid - side], axis=-1)[None].astype(np.float32)
 
@@ -51,17 +67,19 @@ def test_each_architecture_maps_segments_to_the_latent_size_and_back(arch):
     assert decoder.predict(score, verbose=0).shape == segments.shape == (4, audio.SEGMENT_FRAMES, audio.CHANNELS)
 
 
-@pytest.mark.parametrize("arch", autoencode.ARCHITECTURES)
-def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline, tmp_path, arch):
+@pytest.mark.parametrize("variant", TINY_FLAGS)
+def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline, tmp_path, variant):
     from common.models import load_codec
 
+    arch = variant.split("-")[0]
     models = tmp_path / "models"
     # --max-minutes this small stops after the first epoch of the three asked for.
     args = ["--data-dir", str(pipeline["data"]), "--models-dir", str(models), "--arch", arch, "--latent-dim", "16",
             "--epochs", "3", "--max-minutes", "1e-6", "--batch-size", "16", "--preview-seconds", "1", "-q"]
-    figures = autoencode.main(args + TINY_FLAGS[arch])
+    figures = autoencode.main(args + TINY_FLAGS[variant])
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["arch"] == arch and record["latent_dim"] == 16
+    assert record["sparse_transform"] == {"sparse": "dct", "sparse-lapped": "lapped"}.get(variant)
     assert record["epochs_run"] == (0 if arch == "sparse" else 1)
     if arch != "sparse":  # what trained architectures leave besides the model
         assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
@@ -110,34 +128,108 @@ def test_pca_segments_are_cut_off_the_step_grid_reproducibly(pipeline):
     assert sum(segment.tobytes() in on_grid for segment in first) < 5  # 1 in 11025 offsets is on the grid
 
 
-def test_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks():
-    spectrum = np.zeros(SPECTRUM_BINS)
+def test_dct_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks():
+    spectrum = np.zeros(DCT_BINS)
     where = [40, 41, 900, audio.SEGMENT_FRAMES + 300, 20000]  # three in the mid spectrum, two in the side one
     spectrum[where] = [3.0, -2.0, 1.0, 0.5, -0.25]
     segment = segment_from_spectrum(spectrum)
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16)
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16)  # the default transform
     peaks, bands = code_layout(16)
     code = encoder.predict(segment, verbose=0)[0]
     assert (peaks, bands) == (7, 2)
-    positions = np.round(code[:peaks] * SPECTRUM_BINS).astype(int)
+    positions = np.round(code[:peaks] * DCT_BINS).astype(int)
     assert set(where) <= set(positions) and np.all(np.diff(positions) > 0)  # ascending frequency
     values = code[peaks:2 * peaks]
     np.testing.assert_allclose(values[np.isin(positions, where)], [3.0, -2.0, 1.0, 0.5, -0.25], atol=1e-5)
     np.testing.assert_allclose(decoder.predict(code[None], verbose=0), segment, atol=1e-5)
 
 
-def test_sparse_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
+def hand_made_song_codes(num_steps, latent_dim, transform, log_levels, seed=0):
+    """(num_steps, latent_dim) sparse codes: peaks at random distinct bins (ascending) with values of 0.5-2 in
+    either sign, every band at log_levels."""
+    peaks, bands = code_layout(latent_dim)
+    rng = np.random.default_rng(seed)
+    bins = np.sort([rng.choice(spectrum_bins(transform), peaks, replace=False) for _ in range(num_steps)], axis=1)
+    values = rng.uniform(0.5, 2.0, (num_steps, peaks)) * rng.choice([-1, 1], (num_steps, peaks))
+    levels = np.broadcast_to(np.asarray(log_levels, float), (num_steps, bands))
+    return np.concatenate([bins / spectrum_bins(transform), values, levels], axis=1).astype(np.float32)
+
+
+def test_lapped_sparse_code_round_trips_a_song_of_few_coefficients_exactly():
+    """The lapped transform is orthonormal over the song: a song whose steps each hold fewer coefficients
+    than the code has peaks comes back with the same codes."""
+    from common import models
+    from common.codec_layers import decoded_segments_are_lapped
+
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, transform="lapped")
+    assert decoded_segments_are_lapped(decoder) and code_layout(16) == (7, 2)
+    codes = hand_made_song_codes(6, 16, "lapped", [-30.0, -30.0])  # band levels too low for audible noise
+    song = models.decode(decoder, codes)
+    again = models.encode(encoder, audio.frame_steps(song))
+    # The first and last steps have no neighbour on one side, so their margins are not all in the song.
+    np.testing.assert_allclose(again[1:-1, :14], codes[1:-1, :14], atol=2e-5)
+    # Decoded parts are cross-faded as they are: the energy correction would break this.
+    assert not decoded_segments_are_lapped(sparse_codec(16, "dct")[1])
+
+
+def test_lapped_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
+    """Noise at NOISE_GAIN times each band's level: the decoded song, encoded again, has that level."""
+    from common import models
+    from common.codec_layers import NOISE_GAIN, band_of_each_bin
+
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, transform="lapped")
+    codes = hand_made_song_codes(6, 64, "lapped", np.log(np.geomspace(0.1, 0.001, code_layout(64)[1])))
+    again = models.encode(encoder, audio.frame_steps(models.decode(decoder, codes)))
+    peaks, bands = code_layout(64)
+    wide = np.bincount(band_of_each_bin(bands, "lapped")) > 1000  # enough bins for the noise's RMS to settle
+    np.testing.assert_allclose(np.exp(again[1:-1, 2 * peaks:])[:, wide],
+                               NOISE_GAIN * np.exp(codes[1:-1, 2 * peaks:])[:, wide], rtol=0.1)
+    np.testing.assert_allclose(again[1:-1, :2 * peaks], codes[1:-1, :2 * peaks], atol=1e-3)  # peaks stay
+
+
+def test_lapped_decoder_noise_changes_from_step_to_step_of_a_steady_sound():
+    """A steady chord keeps its peak bins, with values that barely move: its noise must not repeat every step
+    (a 4 Hz pattern) nor be a shifted copy of the neighbour's (step edges smoother than the rest)."""
+    from common import models
+
+    _, decoder = autoencode.build_architecture("sparse", latent_dim=64, transform="lapped")
+    steady = np.repeat(hand_made_song_codes(1, 64, "lapped", np.log(np.full(code_layout(64)[1], 0.05))), 400, axis=0)
+    peaks = code_layout(64)[0]
+    # Quiet peaks (the noise is what is measured) whose size swings from step to step, as a steady tone's
+    # coefficients do with its phase.
+    swell = np.random.default_rng(1).uniform(0.5, 1.5, (400, 1))
+    steady[:, peaks:2 * peaks] = 1e-3 * np.sign(steady[:, peaks:2 * peaks]) * swell
+    song = models.decode(decoder, steady)
+    steps = audio.frame_steps(song)
+    assert np.corrcoef(steps[10].ravel(), steps[11].ravel())[0, 1] < 0.1
+    assert 0.85 < metrics.boundary_ratio(song) < 1.2  # a shifted copy: 0.6; five seeds: 1.02-1.07
+
+
+def test_sparse_layers_saved_before_the_lapped_transform_load_as_dct():
+    """Their configs have no "transform": they keep decoding as they were made, with the energy correction."""
+    from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding, decoded_segments_are_lapped
+
+    for layer_class in (SparseSpectrumEncoding, SparseSpectrumDecoding):
+        config = layer_class(7, 2, transform="lapped").get_config()
+        assert config.pop("transform") == "lapped"
+        assert layer_class.from_config(config).transform == "dct"
+    with pytest.raises(ValueError, match="unknown sparse-code transform"):
+        SparseSpectrumDecoding(7, 2, transform="mdst")
+    assert not decoded_segments_are_lapped(autoencode.build_architecture("dense", latent_dim=16)[1])
+
+
+def test_dct_sparse_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
     """Band levels are the RMS of the coefficients not kept; the decoder puts noise at NOISE_GAIN times that there."""
     from common.codec_layers import NOISE_GAIN, band_of_each_bin
 
     rng = np.random.default_rng(0)
-    spectrum = rng.standard_normal(SPECTRUM_BINS) * np.repeat([1.0, 0.1], audio.SEGMENT_FRAMES)  # quieter side
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64)
+    spectrum = rng.standard_normal(DCT_BINS) * np.repeat([1.0, 0.1], audio.SEGMENT_FRAMES)  # quieter side
+    encoder, decoder = sparse_codec(64, "dct")
     peaks, bands = code_layout(64)
     code = encoder.predict(segment_from_spectrum(spectrum), verbose=0)[0]
-    kept = np.zeros(SPECTRUM_BINS, bool)
-    kept[np.round(code[:peaks] * SPECTRUM_BINS).astype(int)] = True
-    band = band_of_each_bin(bands)
+    kept = np.zeros(DCT_BINS, bool)
+    kept[np.round(code[:peaks] * DCT_BINS).astype(int)] = True
+    band = band_of_each_bin(bands, "dct")
     rest_rms = np.array([np.sqrt(np.mean(spectrum[(band == b) & ~kept] ** 2)) for b in range(bands)])
     np.testing.assert_allclose(np.exp(code[2 * peaks:]), rest_rms, rtol=1e-3)
     decoded = decoder.predict(code[None], verbose=0)[0]
@@ -158,7 +250,7 @@ def test_sparse_decoder_turns_any_score_into_finite_audio():
 
 def hand_made_codes(rows):
     """[(bins, values, band levels)] -> (len(rows), 8) sparse codes of 3 peaks and 2 bands (mid, side)."""
-    return np.array([[b / SPECTRUM_BINS for b in bins] + list(values) + list(np.log(levels))
+    return np.array([[b / DCT_BINS for b in bins] + list(values) + list(np.log(levels))
                      for bins, values, levels in rows], np.float32)
 
 
@@ -170,22 +262,22 @@ def test_peak_limits_are_the_largest_peak_and_peak_to_level_ratio_of_each_band()
                                 ([20, side + 7, side + 9], [1.0, -4.0, 0.2], [0.5, 1.0])])
     assert code_layout(8) == (3, 2)
     # Largest |value|: 3 (mid), 4 (side); largest |value| / level: 3 / 0.1 (mid), 0.5 / 0.05 (side).
-    limits = peak_limits(training)
+    limits = peak_limits(training, "dct")
     np.testing.assert_allclose(limits, [[3.0, 4.0], [30.0, 10.0]], rtol=1e-5)
-    np.testing.assert_array_equal(peak_limits(training, chunk=1), limits)
-    kept, count = keep_peaks_within(training, limits)  # the codes they were measured on pass unchanged
+    np.testing.assert_array_equal(peak_limits(training, "dct", chunk=1), limits)
+    kept, count = keep_peaks_within(training, limits, "dct")  # the codes they were measured on pass unchanged
     np.testing.assert_array_equal(kept, training)
     assert count == 0
     # Loud peaks over a quiet mid band are kept at 30 x its level; the side band's peak of 3 is within both.
     sampled = hand_made_codes([([50, 60, side + 100], [5.0, -0.5, 3.0], [0.01, 1.0])])
-    kept, count = keep_peaks_within(sampled, limits)
+    kept, count = keep_peaks_within(sampled, limits, "dct")
     np.testing.assert_allclose(kept[0, 3:6], [0.3, -0.3, 3.0], rtol=1e-5)
     np.testing.assert_array_equal(np.delete(kept, [3, 4, 5], axis=1), np.delete(sampled, [3, 4, 5], axis=1))
     assert count == 2
     # Where training songs had no peak at all, a sampled peak is silenced.
-    mid_only = peak_limits(hand_made_codes([([10, 100, 200], [2.0, -3.0, 0.5], [0.1, 0.05])]))
+    mid_only = peak_limits(hand_made_codes([([10, 100, 200], [2.0, -3.0, 0.5], [0.1, 0.05])]), "dct")
     assert mid_only[0, 1] == 0 and mid_only[1, 1] == 0
-    assert keep_peaks_within(sampled, mid_only)[0][0, 5] == 0
+    assert keep_peaks_within(sampled, mid_only, "dct")[0][0, 5] == 0
 
 
 def test_sorted_peaks_keep_their_values_and_the_levels_stay():
