@@ -7,7 +7,10 @@ pipeline's own code:
     which early stopping uses);
   - the PCA of the same code size, fitted to the training steps with autoencode.py's fit_pca: the best any
     linear one-hidden-layer autoencoder can reach, the reference every architecture is measured against;
-  - autoencode.py trains each --archs for at most --minutes-per-arch (its --max-minutes), into its own folder;
+  - with any "-lapped" variant in --archs, also the PCA of the lapped transform's folded steps (the best a
+    linear code through that transform can reach: autoencode.py --arch dense --lapped starts from it);
+  - autoencode.py trains each --archs for at most --minutes-per-arch (its --max-minutes), into its own folder
+    (sparse-lapped and dense-lapped: the architecture with --lapped);
   - each saved encoder/decoder is loaded in safe mode and round-trips --test-seconds from the middle of every
     held-out song (common.models.encode/decode, cross-faded steps).
 Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
@@ -48,8 +51,9 @@ def parse_args(argv):
     parser.add_argument("--test-songs", type=int, default=4, help="songs held out for testing (default 4)")
     parser.add_argument("--test-seconds", type=float, default=60.0,
                         help="seconds round-tripped from the middle of each test song (default 60; 0 = whole song)")
-    parser.add_argument("--archs", nargs="+", choices=autoencode.ARCHITECTURES, default=list(autoencode.ARCHITECTURES),
-                        help="architectures to train and measure (default: all)")
+    variants = ["sparse", "sparse-lapped", "dense", "dense-lapped", "conv"]
+    parser.add_argument("--archs", nargs="+", choices=variants, default=variants,
+                        help="architectures to train and measure, -lapped for autoencode.py --lapped (default: all)")
     parser.add_argument("--minutes-per-arch", type=float, default=30.0,
                         help="training budget of each architecture, passed as autoencode.py --max-minutes (default 30)")
     parser.add_argument("--latent-dim", type=int, default=512, help="numbers per step, for every code (default 512)")
@@ -137,6 +141,16 @@ def pca_round_trip(mean, basis):
     return round_trip
 
 
+def lapped_pca_round_trip(fold, unfold, mean, basis):
+    """PCA of the folded steps: fold (segments -> folded) and unfold (folded -> decoded parts) are the
+    lapped transform's Keras layers; the parts cross-fade with no energy correction, as models.decode does."""
+    def round_trip(steps):
+        folded = np.asarray(fold(audio.segments_from_steps(steps)))
+        projected = ((folded - mean) @ basis) @ basis.T + mean
+        return audio.overlap_add(np.asarray(unfold(projected.astype(np.float32))), keep_energy=False)
+    return round_trip
+
+
 def codec_round_trip(models_dir):
     from common.models import decode, encode, load_codec
 
@@ -150,8 +164,9 @@ def train_arch(args, arch, data_dir, models_dir):
     timing = models_dir / "bench_minutes.json"
     if not (args.reuse and timing.is_file()):
         started = time.perf_counter()
-        autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", arch,
-                         "--latent-dim", str(args.latent_dim), "--epochs", "1000",
+        base, lapped = arch.removesuffix("-lapped"), arch.endswith("-lapped")
+        autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", base,
+                         *(["--lapped"] if lapped else []), "--latent-dim", str(args.latent_dim), "--epochs", "1000",
                          "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
                          "--preview-seconds", "0", "-q"])
         timing.write_text(json.dumps({"minutes": (time.perf_counter() - started) / 60}))
@@ -181,6 +196,19 @@ def run(args, work):
     del sample
     pca = measure(pca_round_trip(mean, basis), songs, args.repeats)
     rows.append((f"PCA {args.latent_dim} (linear limit)", fitted, pca))
+    if any(arch.endswith("-lapped") for arch in args.archs):
+        from common.codec_layers import LappedAnalysis, LappedSynthesis
+
+        fold, unfold = LappedAnalysis(), LappedSynthesis()
+        started = time.perf_counter()
+        sample = autoencode.sample_segments(folder, index, "train", args.pca_segments)
+        sample = np.concatenate([np.asarray(fold(part.reshape(-1, audio.SEGMENT_FRAMES, audio.CHANNELS)))
+                                 for part in np.array_split(sample, 16)])
+        lapped_basis = autoencode.fit_pca(sample, args.latent_dim)
+        fitted = f"fitted to {len(sample)} folded steps in {time.perf_counter() - started:.0f} s"
+        del sample
+        rows.append((f"PCA {args.latent_dim} of lapped steps", fitted,
+                     measure(lapped_pca_round_trip(fold, unfold, *lapped_basis), songs, args.repeats)))
     for arch in args.archs:
         minutes, record = train_arch(args, arch, data_dir, work / f"models-{arch}")
         budget = (f"{record['epochs_run']} epochs, {minutes:.1f} min" if record["epochs_run"]

@@ -206,7 +206,8 @@ def data_preparation_row(songs, repeats):
 
 def codec_rows(models_dir, steps, repeats, peak):
     """models.encode and models.decode of one song's steps with the trained codec."""
-    encoder, decoder, _ = models.load_codec(models_dir)
+    encoder, decoder, record = models.load_codec(models_dir)
+    label = "dense autoencoder" + (" --lapped" if record.get("lapped") else "")
     score = models.encode(encoder, steps)
     encode_seconds = median_seconds(lambda: models.encode(encoder, steps), repeats)
     decode_seconds = median_seconds(lambda: models.decode(decoder, score), repeats)
@@ -216,7 +217,7 @@ def codec_rows(models_dir, steps, repeats, peak):
                                  ("encode + decode", encode_seconds + decode_seconds, None)):
         flops = (forward_flops(encoder)[0] + forward_flops(decoder)[0]) if model is None else forward_flops(model)[0]
         achieved = flops * len(steps) / seconds / 1e9
-        rows.append((f"dense autoencoder {name} (models.{name.split()[0]}" + ("/decode)" if model is None else ")"),
+        rows.append((f"{label} {name} (models.{name.split()[0]}" + ("/decode)" if model is None else ")"),
                      f"{audio_seconds / seconds:.0f}x realtime", f"{achieved:.1f}", f"{100 * achieved / peak:.0f}%"))
     return rows
 

@@ -21,6 +21,9 @@ can make) beats PCA of the same size by several dB of SI-SDR on held-out real mu
 The decoder fills the bins it has no value for with noise at a fraction of each band's level (NOISE_GAIN),
 so quiet bands are not left as silent holes (which is what log-spectral and log-mel distances punish).
 
+LappedAnalysis and LappedSynthesis are the lapped transform's fold and unfold on their own, which
+autoencode.py --arch dense --lapped puts around its two linear layers.
+
 Imported by common/models.py, so loading an encoder or decoder in safe mode needs no extra code.
 """
 import keras
@@ -212,6 +215,36 @@ def _waveform(spectrum, transform):
     return _left_right(mid_side)
 
 
+@keras.saving.register_keras_serializable(package="musicgen")
+class LappedAnalysis(keras.layers.Layer):
+    """(batch, SEGMENT_FRAMES, 2) segments -> (batch, 2 * STEP_FRAMES): each channel windowed and folded into
+    its step, the lapped transform without its DCT-IV (a dense layer after it needs none). No weights."""
+
+    def call(self, segment):
+        import tensorflow as tf
+
+        channels_first = tf.transpose(segment, [0, 2, 1])
+        return tf.reshape(_fold(channels_first * lapped_window()), [-1, CHANNELS * STEP_FRAMES])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], CHANNELS * STEP_FRAMES)
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class LappedSynthesis(keras.layers.Layer):
+    """(batch, 2 * STEP_FRAMES) folded steps -> (batch, SEGMENT_FRAMES, 2): each step's part of the song,
+    which overlap_add cross-fades as it is (see _waveform). The inverse of LappedAnalysis over a song."""
+
+    def call(self, folded):
+        import tensorflow as tf
+
+        blocks = tf.reshape(folded, [-1, CHANNELS, STEP_FRAMES])
+        return tf.transpose(_unfold(blocks) * (lapped_window() / crossfade_window()), [0, 2, 1])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], SEGMENT_FRAMES, CHANNELS)
+
+
 def sparse_transform(decoder):
     """The transform of a sparse decoder ("lapped" or "dct"), None for any other decoder (autoencode.py keeps
     it in the autoencoder's record)."""
@@ -220,9 +253,10 @@ def sparse_transform(decoder):
 
 
 def decoded_segments_are_lapped(decoder):
-    """True for a sparse decoder of the lapped transform: models.decode cross-fades its segments as they are
-    (the energy correction, made for two estimates of the same audio, would undo the transform's synthesis)."""
-    return sparse_transform(decoder) == "lapped"
+    """True for decoders of a lapped transform (sparse or dense): models.decode cross-fades their segments as
+    they are (the energy correction, made for two estimates of the same audio, would undo the synthesis)."""
+    last = decoder.layers[-1] if decoder.layers else None
+    return isinstance(last, LappedSynthesis) or sparse_transform(decoder) == "lapped"
 
 
 def record_transform(autoencoder):

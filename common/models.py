@@ -57,6 +57,22 @@ class SpectralWaveformLoss(keras.losses.Loss):
         return {**super().get_config(), "fft_sizes": list(self.fft_sizes), "waveform_weight": self.waveform_weight}
 
 
+@keras.saving.register_keras_serializable(package="musicgen")
+class LappedMSE(keras.losses.Loss):
+    """MSE between the lapped transform's folded step of the input segment (y_true) and a folded
+    reconstruction (y_pred): how a dense autoencoder with --lapped trains, since its decoded parts are not
+    segments (codec_layers.LappedSynthesis). The transform is orthonormal, so this is the song's MSE."""
+
+    def __init__(self, name="lapped_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        import tensorflow as tf
+
+        folded = codec_layers.LappedAnalysis()(y_true)
+        return tf.reduce_mean(tf.square(folded - y_pred), axis=-1)
+
+
 def _log10(x):
     import tensorflow as tf
 

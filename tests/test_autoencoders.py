@@ -15,8 +15,8 @@ from common import audio, datasets, metrics, paths
 from common.codec_layers import code_layout, spectrum_bins
 from tests.conftest import synth_song
 
-TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--transform", "lapped"], "dense": ["--pca-segments", "64"],
-              "conv": ["--width", "4"]}
+TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--lapped"], "dense": ["--pca-segments", "64"],
+              "dense-lapped": ["--lapped", "--pca-segments", "64"], "conv": ["--width", "4"]}
 
 
 def tensorboard_audio(log_dir):
@@ -80,6 +80,7 @@ def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["arch"] == arch and record["latent_dim"] == 16
     assert record["sparse_transform"] == {"sparse": "dct", "sparse-lapped": "lapped"}.get(variant)
+    assert record["lapped"] == variant.endswith("-lapped")
     assert record["epochs_run"] == (0 if arch == "sparse" else 1)
     if arch != "sparse":  # what trained architectures leave besides the model
         assert paths.loss_plot_path(models, "autoencoder").stat().st_size > 10_000
@@ -161,7 +162,7 @@ def test_lapped_sparse_code_round_trips_a_song_of_few_coefficients_exactly():
     from common import models
     from common.codec_layers import decoded_segments_are_lapped
 
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, transform="lapped")
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, lapped=True)
     assert decoded_segments_are_lapped(decoder) and code_layout(16) == (7, 2)
     codes = hand_made_song_codes(6, 16, "lapped", [-30.0, -30.0])  # band levels too low for audible noise
     song = models.decode(decoder, codes)
@@ -177,7 +178,7 @@ def test_lapped_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_thei
     from common import models
     from common.codec_layers import NOISE_GAIN, band_of_each_bin
 
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, transform="lapped")
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, lapped=True)
     codes = hand_made_song_codes(6, 64, "lapped", np.log(np.geomspace(0.1, 0.001, code_layout(64)[1])))
     again = models.encode(encoder, audio.frame_steps(models.decode(decoder, codes)))
     peaks, bands = code_layout(64)
@@ -192,7 +193,7 @@ def test_lapped_decoder_noise_changes_from_step_to_step_of_a_steady_sound():
     (a 4 Hz pattern) nor be a shifted copy of the neighbour's (step edges smoother than the rest)."""
     from common import models
 
-    _, decoder = autoencode.build_architecture("sparse", latent_dim=64, transform="lapped")
+    _, decoder = autoencode.build_architecture("sparse", latent_dim=64, lapped=True)
     steady = np.repeat(hand_made_song_codes(1, 64, "lapped", np.log(np.full(code_layout(64)[1], 0.05))), 400, axis=0)
     peaks = code_layout(64)[0]
     # Quiet peaks (the noise is what is measured) whose size swings from step to step, as a steady tone's
@@ -203,6 +204,31 @@ def test_lapped_decoder_noise_changes_from_step_to_step_of_a_steady_sound():
     steps = audio.frame_steps(song)
     assert np.corrcoef(steps[10].ravel(), steps[11].ravel())[0, 1] < 0.1
     assert 0.85 < metrics.boundary_ratio(song) < 1.2  # a shifted copy: 0.6; five seeds: 1.02-1.07
+
+
+def test_lapped_analysis_and_synthesis_give_the_song_back_exactly():
+    """What a dense --lapped autoencoder wraps its two linear layers in: with nothing lost between them, the
+    decoded parts cross-fade (with no energy correction) into the song itself, apart from its first and last
+    margin, which have no neighbour to fold with."""
+    from common import models
+    from common.codec_layers import LappedAnalysis, LappedSynthesis, decoded_segments_are_lapped
+
+    import keras
+
+    song = synth_song(3.0)
+    steps = audio.frame_steps(song)
+    score = keras.Input((audio.CHANNELS * audio.STEP_FRAMES,))
+    identity_decoder = keras.Model(score, LappedSynthesis()(score))
+    assert decoded_segments_are_lapped(identity_decoder)
+    folded = np.asarray(LappedAnalysis()(segments_of(song)))
+    assert folded.shape == (len(steps), audio.CHANNELS * audio.STEP_FRAMES)
+    # Orthonormal: the folded steps hold the song's energy (its margins folded, not counted twice; only the
+    # song's first and last margin are partly folded into steps outside it).
+    np.testing.assert_allclose(np.sum(folded ** 2), np.sum(song[:len(steps) * audio.STEP_FRAMES] ** 2), rtol=0.01)
+    assert np.sum(np.asarray(segments_of(song)) ** 2) > 1.2 * np.sum(folded ** 2)  # segments double the margins
+    decoded = models.decode(identity_decoder, folded)
+    margin = audio.SEGMENT_MARGIN
+    np.testing.assert_allclose(decoded[margin:-margin], audio.unframe_steps(steps)[margin:-margin], atol=1e-5)
 
 
 def test_sparse_layers_saved_before_the_lapped_transform_load_as_dct():
