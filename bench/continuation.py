@@ -38,7 +38,6 @@ import lstm_creater
 import music_generator
 from common import audio, cli, datasets, metrics, paths
 
-
 MODELS = ("conv1d", "lstm")
 
 

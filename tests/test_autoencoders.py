@@ -210,10 +210,10 @@ def test_lapped_analysis_and_synthesis_give_the_song_back_exactly():
     """What a dense --lapped autoencoder wraps its two linear layers in: with nothing lost between them, the
     decoded parts cross-fade (with no energy correction) into the song itself, apart from its first and last
     margin, which have no neighbour to fold with."""
+    import keras
+
     from common import models
     from common.codec_layers import LappedAnalysis, LappedSynthesis, decoded_segments_are_lapped
-
-    import keras
 
     song = synth_song(3.0)
     steps = audio.frame_steps(song)
