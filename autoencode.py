@@ -221,6 +221,16 @@ def sample_segments(folder, index, split, count, seed=0):
     return sample
 
 
+def fold_segments(flat_segments, per_batch=512):
+    """(N, SEGMENT_FRAMES * 2) segments -> (N, 2 * STEP_FRAMES) folded steps of the lapped transform
+    (codec_layers.LappedAnalysis), a batch at a time so that the sample is not copied whole in TensorFlow."""
+    from common.codec_layers import LappedAnalysis
+
+    fold = LappedAnalysis()
+    return np.concatenate([np.asarray(fold(flat_segments[first:first + per_batch].reshape(
+        -1, audio.SEGMENT_FRAMES, audio.CHANNELS))) for first in range(0, len(flat_segments), per_batch)])
+
+
 def fit_pca(flat_segments, components):
     """Mean (D,) and the top principal directions (D, k) of (N, D) data, via the N x N Gram matrix (N << D).
 
@@ -375,8 +385,7 @@ def run(args):
     if fitted_start:
         sample = sample_segments(folder, index, "train", args.pca_segments, seed=args.random_seed)
         if args.lapped:  # the PCA of the folded steps, the space its dense layers work in
-            sample = np.concatenate([np.asarray(encoder.get_layer("fold")(part.reshape(
-                -1, audio.SEGMENT_FRAMES, audio.CHANNELS))) for part in np.array_split(sample, 8)])
+            sample = fold_segments(sample)
         initialise_from_pca(encoder, decoder, *fit_pca(sample, args.latent_dim))
         log.info("initialised from the PCA of %d training segments", len(sample))
         del sample

@@ -201,9 +201,7 @@ def run(args, work):
 
         fold, unfold = LappedAnalysis(), LappedSynthesis()
         started = time.perf_counter()
-        sample = autoencode.sample_segments(folder, index, "train", args.pca_segments)
-        sample = np.concatenate([np.asarray(fold(part.reshape(-1, audio.SEGMENT_FRAMES, audio.CHANNELS)))
-                                 for part in np.array_split(sample, 16)])
+        sample = autoencode.fold_segments(autoencode.sample_segments(folder, index, "train", args.pca_segments))
         lapped_basis = autoencode.fit_pca(sample, args.latent_dim)
         fitted = f"fitted to {len(sample)} folded steps in {time.perf_counter() - started:.0f} s"
         del sample

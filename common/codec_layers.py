@@ -6,7 +6,7 @@ the level of everything else:
     code[peaks:2 * peaks]        their values
     code[2 * peaks:]             natural log of the RMS of the remaining coefficients in each band
 The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end, by one of two transforms:
-  "lapped" (autoencode.py --transform lapped): a lapped orthogonal transform (MDCT-like: each segment's
+  "lapped" (autoencode.py --lapped): a lapped orthogonal transform (MDCT-like: each segment's
       cross-fade margins are folded into its step with a power-complementary window, then a DCT-IV),
       2 * STEP_FRAMES bins 2 Hz apart. Neighbouring steps' bases overlap but together form one orthonormal
       basis of the song, so coefficients left out cost exactly their energy, and the decoder's segments
@@ -31,7 +31,7 @@ import numpy as np
 
 from common.audio import CHANNELS, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES, crossfade_window
 
-TRANSFORMS = ("dct", "lapped")  # the first is autoencode.py --transform's default
+TRANSFORMS = ("dct", "lapped")  # the first is the default (autoencode.py without --lapped)
 LOWEST_BAND_BINS = 8  # the first band spans 0-16 Hz (lapped; dct: 0-13 Hz); band edges are log-spaced above it
 LOG_LEVEL_LIMITS = (-30.0, 5.0)  # decoded levels are clipped here, so a wild predicted score stays finite
 # Noise fill at 0.35 of each band's level (-9 dB): on held-out real music this gave the lowest log-spectral
@@ -183,13 +183,26 @@ def _unfold(block):
     return tf.concat([tf.reverse(head, [-1]), block, -tf.reverse(tail, [-1])], axis=-1)
 
 
+def _lapped_analysis(channels_first):
+    """(..., SEGMENT_FRAMES) -> (..., STEP_FRAMES): windowed and folded, the lapped transform before its DCT-IV."""
+    return _fold(channels_first * lapped_window())
+
+
+def _lapped_synthesis(blocks):
+    """(..., STEP_FRAMES) -> (..., SEGMENT_FRAMES): this step's part of the song, the unfolded block times the
+    window, divided by the cross-fade window, so that overlap_add's cross-fade (without its energy correction)
+    sums neighbouring parts as the lapped transform's synthesis does. The division is bounded: window /
+    cross-fade is between 1 and sqrt(2)."""
+    return _unfold(blocks) * (lapped_window() / crossfade_window())
+
+
 def _spectrum(segment, transform):
     """(batch, SEGMENT_FRAMES, 2) -> (batch, spectrum_bins): mid and side coefficients end to end."""
     import tensorflow as tf
 
     mid_side = _mid_side(segment)
     if transform == "lapped":
-        coefficients = tf.signal.dct(_fold(mid_side * lapped_window()), type=4, norm="ortho")
+        coefficients = tf.signal.dct(_lapped_analysis(mid_side), type=4, norm="ortho")
     else:
         coefficients = tf.signal.dct(mid_side, type=2, norm="ortho")
     return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
@@ -198,18 +211,14 @@ def _spectrum(segment, transform):
 def _waveform(spectrum, transform):
     """(batch, spectrum_bins) -> (batch, SEGMENT_FRAMES, 2) decoded segments, to be cross-faded by overlap_add.
 
-    "dct": the inverse of _spectrum. "lapped": this step's part of the song, the inverse transform's output
-    times the window, divided by the cross-fade window, so that overlap_add's cross-fade (without its energy
-    correction) sums neighbouring parts as the lapped transform's synthesis does. The division is bounded:
-    window / cross-fade is between 1 and sqrt(2).
+    "dct": the inverse of _spectrum. "lapped": this step's part of the song (_lapped_synthesis).
     """
     import tensorflow as tf
 
     channel_bins = bins_per_channel(transform)
     coefficients = tf.reshape(spectrum, [-1, 2, channel_bins])
     if transform == "lapped":
-        synthesis_gain = lapped_window() / crossfade_window()
-        mid_side = _unfold(tf.signal.idct(coefficients, type=4, norm="ortho")) * synthesis_gain
+        mid_side = _lapped_synthesis(tf.signal.idct(coefficients, type=4, norm="ortho"))
     else:
         mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
     return _left_right(mid_side)
@@ -223,8 +232,7 @@ class LappedAnalysis(keras.layers.Layer):
     def call(self, segment):
         import tensorflow as tf
 
-        channels_first = tf.transpose(segment, [0, 2, 1])
-        return tf.reshape(_fold(channels_first * lapped_window()), [-1, CHANNELS * STEP_FRAMES])
+        return tf.reshape(_lapped_analysis(tf.transpose(segment, [0, 2, 1])), [-1, CHANNELS * STEP_FRAMES])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], CHANNELS * STEP_FRAMES)
@@ -238,8 +246,7 @@ class LappedSynthesis(keras.layers.Layer):
     def call(self, folded):
         import tensorflow as tf
 
-        blocks = tf.reshape(folded, [-1, CHANNELS, STEP_FRAMES])
-        return tf.transpose(_unfold(blocks) * (lapped_window() / crossfade_window()), [0, 2, 1])
+        return tf.transpose(_lapped_synthesis(tf.reshape(folded, [-1, CHANNELS, STEP_FRAMES])), [0, 2, 1])
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], SEGMENT_FRAMES, CHANNELS)
