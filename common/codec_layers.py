@@ -26,6 +26,8 @@ autoencode.py --arch dense --lapped puts around its two linear layers.
 
 Imported by common/models.py, so loading an encoder or decoder in safe mode needs no extra code.
 """
+import functools
+
 import keras
 import numpy as np
 
@@ -250,6 +252,123 @@ class LappedSynthesis(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], SEGMENT_FRAMES, CHANNELS)
+
+
+def after_lapped_analysis(encoder):
+    """The layers after an encoder's LappedAnalysis, as a model of folded steps (cached on the encoder), for
+    encoders that start with one (dense --lapped); None for any other encoder.
+
+    models.encode then folds the steps straight from the song (fold_steps) instead of cutting segments and
+    folding them: the same numbers, 1.5x faster, since the steps' samples are read once.
+    """
+    if not hasattr(encoder, "_musicgen_after_fold"):
+        first = encoder.layers[1] if len(encoder.layers) > 1 else None
+        starts_with_fold = (isinstance(first, LappedAnalysis) and len(encoder.inputs) == 1
+                            and first.input is encoder.inputs[0])
+        encoder._musicgen_after_fold = keras.Model(first.output, encoder.output) if starts_with_fold else None
+    return encoder._musicgen_after_fold
+
+
+def before_lapped_synthesis(decoder):
+    """For decoders that end with a LappedSynthesis (dense --lapped): (the layers before it, as a model of the
+    score, or None where the score goes straight into it; True). (None, False) for any other decoder.
+
+    models.decode then overlap-adds their folded output straight into the song (steps_from_folded) instead of
+    unfolding it into segments and cross-fading those.
+    """
+    if not hasattr(decoder, "_musicgen_before_unfold"):
+        last = decoder.layers[-1] if decoder.layers else None
+        if not isinstance(last, LappedSynthesis) or len(decoder.inputs) != 1:
+            decoder._musicgen_before_unfold = (None, False)
+        elif last.input is decoder.inputs[0]:
+            decoder._musicgen_before_unfold = (None, True)
+        else:
+            decoder._musicgen_before_unfold = (keras.Model(decoder.inputs[0], last.input), True)
+    return decoder._musicgen_before_unfold
+
+
+def fold_steps(steps, song_starts, song_ends):
+    """(n, STEP_FRAMES, 2) consecutive steps -> LappedAnalysis of the segments of the middle ones,
+    (n - 2 + song_starts + song_ends, 2 * STEP_FRAMES) as a tf.Tensor, without cutting segments.
+
+    The first and last of steps are only neighbours, unless song_starts / song_ends say that steps begins /
+    ends the song: there the song is padded with silence, as segments_from_steps pads it.
+    """
+    steps = _with_silence(steps, song_starts, song_ends)
+    return _fused_lapped_functions()[0](steps)  # a tf.Tensor: it goes on into the encoder's layers
+
+
+def steps_from_folded(folded, song_starts, song_ends):
+    """(n, 2 * STEP_FRAMES) consecutive decoded folded steps (array or tf.Tensor) -> the audio of the middle
+    ones, (n - 2 + song_starts + song_ends, STEP_FRAMES, 2): overlap_add(LappedSynthesis(folded),
+    keep_energy=False) in one pass, without making segments.
+
+    The first and last of folded are only neighbours, unless song_starts / song_ends say that folded
+    begins / ends the song: there, as in overlap_add, the song's first and last margin have one part only.
+    """
+    folded = _with_silence(folded, song_starts, song_ends)
+    steps = np.asarray(_fused_lapped_functions()[1](folded))  # read-only: TensorFlow's buffer, not a copy
+    if len(steps) and (song_starts or song_ends):
+        # overlap_add takes the song's ends as they are, a part divided by the cross-fade window.
+        steps, cross_fade = steps.copy(), crossfade_window()
+        if song_starts:
+            steps[0, :SEGMENT_MARGIN] /= cross_fade[SEGMENT_MARGIN:2 * SEGMENT_MARGIN, None]
+        if song_ends:
+            steps[-1, STEP_FRAMES - SEGMENT_MARGIN:] /= cross_fade[STEP_FRAMES:STEP_FRAMES + SEGMENT_MARGIN, None]
+    return steps
+
+
+def _with_silence(blocks, before, after):
+    """blocks (an array or a tf.Tensor) as a float32 tf.Tensor, with a block of zeros put before and/or after."""
+    import tensorflow as tf
+
+    blocks = tf.convert_to_tensor(blocks, tf.float32)
+    if not (before or after):
+        return blocks
+    return tf.pad(blocks, [[int(bool(before)), int(bool(after))]] + [[0, 0]] * (len(blocks.shape) - 1))
+
+
+@functools.lru_cache(maxsize=1)
+def _fused_lapped_functions():
+    """(fold, overlap) compiled with XLA, which fuses each into one pass over the samples (1.4x faster than
+    TensorFlow's kernels one by one). A step's folded samples are its own times the window, plus near each
+    edge a neighbour's samples mirrored about that edge (_fold); overlapping is the transpose of folding.
+
+    fold: (n + 2, STEP_FRAMES, 2) steps with both neighbours -> (n, 2 * STEP_FRAMES) channel by channel;
+    overlap: (n + 2, 2 * STEP_FRAMES) -> (n, STEP_FRAMES, 2).
+    """
+    import tensorflow as tf
+
+    margin, end = SEGMENT_MARGIN, STEP_FRAMES
+    window = lapped_window()
+    own = tf.constant(window[margin:margin + end])  # the weight of a step's own samples, (STEP_FRAMES,)
+    # Mirrored samples of the neighbours are weighted by the window's rise (before) and fall (after).
+    rise, fall = tf.constant(window[:margin]), tf.constant(window[end + margin:])
+    untouched = end - margin
+
+    def at_head(part):  # (..., margin) -> (..., STEP_FRAMES) zeros but the first margin
+        return tf.pad(part, [[0, 0]] * (len(part.shape) - 1) + [[0, untouched]])
+
+    def at_tail(part):
+        return tf.pad(part, [[0, 0]] * (len(part.shape) - 1) + [[untouched, 0]])
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def fold(steps):
+        channels_first = tf.transpose(steps, [0, 2, 1])  # (n + 2, 2, STEP_FRAMES)
+        before, middle, after = channels_first[:-2], channels_first[1:-1], channels_first[2:]
+        folded = (middle * own + at_head(tf.reverse(before[..., end - margin:] * rise, [-1]))
+                  - at_tail(tf.reverse(after[..., :margin] * fall, [-1])))
+        return tf.reshape(folded, [-1, CHANNELS * STEP_FRAMES])
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def overlap(folded):
+        blocks = tf.reshape(folded, [-1, CHANNELS, STEP_FRAMES])
+        before, middle, after = blocks[:-2], blocks[1:-1], blocks[2:]
+        joined = (middle * own - at_head(fall * tf.reverse(before[..., end - margin:], [-1]))
+                  + at_tail(rise * tf.reverse(after[..., :margin], [-1])))
+        return tf.transpose(joined, [0, 2, 1])
+
+    return fold, overlap
 
 
 def sparse_transform(decoder):

@@ -174,8 +174,13 @@ def encode(encoder, steps, batch_size=256):
     from common.audio import segments_from_steps
 
     steps = np.asarray(steps, np.float32)
+    after_fold = codec_layers.after_lapped_analysis(encoder)
     scores = []
     for first, last, before, after in _batches(len(steps), batch_size):
+        if after_fold is not None:  # a lapped encoder: the steps are folded as they are, no segments cut
+            folded = codec_layers.fold_steps(steps[before:after], first == 0, last == len(steps))
+            scores.append(inference(after_fold, folded))
+            continue
         segments = segments_from_steps(steps[before:after])  # each step of the batch with both its neighbours
         scores.append(inference(encoder, segments[first - before:last - before]))
     return np.concatenate(scores) if scores else np.zeros((0, encoder.output_shape[-1]), np.float32)
@@ -191,9 +196,16 @@ def decode(decoder, score, batch_size=256):
     from common.codec_layers import decoded_segments_are_lapped
 
     keep_energy = not decoded_segments_are_lapped(decoder)
+    before_unfold, ends_with_unfold = codec_layers.before_lapped_synthesis(decoder)
     score = np.asarray(score, np.float32)
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
     for first, last, before, after in _batches(len(score), batch_size):
+        if ends_with_unfold:  # a lapped decoder: its folded output overlaps straight into the song
+            folded = (score[before:after] if before_unfold is None
+                      else tensor_inference(before_unfold, score[before:after]))
+            joined = codec_layers.steps_from_folded(folded, first == 0, last == len(score))
+            output[first * STEP_FRAMES:last * STEP_FRAMES] = joined.reshape(-1, CHANNELS)
+            continue
         joined = overlap_add(inference(decoder, score[before:after]), keep_energy)  # steps before..after-1
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
@@ -234,10 +246,15 @@ def inference(model, inputs):
 
     One traced function per model (kept on the model), for any batch size.
     """
+    return np.asarray(tensor_inference(model, inputs), np.float32)
+
+
+def tensor_inference(model, inputs):
+    """inference() without the copy to numpy: for outputs that go on into TensorFlow."""
     import tensorflow as tf
 
     call = getattr(model, "_musicgen_inference", None)
     if call is None:
         call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
         model._musicgen_inference = call
-    return np.asarray(call(tf.nest.map_structure(tf.convert_to_tensor, inputs)), np.float32)
+    return call(tf.nest.map_structure(tf.convert_to_tensor, inputs))
