@@ -47,6 +47,7 @@ DEFAULT_LEARNING_RATES = {"sparse": 3e-4, "dense": 1e-5, "conv": 3e-4}  # sparse
 # the machine's matmul peak, 2.5x the examples/s of 32: python -m bench.speed); conv's activations are too
 # large for that, and the sparse code only evaluates.
 DEFAULT_BATCH_SIZES = {"sparse": 32, "dense": 256, "conv": 32}
+PCA_RANK_TOLERANCE = 1e-6  # of the largest variance: directions below it hold < -60 dB of the energy
 CONV_PADDED_FRAMES = 13824  # SEGMENT_FRAMES rounded up to a multiple of the encoder's total stride (768)
 CONV_STRIDES = (4, 4, 4, 4, 3)
 
@@ -231,17 +232,33 @@ def fold_segments(flat_segments, per_batch=512):
         -1, audio.SEGMENT_FRAMES, audio.CHANNELS))) for first in range(0, len(flat_segments), per_batch)])
 
 
+def gram_matrix(samples, columns_per_chunk=2048):
+    """samples @ samples.T of (N, D) float32 data, summed in float64 a slice of columns at a time.
+
+    A float32 Gram matrix is off by ~1e-7 of its largest eigenvalue, which tilts the weaker principal
+    directions by ~1e-4; float64 sums of the whole sample would double the biggest thing in memory.
+    """
+    gram = np.zeros((len(samples), len(samples)))
+    for start in range(0, samples.shape[1], columns_per_chunk):
+        chunk = samples[:, start:start + columns_per_chunk].astype(np.float64)
+        gram += chunk @ chunk.T
+    return gram
+
+
 def fit_pca(flat_segments, components):
     """Mean (D,) and the top principal directions (D, k) of (N, D) data, via the N x N Gram matrix (N << D).
 
-    The data is centred in place.
+    The data is centred in place. Fewer than `components` directions come back when the data spans fewer: N
+    centred samples span at most N - 1, and a direction whose variance is below PCA_RANK_TOLERANCE of the largest
+    is float32 rounding, which dividing by its tiny singular value would blow up into loud noise.
     """
     mean = flat_segments.mean(axis=0)
     centred = flat_segments
     centred -= mean  # in place: a second copy of the sample would be the biggest thing in memory
-    eigenvalues, eigenvectors = np.linalg.eigh((centred @ centred.T).astype(np.float64))
-    order = np.argsort(eigenvalues)[::-1][: min(components, len(centred))]
-    singular = np.sqrt(np.maximum(eigenvalues[order], 1e-12))
+    eigenvalues, eigenvectors = np.linalg.eigh(gram_matrix(centred))
+    order = np.argsort(eigenvalues)[::-1][: min(components, len(centred) - 1)]
+    order = order[eigenvalues[order] > PCA_RANK_TOLERANCE * max(eigenvalues.max(), 0.0)]
+    singular = np.sqrt(eigenvalues[order])
     basis = (centred.T @ eigenvectors[:, order].astype(np.float32)) / singular.astype(np.float32)
     return mean, basis  # basis columns are orthonormal
 

@@ -118,6 +118,19 @@ def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipel
     assert figures["snr_db"] == pytest.approx(expected, abs=0.01)
 
 
+def test_pca_of_fewer_samples_than_components_keeps_only_the_directions_they_span():
+    """20 samples span 19 directions once centred; asking for 30 must not return the null directions scaled
+    up from rounding noise (which made a PCA start of 300 real steps for 512 numbers 24 dB worse than none)."""
+    random = np.random.default_rng(0)
+    samples = (random.standard_normal((20, 6)) @ random.standard_normal((6, 400))
+               + 0.1 * random.standard_normal((20, 400))).astype(np.float32)
+    held_out = samples[:5] + 0.0  # fit_pca centres its input in place
+    mean, basis = autoencode.fit_pca(samples.copy(), 30)
+    assert basis.shape == (400, 19)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(19), atol=1e-4)
+    np.testing.assert_allclose((held_out - mean) @ basis @ basis.T + mean, held_out, atol=1e-3)  # in the span
+
+
 def test_pca_segments_are_cut_off_the_step_grid_reproducibly(pipeline):
     folder = paths.steps_dir(pipeline["data"])
     index = datasets.steps_index(folder)
