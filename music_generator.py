@@ -95,15 +95,17 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     from common.codec_layers import keep_peaks_within, sort_peaks
     from common.models import inference
     from common.score_layers import split_prediction
-    from common.score_models import model_inputs
+    from common.score_models import is_recurrent, model_inputs
 
     in_steps = len(seed_score)
+    recurrent = is_recurrent(model)
     score, clipped, held_spread_energy = list(seed_score), 0, None
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - len(seed_score) < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
         reference = seed_score[None] if scale_from == "seed" else window
-        mean, spread = split_prediction(inference(model, model_inputs(window, reference))[0])  # (out_steps, latent)
+        prediction = inference(model, model_inputs(window, reference), jit_compile=recurrent)
+        mean, spread = split_prediction(prediction[0])  # (out_steps, latent)
         if scale_from == "seed" and hold_spread:
             # The seed also sets the size of the noise: the spread's total energy stays what the model predicts
             # right after the seed, later windows only share it out over steps and numbers. Left free, the

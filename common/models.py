@@ -240,21 +240,23 @@ def _batches(count, batch_size):
         yield first, last, max(first - 1, 0), min(last + 1, count)
 
 
-def inference(model, inputs):
+def inference(model, inputs, jit_compile=False):
     """model(inputs) as float32 numpy, without Keras's predict() set-up, which costs more than a short song's
     whole encoding (or one step of a continuation). inputs: an array, or a dict of them (score models).
 
-    One traced function per model (kept on the model), for any batch size.
+    One traced function per model (kept on the model), for any batch size. jit_compile: compile it with XLA,
+    for a model called many times on inputs of one shape (the generator's score model: XLA fuses the LSTM's
+    per-step ops, 17 -> 8 ms a window on 2 CPU cores, for ~0.2 s of compiling once).
     """
-    return np.asarray(tensor_inference(model, inputs), np.float32)
+    return np.asarray(tensor_inference(model, inputs, jit_compile), np.float32)
 
 
-def tensor_inference(model, inputs):
+def tensor_inference(model, inputs, jit_compile=False):
     """inference() without the copy to numpy: for outputs that go on into TensorFlow."""
     import tensorflow as tf
 
-    call = getattr(model, "_musicgen_inference", None)
-    if call is None:
-        call = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
-        model._musicgen_inference = call
-    return call(tf.nest.map_structure(tf.convert_to_tensor, inputs))
+    calls = model.__dict__.setdefault("_musicgen_inference", {})
+    if jit_compile not in calls:
+        calls[jit_compile] = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True,
+                                         jit_compile=jit_compile)
+    return calls[jit_compile](tf.nest.map_structure(tf.convert_to_tensor, inputs))

@@ -73,6 +73,23 @@ def test_a_twice_as_loud_window_gets_a_twice_as_loud_prediction():
     np.testing.assert_allclose(loud_spread, 2 * base_spread, rtol=2e-3)
 
 
+def test_the_lstm_is_compiled_with_xla_for_generation_and_predicts_as_without_it():
+    import conv1d_creater
+    from common import models
+
+    model, mean, _ = tiny_model()
+    conv1d = score_models.wrap_body(conv1d_creater.build_body(8, 2, 3, filters=4, kernel_size=3), 8, 2, 3, mean,
+                                    np.ones(3), input_noise=0.0, name="conv1d")
+    assert score_models.is_recurrent(model) and not score_models.is_recurrent(conv1d)
+    window = (mean + np.random.default_rng(3).normal(size=(1, 8, 3))).astype(np.float32)
+    inputs = score_models.model_inputs(window)
+    plain, compiled = (models.inference(model, inputs, jit_compile=jit) for jit in (False, True))
+    np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-5)
+    assert np.abs(plain - model.predict(inputs, verbose=0)).max() < 1e-5
+    music_generator.continue_score(model, window[0], 4, 1.0, "seed", np.random.default_rng(0), quiet=True)
+    assert set(model.__dict__["_musicgen_inference"]) == {False, True}  # the generator took the compiled one
+
+
 @pytest.mark.parametrize("scale_from", ["seed", "window"])
 def test_sampling_is_deterministic_per_random_seed(scale_from):
     model, mean, _ = tiny_model()
@@ -183,6 +200,8 @@ def test_each_step_is_as_surprising_as_its_plan_says():
 
 class WanderingSpread:
     """A stand-in score model: mean 0, and a spread that swings with the window's last step (x0.5 to x1.5)."""
+
+    layers = ()  # no LSTM among them: the generator calls it without XLA
 
     def __call__(self, inputs, training=False):
         import tensorflow as tf
