@@ -49,7 +49,8 @@ def parse_args(argv):
     parser.add_argument("--reuse", action="store_true",
                         help="keep what --work-dir already has (step dataset, autoencoder, scores, score models)")
     parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
-    parser.add_argument("--lapped", action="store_true", help="autoencode.py --lapped (sparse and dense codes)")
+    parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
+                        help="autoencode.py --lapped / --no-lapped (default: autoencode.py's, which depends on --arch)")
     parser.add_argument("--latent-dim", type=int, default=None,
                         help="autoencode.py --latent-dim (default: autoencode.py's default)")
     parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs (default 2)")
@@ -93,7 +94,7 @@ def autoencoder_arguments(args):
     """autoencode.py flags: the benchmark's budget, and --arch / --latent-dim / --lapped only where given."""
     chosen = [("--arch", args.arch), ("--latent-dim", args.latent_dim)]
     return [text for flag, value in chosen if value is not None for text in (flag, str(value))] + (
-        ["--lapped"] if args.lapped else []) + [
+        [] if args.lapped is None else ["--lapped" if args.lapped else "--no-lapped"]) + [
         "--epochs", str(args.ae_epochs), "--preview-seconds", "0", "--random-seed", str(args.random_seed)]
 
 
@@ -254,8 +255,7 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
                         f"{models[name]['args']['epochs']} epochs ({budget[name]})" for name in MODELS)
     autoencoder = budget["autoencoder_record"]
     flags = f"--arch {autoencoder['arch']} --latent-dim {autoencoder['latent_dim']}"
-    if autoencoder.get("lapped"):
-        flags += " --lapped"
+    flags += " --lapped" if autoencoder.get("lapped") else " --no-lapped"
     header = (f"### Continuations: {data}\n\n"
               f"Budget: autoencoder `{flags}`, "
               f"{autoencoder['epochs_run']} epochs ({budget['autoencoder']}; validation SNR "

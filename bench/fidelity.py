@@ -10,7 +10,7 @@ pipeline's own code:
   - with any "-lapped" variant in --archs, also the PCA of the lapped transform's folded steps (the best a
     linear code through that transform can reach: autoencode.py --arch dense --lapped starts from it);
   - autoencode.py trains each --archs for at most --minutes-per-arch (its --max-minutes), into its own folder
-    (sparse-lapped and dense-lapped: the architecture with --lapped);
+    (sparse-lapped and dense-lapped: the architecture with --lapped; the others with --no-lapped);
   - each saved encoder/decoder is loaded in safe mode and round-trips --test-seconds from the middle of every
     held-out song (common.models.encode/decode, cross-faded steps).
 Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
@@ -166,7 +166,7 @@ def train_arch(args, arch, data_dir, models_dir):
         started = time.perf_counter()
         base, lapped = arch.removesuffix("-lapped"), arch.endswith("-lapped")
         autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", base,
-                         *(["--lapped"] if lapped else []), "--latent-dim", str(args.latent_dim), "--epochs", "1000",
+                         "--lapped" if lapped else "--no-lapped", "--latent-dim", str(args.latent_dim), "--epochs", "1000",
                          "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
                          "--preview-seconds", "0", "-q"])
         timing.write_text(json.dumps({"minutes": (time.perf_counter() - started) / 60}))

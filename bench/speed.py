@@ -207,7 +207,7 @@ def data_preparation_row(songs, repeats):
 def codec_rows(models_dir, steps, repeats, peak):
     """models.encode and models.decode of one song's steps with the trained codec."""
     encoder, decoder, record = models.load_codec(models_dir)
-    label = "dense autoencoder" + (" --lapped" if record.get("lapped") else "")
+    label = "dense autoencoder" + (" (lapped)" if record.get("lapped") else " --no-lapped")
     score = models.encode(encoder, steps)
     encode_seconds = median_seconds(lambda: models.encode(encoder, steps), repeats)
     decode_seconds = median_seconds(lambda: models.decode(decoder, score), repeats)

@@ -15,7 +15,7 @@ from common import audio, datasets, metrics, paths
 from common.codec_layers import code_layout, spectrum_bins
 from tests.conftest import synth_song
 
-TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--lapped"], "dense": ["--pca-segments", "64"],
+TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--lapped"], "dense": ["--no-lapped", "--pca-segments", "64"],
               "dense-lapped": ["--lapped", "--pca-segments", "64"], "conv": ["--width", "4"]}
 
 
@@ -67,6 +67,13 @@ def test_each_architecture_maps_segments_to_the_latent_size_and_back(arch):
     assert decoder.predict(score, verbose=0).shape == segments.shape == (4, audio.SEGMENT_FRAMES, audio.CHANNELS)
 
 
+def test_dense_is_lapped_unless_told_otherwise_and_the_other_codes_are_not():
+    assert [autoencode.parse_args(["--arch", arch]).lapped for arch in ("dense", "sparse", "conv")] == \
+        [True, False, False]
+    assert autoencode.parse_args(["--arch", "dense", "--no-lapped"]).lapped is False
+    assert autoencode.parse_args(["--lapped"]).lapped is True  # the sparse default, lapped on request
+
+
 @pytest.mark.parametrize("variant", TINY_FLAGS)
 def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline, tmp_path, variant):
     from common.models import load_codec
@@ -97,10 +104,11 @@ def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline
 
 
 def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipeline, tmp_path):
-    """Adam steps of 0.1 wreck a PCA start; the saved model must then be exactly the PCA projection."""
+    """Adam steps of 0.1 wreck a PCA start; the saved model must then be exactly the PCA projection (of the
+    segments: the seed's dense layers, --no-lapped)."""
     models = tmp_path / "models"
     figures = autoencode.main(["--data-dir", str(pipeline["data"]), "--models-dir", str(models), "--arch", "dense",
-                               "--latent-dim", "16", "--pca-segments", "64", "--learning-rate", "0.1", "--epochs", "2",
+                               "--no-lapped",                               "--latent-dim", "16", "--pca-segments", "64", "--learning-rate", "0.1", "--epochs", "2",
                                "--batch-size", "16", "--preview-seconds", "0", "-q"])
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["kept_start"] is True and record["epochs_run"] == 2
