@@ -150,6 +150,17 @@ def test_pca_segments_are_cut_off_the_step_grid_reproducibly(pipeline):
     assert sum(segment.tobytes() in on_grid for segment in first) < 5  # 1 in 11025 offsets is on the grid
 
 
+@pytest.mark.parametrize("first", [-audio.SEGMENT_MARGIN, -5, 0, 3000, 20000 - audio.SEGMENT_FRAMES + 7])
+def test_sampled_segments_are_those_of_the_song_padded_with_silence(first):
+    """Cut from the song as stored (int16) without padding a float32 copy: the same numbers as padding it."""
+    random = np.random.default_rng(0)
+    stored = random.integers(-30000, 30000, (20000, audio.CHANNELS)).astype(np.int16)
+    padded = np.pad(datasets.decode_stored_steps(stored), ((audio.SEGMENT_MARGIN, audio.SEGMENT_MARGIN), (0, 0)))
+    start = first + audio.SEGMENT_MARGIN
+    np.testing.assert_array_equal(autoencode.segment_with_silent_margins(stored, first),
+                                  padded[start:start + audio.SEGMENT_FRAMES])
+
+
 def test_dct_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks():
     spectrum = np.zeros(DCT_BINS)
     where = [40, 41, 900, audio.SEGMENT_FRAMES + 300, 20000]  # three in the mid spectrum, two in the side one
