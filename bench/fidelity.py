@@ -166,7 +166,8 @@ def train_arch(args, arch, data_dir, models_dir):
         started = time.perf_counter()
         base, lapped = arch.removesuffix("-lapped"), arch.endswith("-lapped")
         autoencode.main(["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--arch", base,
-                         "--lapped" if lapped else "--no-lapped", "--latent-dim", str(args.latent_dim), "--epochs", "1000",
+                         "--lapped" if lapped else "--no-lapped", "--latent-dim", str(args.latent_dim),
+                         "--epochs", "1000",
                          "--max-minutes", str(args.minutes_per_arch), "--jit-compile", args.jit_compile,
                          "--preview-seconds", "0", "-q"])
         timing.write_text(json.dumps({"minutes": (time.perf_counter() - started) / 60}))

@@ -108,8 +108,8 @@ def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipel
     segments: the seed's dense layers, --no-lapped)."""
     models = tmp_path / "models"
     figures = autoencode.main(["--data-dir", str(pipeline["data"]), "--models-dir", str(models), "--arch", "dense",
-                               "--no-lapped",                               "--latent-dim", "16", "--pca-segments", "64", "--learning-rate", "0.1", "--epochs", "2",
-                               "--batch-size", "16", "--preview-seconds", "0", "-q"])
+                               "--no-lapped", "--latent-dim", "16", "--pca-segments", "64", "--learning-rate", "0.1",
+                               "--epochs", "2", "--batch-size", "16", "--preview-seconds", "0", "-q"])
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["kept_start"] is True and record["epochs_run"] == 2
     assert not list(models.rglob("*.npz"))  # the starting and best weights waited in files, gone now
