@@ -27,6 +27,7 @@ autoencode.py --arch dense --lapped puts around its two linear layers.
 Imported by common/models.py, so loading an encoder or decoder in safe mode needs no extra code.
 """
 import functools
+import weakref
 
 import keras
 import numpy as np
@@ -254,19 +255,24 @@ class LappedSynthesis(keras.layers.Layer):
         return (input_shape[0], SEGMENT_FRAMES, CHANNELS)
 
 
+# The sub-models below, per encoder / decoder. Kept here, not as attributes of the model: Keras saves every
+# model-valued attribute it finds, so a codec saved after encoding would carry an extra entry.
+_AFTER_FOLD, _BEFORE_UNFOLD = weakref.WeakKeyDictionary(), weakref.WeakKeyDictionary()
+
+
 def after_lapped_analysis(encoder):
-    """The layers after an encoder's LappedAnalysis, as a model of folded steps (cached on the encoder), for
+    """The layers after an encoder's LappedAnalysis, as a model of folded steps (made once per encoder), for
     encoders that start with one (dense --lapped); None for any other encoder.
 
     models.encode then folds the steps straight from the song (fold_steps) instead of cutting segments and
     folding them: the same numbers, 1.5x faster, since the steps' samples are read once.
     """
-    if not hasattr(encoder, "_musicgen_after_fold"):
+    if encoder not in _AFTER_FOLD:
         first = encoder.layers[1] if len(encoder.layers) > 1 else None
         starts_with_fold = (isinstance(first, LappedAnalysis) and len(encoder.inputs) == 1
                             and first.input is encoder.inputs[0])
-        encoder._musicgen_after_fold = keras.Model(first.output, encoder.output) if starts_with_fold else None
-    return encoder._musicgen_after_fold
+        _AFTER_FOLD[encoder] = keras.Model(first.output, encoder.output) if starts_with_fold else None
+    return _AFTER_FOLD[encoder]
 
 
 def before_lapped_synthesis(decoder):
@@ -276,15 +282,15 @@ def before_lapped_synthesis(decoder):
     models.decode then overlap-adds their folded output straight into the song (steps_from_folded) instead of
     unfolding it into segments and cross-fading those.
     """
-    if not hasattr(decoder, "_musicgen_before_unfold"):
+    if decoder not in _BEFORE_UNFOLD:
         last = decoder.layers[-1] if decoder.layers else None
         if not isinstance(last, LappedSynthesis) or len(decoder.inputs) != 1:
-            decoder._musicgen_before_unfold = (None, False)
+            _BEFORE_UNFOLD[decoder] = (None, False)
         elif last.input is decoder.inputs[0]:
-            decoder._musicgen_before_unfold = (None, True)
+            _BEFORE_UNFOLD[decoder] = (None, True)
         else:
-            decoder._musicgen_before_unfold = (keras.Model(decoder.inputs[0], last.input), True)
-    return decoder._musicgen_before_unfold
+            _BEFORE_UNFOLD[decoder] = (keras.Model(decoder.inputs[0], last.input), True)
+    return _BEFORE_UNFOLD[decoder]
 
 
 def fold_steps(steps, song_starts, song_ends):

@@ -75,3 +75,21 @@ def test_lapped_codecs_take_the_path_without_segments_also_when_loaded(tmp_path)
     assert ends_with_unfold and before_unfold.output_shape == (None, 22050)
     steps = audio.frame_steps(synth_song(1.0))
     np.testing.assert_allclose(models.encode(loaded_encoder, steps), models.encode(encoder, steps), atol=1e-6)
+
+
+def test_a_lapped_codec_saved_after_coding_holds_only_its_own_layers(tmp_path):
+    """The sub-models encode / decode make for lapped codecs are not kept on the models, where Keras would
+    save them too."""
+    import io
+    import zipfile
+
+    import h5py
+
+    encoder, decoder = autoencode.build_dense(8, lapped=True)
+    steps = audio.frame_steps(synth_song(1.0))
+    models.decode(decoder, models.encode(encoder, steps))
+    for name, model in (("encoder", encoder), ("decoder", decoder)):
+        models.save_model(model, tmp_path / f"{name}.keras")
+        with zipfile.ZipFile(tmp_path / f"{name}.keras") as saved:
+            weights = h5py.File(io.BytesIO(saved.read("model.weights.h5")), "r")
+            assert sorted(weights) == ["layers", "vars"], sorted(weights)
