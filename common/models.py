@@ -255,6 +255,7 @@ def tensor_inference(model, inputs, jit_compile=False):
     """inference() without the copy to numpy: for outputs that go on into TensorFlow."""
     import tensorflow as tf
 
+    # In the instance's own __dict__: set as an attribute, Keras would wrap the dict in a structure it tracks.
     calls = model.__dict__.setdefault("_musicgen_inference", {})
     if jit_compile not in calls:
         calls[jit_compile] = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True,
