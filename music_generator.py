@@ -11,20 +11,26 @@ spread times --temperature; 0 takes the mean), appended, and the window slides o
 continuation exist. Music surprises a whole step at a time (a note starts, a beat lands), which a spread per
 dimension cannot say: each step's noise is also scaled by a surprise drawn from those measured on validation
 songs, balanced so that every second has their full range and their average (--dynamics 1), or not at all
-(--dynamics 0, a flatter sound). The model measures every window in units of a reference's per-dimension
-scale: --scale-from seed (default) keeps the seed's 10 s as that reference, and (for dense and conv codes,
-whose numbers are amounts of sound) the noise's overall size at what the model predicts right after the
+(--dynamics 0, a flatter sound). And it changes many numbers together (a note brings its partials): the noise
+moves them in the directions the model's errors on training songs moved together (its error factors). The
+model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
+keeps the seed's 10 s as that reference, and (for dense and conv codes, whose numbers are amounts of sound)
+the noise's overall size at what the model predicts right after the
 seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window
 re-measures each new window (free-running; its level may wander). A sampled number beyond the lowest or
 highest value of its dimension in the training scores is kept at that edge, as a Gaussian has tails no
 song has; with the sparse code, a peak is also kept no louder than training songs have at its frequency
 (its size, and its height over its band's level: sampled peak positions land where real music has none);
-a smooth look-ahead limiter keeps peaks at or below full scale; how often each acted is reported. The
-same --random-seed gives the same WAV.
+each sampled peak is also moved to the nearest frequency the window it was predicted from had a peak at
+(--keep-pitches), so the continuation keeps the seed's harmony, and every second is kept within
+--level-range dB of the seed's level by a gain on the new steps (the sparse code's numbers say where and how
+loud, and nothing else holds its level); a smooth look-ahead limiter keeps peaks at or below full scale; how
+much each acted is reported. The same --random-seed gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
 """
+import argparse
 import logging
 from pathlib import Path
 
@@ -36,6 +42,8 @@ from common.errors import PipelineError
 log = logging.getLogger("musicgen")
 
 STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the surprise of the steps is balanced within each second
+LEVEL_RANGE_DB = 2.0  # sparse code: every second within this of the seed's level (the limiter and cross-fades add
+# a few tenths of a dB on top; the benchmark's target is 3)
 
 
 def parse_args(argv):
@@ -56,6 +64,12 @@ def parse_args(argv):
     parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
                         help="reference the score model measures each window against: seed (default): the seed's "
                              "10 s throughout, keeping its level and timbre; window: each window itself")
+    parser.add_argument("--keep-pitches", action=argparse.BooleanOptionalAction, default=True,
+                        help="sparse code: move each sampled peak to the nearest frequency the last 10 s had a peak "
+                             "at, keeping the seed's harmony (default: on)")
+    parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
+                        help="sparse code: keep every second of the continuation within +/- this many dB of the "
+                             f"seed's level, by a gain on each new step (default {LEVEL_RANGE_DB:g}; 0: off)")
     parser.add_argument("--random-seed", type=int, default=0, help="same seed -> same continuation")
     parser.add_argument("--continuation-only", action="store_true", help="write only the new part, not the seed")
     parser.add_argument("--out", type=Path, default=None, help="WAV to write (default data/output/...)")
@@ -79,7 +93,8 @@ def load_seed_steps(args, in_steps):
 
 
 def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
-                   step_surprise=None, peak_limits=None, sparse_transform=None, hold_spread=True):
+                   step_surprise=None, peak_limits=None, sparse_transform=None, hold_spread=True,
+                   error_factors=None, keep_pitches=False, level_hold=None):
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
     and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
@@ -91,8 +106,13 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
     hold_spread: with scale_from "seed", keep the spread's total energy at what the model predicts right
     after the seed (for codes whose numbers are sound: see code_holds_spread).
+    error_factors: the model's (rank, latent) error factors (score_models.error_factors): the noise moves
+    numbers together as the model's errors do (correlated_noise); None: independent noise.
+    The sparse code only (with peak_limits): keep_pitches moves each sampled peak to the nearest frequency the
+    window the model read had a peak at (codec_layers.move_peaks_to_positions_in), and level_hold (a
+    LevelHold) keeps every second of new steps within its range of the seed's level.
     """
-    from common.codec_layers import keep_peaks_within, sort_peaks
+    from common.codec_layers import keep_peaks_within, move_peaks_to_positions_in, sort_peaks
     from common.models import inference
     from common.score_layers import split_prediction
     from common.score_models import is_recurrent, model_inputs
@@ -117,7 +137,7 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             done = len(score) - len(seed_score)
             surprise = 1.0 if step_surprise is None else step_surprise[done:done + len(mean)]
             step_scale = (temperature * np.sqrt(surprise, dtype=np.float32)).reshape(-1, 1)  # (out_steps, 1)
-            steps = mean + step_scale * spread * rng.standard_normal(mean.shape, np.float32)
+            steps = mean + step_scale * spread * correlated_noise(rng, mean.shape, error_factors)
         else:
             steps = mean
         if score_range is not None:
@@ -125,13 +145,81 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
         if peak_limits is not None:
-            steps, count = keep_peaks_within(sort_peaks(steps), peak_limits, sparse_transform)
+            steps = (move_peaks_to_positions_in(steps, window[0], sparse_transform) if keep_pitches
+                     else sort_peaks(steps))
+            steps, count = keep_peaks_within(steps, peak_limits, sparse_transform)
             clipped += count
+            if level_hold is not None:
+                steps = level_hold(steps)
         score.extend(steps)
         bar.update(len(steps))
     bar.close()
     new = np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
     return new, clipped / max(1, (len(score) - len(seed_score)) * seed_score.shape[1])
+
+
+def correlated_noise(rng, shape, factors=None):
+    """(steps, latent) standard normal noise whose numbers move together as the score model's errors do.
+
+    factors (rank, latent): score_models.error_factors. Each number keeps unit variance: the shared part
+    (rank normals through the factors) plus an independent remainder for what the factors leave out.
+    """
+    if factors is None:
+        return rng.standard_normal(shape, np.float32)
+    factors = np.asarray(factors, np.float32)
+    remainder = np.sqrt(np.maximum(1.0 - np.sum(np.square(factors), axis=0), 0.0))
+    shared = rng.standard_normal((shape[0], len(factors)), np.float32) @ factors
+    return shared + remainder * rng.standard_normal(shape, np.float32)
+
+
+class LevelHold:
+    """Keeps every second (any STEPS_PER_SECOND consecutive steps) of a sparse-code continuation within
+    +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's), by a
+    gain on each new step (codec_layers.scale_codes).
+
+    Each step's energy is measured on the decoder's output for it (its own frames, without the margins it
+    shares with its neighbours). A step louder or quieter than the window ending on it allows is scaled just
+    enough to bring that window back inside; inside the range, the steps keep their own dynamics. Without it,
+    sparse-code continuations of some seeds swelled or sank by 4-11 dB within a minute, since the
+    model reads its own output back and nothing in a sparse score says "this loud".
+    """
+
+    def __init__(self, decoder, seed_score, range_db, seed_steps=None):
+        self.decoder = decoder
+        seed_energy = self.step_energies(seed_score)
+        # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
+        reference = float(np.mean(seed_energy if seed_steps is None
+                                  else np.sum(np.square(seed_steps, dtype=np.float64), axis=(1, 2))))
+        if reference <= 0:  # a silent seed: nothing to hold the level at
+            self.low, self.high = 0.0, np.inf
+        else:
+            self.low, self.high = reference * 10 ** (-range_db / 10), reference * 10 ** (range_db / 10)
+        self.recent = list(seed_energy[-(STEPS_PER_SECOND - 1):])
+        self.gains = []
+
+    def step_energies(self, codes):
+        from common.models import inference
+
+        segments = inference(self.decoder, np.asarray(codes, np.float32))
+        own = segments[:, audio.SEGMENT_MARGIN:audio.SEGMENT_MARGIN + audio.STEP_FRAMES]
+        return np.sum(np.square(own, dtype=np.float64), axis=(1, 2))
+
+    def __call__(self, steps):
+        from common.codec_layers import scale_codes
+
+        gains = []
+        for energy in self.step_energies(steps):
+            before = sum(self.recent[-(STEPS_PER_SECOND - 1):])
+            allowed = np.clip(energy, STEPS_PER_SECOND * self.low - before, STEPS_PER_SECOND * self.high - before)
+            gain = float(np.sqrt(max(allowed, 0.0) / energy)) if energy > 0 else 1.0
+            gains.append(gain)
+            self.recent.append(energy * gain ** 2)
+        self.gains.extend(gains)
+        return scale_codes(steps, gains)
+
+    def largest_change_db(self):
+        """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""
+        return max((abs(20 * np.log10(max(gain, 1e-12))) for gain in self.gains), default=0.0)
 
 
 def load_score_model(models_dir, name, autoencoder):
@@ -191,8 +279,8 @@ def training_range(record):
 
 
 def run(args):
-    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0:
-        raise PipelineError("--seconds must be positive, --temperature and --dynamics at least 0")
+    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0 or args.level_range < 0:
+        raise PipelineError("--seconds must be positive, --temperature, --dynamics and --level-range at least 0")
     from common.codec_layers import record_transform
     from common.models import decode, encode, load_codec
 
@@ -207,11 +295,19 @@ def run(args):
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
     plan = surprise_plan(record["surprise_profiles"], args.dynamics, num_steps + record["out_steps"], rng)
+    sparse = autoencoder.get("arch") == "sparse"
+    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps) if sparse and args.level_range > 0
+                  else None)
+    if "error_factors" not in record:
+        log.warning("the %s model predates correlated sampling (its noise will be independent, continuations "
+                    "steadier than music): rerun %s", args.model, artifacts.MADE_BY[args.model])
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
                                         args.quiet, score_range=training_range(record), step_surprise=plan,
                                         peak_limits=record.get("peak_limits"),
                                         sparse_transform=record_transform(autoencoder),
-                                        hold_spread=code_holds_spread(autoencoder))
+                                        hold_spread=code_holds_spread(autoencoder),
+                                        error_factors=record.get("error_factors"),
+                                        keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -235,6 +331,7 @@ def run(args):
                                    decoded[:seed_frames])
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
     figures["clipped_to_range"] = clipped
+    figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}, dynamics {args.dynamics:g}, scale from the {args.scale_from}): {out}\n"
@@ -243,7 +340,7 @@ def run(args):
         f"{figures['min_drift_decoded_db']:+.1f} to {figures['max_drift_decoded_db']:+.1f} dB against the seed as "
         f"decoded, {figures['decoded_seed_rms_db']:.1f} dBFS); "
         f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "
-        f"reduction)\n"
+        f"reduction; level hold: at most {figures['level_hold_max_db']:.1f} dB of gain change)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material); {100 * clipped:.2f}% of sampled numbers were beyond the "
         f"training scores' range (for a peak of the sparse code: at its frequency) and kept at its edge\n"

@@ -144,6 +144,39 @@ def keep_peaks_within(codes, limits, transform):
     return codes, int(np.count_nonzero(kept != values))
 
 
+def move_peaks_to_positions_in(codes, context, transform):
+    """Sparse codes with each peak moved to the nearest bin that is a peak in any step of context (a
+    (steps, latent) window of codes); values and levels are kept, and the peaks are listed by position again.
+
+    A sampled peak position is the Gaussian's guess of a frequency: near, but rarely on, a partial of the
+    music. Moved to the nearest frequency the last seconds had a peak at, a continuation keeps the
+    harmony (and key) it was given instead of drifting into inharmonic clusters.
+    """
+    peaks, _ = code_layout(codes.shape[-1])
+    total = spectrum_bins(transform)
+    known = np.unique(np.clip(np.round(np.asarray(context)[:, :peaks] * total), 0, total - 1))
+    bins = np.clip(np.round(codes[:, :peaks] * total), 0, total - 1)
+    above = np.clip(np.searchsorted(known, bins), 0, len(known) - 1)
+    below = np.maximum(above - 1, 0)
+    nearest = np.where(np.abs(known[below] - bins) <= np.abs(known[above] - bins), known[below], known[above])
+    codes = codes.copy()
+    codes[:, :peaks] = nearest / total
+    return sort_peaks(codes)
+
+
+def scale_codes(codes, gains):
+    """Sparse codes of steps made louder by gains (steps,), each a factor on the amplitude: the peak values
+    times it, the band levels (natural logs) plus its log. The decoder is linear in both, so a step decodes
+    as gain times what it did (the "dct" transform's noise fill exactly; the "lapped" one's has the same level
+    but another pattern, since its rotation depends on the values)."""
+    peaks, _ = code_layout(codes.shape[-1])
+    gains = np.asarray(gains, np.float64)[:, None]
+    codes = codes.copy()
+    codes[:, peaks:2 * peaks] = (codes[:, peaks:2 * peaks] * gains).astype(codes.dtype)
+    codes[:, 2 * peaks:] = (codes[:, 2 * peaks:] + np.log(np.maximum(gains, 1e-30))).astype(codes.dtype)
+    return codes
+
+
 def _mid_side(segment):
     """(batch, frames, 2) -> (batch, 2, frames): mid (L+R)/2 and side (L-R)/2."""
     import tensorflow as tf

@@ -335,3 +335,111 @@ def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path,
         music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed), "-q"])
     assert exit_info.value.code == 1
     assert "rerun lstm_creater.py" in capsys.readouterr().err
+
+
+def test_correlated_noise_moves_numbers_together_and_keeps_each_ones_variance():
+    # Numbers 0 and 1 share one factor (correlation 0.8), number 2 has none.
+    factors = np.array([[np.sqrt(0.8), np.sqrt(0.8), 0.0]], np.float32)
+    noise = music_generator.correlated_noise(np.random.default_rng(0), (20000, 3), factors)
+    np.testing.assert_allclose(noise.var(axis=0), 1.0, atol=0.04)
+    correlation = np.corrcoef(noise, rowvar=False)
+    assert correlation[0, 1] == pytest.approx(0.8, abs=0.02) and abs(correlation[0, 2]) < 0.03
+    independent = music_generator.correlated_noise(np.random.default_rng(0), (20000, 3))
+    assert abs(np.corrcoef(independent, rowvar=False)[0, 1]) < 0.03
+
+
+class ZeroMeanUnitSpread:
+    """A stand-in score model that always predicts mean 0 and spread 1: its errors are the targets."""
+
+    def __init__(self, out_steps, latent):
+        self.out_steps, self.latent = out_steps, latent
+
+    def predict(self, inputs, verbose=0, batch_size=None):
+        windows = len(inputs[score_models.WINDOW_INPUT])
+        return np.concatenate([np.zeros((windows, self.out_steps, self.latent), np.float32),
+                               np.ones((windows, self.out_steps, self.latent), np.float32)], axis=-1)
+
+
+def test_error_factors_find_the_direction_the_models_errors_share():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((24000, 4)).astype(np.float32)
+    scores[:, 1] = scores[:, 0]  # numbers 0 and 1 always err together; 2 and 3 on their own
+    starts = np.arange(0, 24000 - 6, 3)  # 8000 windows, of which 4096 are measured (8192 target steps)
+    factors = score_models.error_factors(ZeroMeanUnitSpread(2, 4), scores, starts, in_steps=4, out_steps=2, rank=2)
+    assert factors.shape == (2, 4)
+    # The correlation matrix's leading eigenvector is (1, 1, 0, 0) / sqrt 2 with eigenvalue 2: factor (1, 1, 0, 0).
+    np.testing.assert_allclose(np.abs(factors[0]), [1, 1, 0, 0], atol=0.05)
+    assert np.all(np.abs(factors[1, :2]) < 0.05)  # the next direction is the independent ones'
+
+
+def test_sampled_peaks_keep_to_the_frequencies_of_the_window_read():
+    from common.codec_layers import code_layout, spectrum_bins
+
+    model, mean, _ = tiny_model(latent=8)
+    peaks = code_layout(8)[0]
+    rng = np.random.default_rng(5)
+    seed_score = (mean + rng.normal(size=(8, 8))).astype(np.float32)
+    seed_score[:, :peaks] = np.sort(rng.integers(0, 20, size=(8, peaks)) * 1000 / spectrum_bins("lapped"), axis=1)
+    no_limit = np.full((2, code_layout(8)[1]), np.inf)
+    seed_bins = set(np.round(seed_score[:, :peaks] * spectrum_bins("lapped")).astype(int).ravel())
+    for keep_pitches in (True, False):
+        new, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
+                                                quiet=True, peak_limits=no_limit, sparse_transform="lapped",
+                                                keep_pitches=keep_pitches)
+        bins = np.round(new[:, :peaks] * spectrum_bins("lapped")).astype(int)
+        assert np.all(np.diff(bins, axis=1) >= 0)
+        # The window read only ever holds the seed's bins and bins moved onto them.
+        assert set(bins.ravel()) <= seed_bins if keep_pitches else not set(bins.ravel()) <= seed_bins
+
+
+def sparse_decoder(latent, transform):
+    import keras
+
+    from common.codec_layers import SparseSpectrumDecoding, code_layout
+
+    peaks, bands = code_layout(latent)
+    return keras.Sequential([keras.Input((latent,)), SparseSpectrumDecoding(peaks, bands, transform=transform)])
+
+
+def random_sparse_codes(steps, latent, transform, value_size, level, seed=0):
+    from common.codec_layers import code_layout, spectrum_bins
+
+    peaks, bands = code_layout(latent)
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.integers(0, spectrum_bins(transform), size=(steps, peaks)), axis=1)
+    return np.concatenate([positions / spectrum_bins(transform), rng.normal(0, value_size, (steps, peaks)),
+                           np.full((steps, bands), np.log(level))], axis=1).astype(np.float32)
+
+
+def test_a_scaled_sparse_code_decodes_to_the_scaled_sound():
+    from common.codec_layers import scale_codes
+    from common.models import inference
+
+    decoder = sparse_decoder(64, "dct")
+    codes = random_sparse_codes(3, 64, "dct", 0.05, 1e-3)
+    gains = np.array([0.5, 1.0, 3.0])
+    np.testing.assert_allclose(inference(decoder, scale_codes(codes, gains)),
+                               inference(decoder, codes) * gains[:, None, None], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("transform", ["dct", "lapped"])
+def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(transform):
+    decoder = sparse_decoder(64, transform)
+    seed_score = random_sparse_codes(8, 64, transform, 0.05, 1e-3, seed=1)
+    hold = music_generator.LevelHold(decoder, seed_score, range_db=2.0)
+    reference = hold.step_energies(seed_score).mean()
+    # Ten steps at the seed's level, then ten 10 dB louder, then ten 10 dB quieter.
+    steps = random_sparse_codes(30, 64, transform, 0.05, 1e-3, seed=2)
+    steps[10:20] = random_sparse_codes(10, 64, transform, 0.05 * np.sqrt(10), 1e-3 * np.sqrt(10), seed=3)
+    steps[20:] = random_sparse_codes(10, 64, transform, 0.05 / np.sqrt(10), 1e-3 / np.sqrt(10), seed=4)
+    held = np.concatenate([hold(steps[first:first + 5]) for first in range(0, 30, 5)])
+    energies = np.concatenate([hold.step_energies(seed_score)[-3:], hold.step_energies(held)])
+    seconds = np.convolve(energies, np.ones(4) / 4, mode="valid")  # every 4 consecutive steps
+    level_db = 10 * np.log10(seconds / reference)
+    # The lapped code's noise takes another pattern when scaled, so its energy moves by a little.
+    assert np.all(np.abs(level_db) <= 2.0 + (0.2 if transform == "lapped" else 1e-3)), level_db
+    assert np.all(np.array(hold.gains[:5]) == 1.0)  # steps whose second is inside the range are left alone
+    assert hold.largest_change_db() > 5.0
+    unheld = 10 * np.log10(np.convolve(hold.step_energies(steps), np.ones(4) / 4, mode="valid") / reference)
+    assert unheld.max() > 7 and unheld.min() < -7
+
