@@ -443,3 +443,14 @@ def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(t
     unheld = 10 * np.log10(np.convolve(hold.step_energies(steps), np.ones(4) / 4, mode="valid") / reference)
     assert unheld.max() > 7 and unheld.min() < -7
 
+
+def test_the_continuation_benchmark_seeds_each_song_back_to_back_while_a_continuation_fits():
+    import argparse
+
+    from bench.continuation import seed_offsets
+
+    args = argparse.Namespace(offset=20.0, seed_spacing=70.0, seconds=60.0)
+    assert seed_offsets(230.0, args) == [20.0, 90.0, 160.0]  # 160 + 10 s of seed + 60 s = 230
+    assert seed_offsets(229.0, args) == [20.0, 90.0]
+    assert seed_offsets(25.0, args) == [0.0] and seed_offsets(9.0, args) == []
+    assert seed_offsets(230.0, argparse.Namespace(offset=20.0, seed_spacing=0.0, seconds=60.0)) == [20.0]
