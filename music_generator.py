@@ -22,10 +22,11 @@ highest value of its dimension in the training scores is kept at that edge, as a
 song has; with the sparse code, a peak is also kept no louder than training songs have at its frequency
 (its size, and its height over its band's level: sampled peak positions land where real music has none);
 each sampled peak is also moved to the nearest frequency the window it was predicted from had a peak at
-(--keep-pitches), so the continuation keeps the seed's harmony, and every second is kept within
---level-range dB of the seed's level by a gain on the new steps (the sparse code's numbers say where and how
-loud, and nothing else holds its level); a smooth look-ahead limiter keeps peaks at or below full scale; how
-much each acted is reported. The same --random-seed gives the same WAV.
+(--keep-pitches), so the continuation keeps the seed's harmony. With sparse and dense codes every second is
+kept within --level-range dB of the seed's level by a gain on the new steps (nothing in a sparse score
+says "this loud", and a dense autoencoder's round trip may lose a few dB). A smooth look-ahead limiter keeps
+peaks at or below full scale. How much each of these acted is reported. The same --random-seed gives the
+same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -68,8 +69,8 @@ def parse_args(argv):
                         help="sparse code: move each sampled peak to the nearest frequency the last 10 s had a peak "
                              "at, keeping the seed's harmony (default: on)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
-                        help="sparse code: keep every second of the continuation within +/- this many dB of the "
-                             f"seed's level, by a gain on each new step (default {LEVEL_RANGE_DB:g}; 0: off)")
+                        help="sparse and dense codes: keep every second of the continuation within +/- this many "
+                             f"dB of the seed's level, by a gain on each new step (default {LEVEL_RANGE_DB:g}; 0: off)")
     parser.add_argument("--random-seed", type=int, default=0, help="same seed -> same continuation")
     parser.add_argument("--continuation-only", action="store_true", help="write only the new part, not the seed")
     parser.add_argument("--out", type=Path, default=None, help="WAV to write (default data/output/...)")
@@ -108,9 +109,9 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     after the seed (for codes whose numbers are sound: see code_holds_spread).
     error_factors: the model's (rank, latent) error factors (score_models.error_factors): the noise moves
     numbers together as the model's errors do (correlated_noise); None: independent noise.
-    The sparse code only (with peak_limits): keep_pitches moves each sampled peak to the nearest frequency the
-    window the model read had a peak at (codec_layers.move_peaks_to_positions_in), and level_hold (a
-    LevelHold) keeps every second of new steps within its range of the seed's level.
+    keep_pitches (the sparse code only, with peak_limits): move each sampled peak to the nearest frequency the
+    window the model read had a peak at (codec_layers.move_peaks_to_positions_in). level_hold (a LevelHold):
+    keeps every second of new steps within its range of the seed's level.
     """
     from common.codec_layers import keep_peaks_within, move_peaks_to_positions_in, sort_peaks
     from common.models import inference
@@ -149,8 +150,8 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
                      else sort_peaks(steps))
             steps, count = keep_peaks_within(steps, peak_limits, sparse_transform)
             clipped += count
-            if level_hold is not None:
-                steps = level_hold(steps)
+        if level_hold is not None:
+            steps = level_hold(steps)
         score.extend(steps)
         bar.update(len(steps))
     bar.close()
@@ -172,20 +173,35 @@ def correlated_noise(rng, shape, factors=None):
     return shared + remainder * rng.standard_normal(shape, np.float32)
 
 
-class LevelHold:
-    """Keeps every second (any STEPS_PER_SECOND consecutive steps) of a sparse-code continuation within
-    +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's), by a
-    gain on each new step (codec_layers.scale_codes).
+def level_scaler(autoencoder):
+    """scale(codes, gains) -> codes that decode gains (steps,) times as loud, for the codes where a gain on the
+    sound is a simple change of the code: the sparse code (its peak values and band levels:
+    codec_layers.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
+    sound: the code times the gain). None for conv codes, whose decoder is not linear."""
+    from common.codec_layers import scale_codes
 
-    Each step's energy is measured on the decoder's output for it (its own frames, without the margins it
-    shares with its neighbours). A step louder or quieter than the window ending on it allows is scaled just
-    enough to bring that window back inside; inside the range, the steps keep their own dynamics. Without it,
+    return {"sparse": scale_codes,
+            "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
+
+
+class LevelHold:
+    """Keeps every second (any STEPS_PER_SECOND consecutive steps) of a continuation within +/- range_db of
+    the seed's mean step energy (seed_steps: the original's; else the decoded seed's), by a gain on each new
+    step: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler; default: the
+    sparse code's codec_layers.scale_codes).
+
+    Each step's energy is measured on the decoder's output for it (the frames between its cross-fades). A
+    step louder or quieter than the window ending on it allows is scaled just enough to bring that window
+    back inside; inside the range, the steps keep their own dynamics. Without it,
     sparse-code continuations of some seeds swelled or sank by 4-11 dB within a minute, since the
-    model reads its own output back and nothing in a sparse score says "this loud".
+    model reads its own output back and nothing in a sparse score says "this loud"; dense ones sank by up
+    to 3.4 dB below the original seed, most of it the autoencoder's round trip.
     """
 
-    def __init__(self, decoder, seed_score, range_db, seed_steps=None):
-        self.decoder = decoder
+    def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None):
+        from common.codec_layers import scale_codes
+
+        self.decoder, self.scale = decoder, scale or scale_codes
         seed_energy = self.step_energies(seed_score)
         # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
         reference = float(np.mean(seed_energy if seed_steps is None
@@ -200,13 +216,15 @@ class LevelHold:
     def step_energies(self, codes):
         from common.models import inference
 
+        # Only the frames heard from this step alone, between its two cross-fades (3/4 of the step), counted
+        # for the whole step: in a cross-fade the sound is the sum of two steps' parts, whose energies do
+        # not add up where the neighbours are unrelated (as sampled steps are).
         segments = inference(self.decoder, np.asarray(codes, np.float32))
-        own = segments[:, audio.SEGMENT_MARGIN:audio.SEGMENT_MARGIN + audio.STEP_FRAMES]
-        return np.sum(np.square(own, dtype=np.float64), axis=(1, 2))
+        alone = segments[:, 2 * audio.SEGMENT_MARGIN:audio.STEP_FRAMES]
+        return (np.sum(np.square(alone, dtype=np.float64), axis=(1, 2))
+                * (audio.STEP_FRAMES / (audio.STEP_FRAMES - 2 * audio.SEGMENT_MARGIN)))
 
     def __call__(self, steps):
-        from common.codec_layers import scale_codes
-
         gains = []
         for energy in self.step_energies(steps):
             before = sum(self.recent[-(STEPS_PER_SECOND - 1):])
@@ -215,7 +233,7 @@ class LevelHold:
             gains.append(gain)
             self.recent.append(energy * gain ** 2)
         self.gains.extend(gains)
-        return scale_codes(steps, gains)
+        return self.scale(steps, np.asarray(gains))
 
     def largest_change_db(self):
         """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""
@@ -296,8 +314,9 @@ def run(args):
     rng = np.random.default_rng(args.random_seed)
     plan = surprise_plan(record["surprise_profiles"], args.dynamics, num_steps + record["out_steps"], rng)
     sparse = autoencoder.get("arch") == "sparse"
-    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps) if sparse and args.level_range > 0
-                  else None)
+    scale = level_scaler(autoencoder)
+    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale)
+                  if scale is not None and args.level_range > 0 else None)
     if "error_factors" not in record:
         log.warning("the %s model predates correlated sampling (its noise will be independent, continuations "
                     "steadier than music): rerun %s", args.model, artifacts.MADE_BY[args.model])

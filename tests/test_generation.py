@@ -454,3 +454,24 @@ def test_the_continuation_benchmark_seeds_each_song_back_to_back_while_a_continu
     assert seed_offsets(229.0, args) == [20.0, 90.0]
     assert seed_offsets(25.0, args) == [0.0] and seed_offsets(9.0, args) == []
     assert seed_offsets(230.0, argparse.Namespace(offset=20.0, seed_spacing=0.0, seconds=60.0)) == [20.0]
+
+
+def test_the_level_is_held_by_a_gain_on_the_code_for_sparse_and_dense_codes_not_conv():
+    codes = np.array([[0.25, 0.5, -1.0]], np.float32)  # sparse layout for 3 numbers: 1 peak, 1 band
+    np.testing.assert_allclose(music_generator.level_scaler({"arch": "dense"})(codes, np.array([2.0])),
+                               [[0.5, 1.0, -2.0]])
+    np.testing.assert_allclose(music_generator.level_scaler({"arch": "sparse"})(codes, np.array([2.0])),
+                               [[0.25, 1.0, -1.0 + np.log(2.0)]], rtol=1e-6)
+    assert music_generator.level_scaler({"arch": "conv"}) is None
+
+
+def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(lstm_dirs, tmp_path):
+    samples, figures = generate(lstm_dirs, tmp_path, "held", "--seconds", "30", "--level-range", "0.5")
+    seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
+    drift = metrics.loudness_per_second(samples)[2:] - seed_level
+    # The hold measures each step between its cross-fades; the cross-fades and the limiter add a little.
+    assert np.all(np.abs(drift) <= 0.5 + 0.3), drift
+    assert figures["level_hold_max_db"] > 1.0
+    free, free_figures = generate(lstm_dirs, tmp_path, "free", "--seconds", "30", "--level-range", "0")
+    free_drift = metrics.loudness_per_second(free)[2:] - seed_level
+    assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
