@@ -288,6 +288,13 @@ def code_holds_spread(autoencoder):
     return autoencoder.get("arch") != "sparse"
 
 
+def record_error_factors(record):
+    """The score model's (rank, latent) error factors as an array, made once (as JSON lists, converting them
+    for every window cost a quarter of conv1d's generation time), or None for a model saved without them."""
+    factors = record.get("error_factors")
+    return None if factors is None else np.asarray(factors, np.float32)
+
+
 def training_range(record):
     """(lowest, highest) value of each score dimension in the training scores, each (latent,).
 
@@ -325,7 +332,7 @@ def run(args):
                                         peak_limits=record.get("peak_limits"),
                                         sparse_transform=record_transform(autoencoder),
                                         hold_spread=code_holds_spread(autoencoder),
-                                        error_factors=record.get("error_factors"),
+                                        error_factors=record_error_factors(record),
                                         keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
