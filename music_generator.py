@@ -21,7 +21,8 @@ re-measures each new window (free-running; its level may wander). A sampled numb
 highest value of its dimension in the training scores is kept at that edge, as a Gaussian has tails no
 song has; with the sparse code, a peak is also kept no louder than training songs have at its frequency
 (its size, and its height over its band's level: sampled peak positions land where real music has none);
-each sampled peak is also moved to the nearest frequency the window it was predicted from had a peak at
+each sampled peak is also moved to the nearest frequency the seed or the window it was predicted from had a
+peak at
 (--keep-pitches), so the continuation keeps the seed's harmony. With sparse and dense codes every second is
 kept within --level-range dB of the seed's level by a gain on the new steps (nothing in a sparse score
 says "this loud", and a dense autoencoder's round trip may lose a few dB). A smooth look-ahead limiter keeps
@@ -66,8 +67,8 @@ def parse_args(argv):
                         help="reference the score model measures each window against: seed (default): the seed's "
                              "10 s throughout, keeping its level and timbre; window: each window itself")
     parser.add_argument("--keep-pitches", action=argparse.BooleanOptionalAction, default=True,
-                        help="sparse code: move each sampled peak to the nearest frequency the last 10 s had a peak "
-                             "at, keeping the seed's harmony (default: on)")
+                        help="sparse code: move each sampled peak to the nearest frequency the seed or the last 10 s "
+                             "had a peak at, keeping the seed's harmony (default: on)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
                         help="sparse and dense codes: keep every second of the continuation within +/- this many "
                              f"dB of the seed's level, by a gain on each new step (default {LEVEL_RANGE_DB:g}; 0: off)")
@@ -110,8 +111,8 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     error_factors: the model's (rank, latent) error factors (score_models.error_factors): the noise moves
     numbers together as the model's errors do (correlated_noise); None: independent noise.
     keep_pitches (the sparse code only, with peak_limits): move each sampled peak to the nearest frequency the
-    window the model read had a peak at (codec_layers.move_peaks_to_positions_in). level_hold (a LevelHold):
-    keeps every second of new steps within its range of the seed's level.
+    seed or the window the model read had a peak at (codec_layers.move_peaks_to_positions_in).
+    level_hold (a LevelHold): keeps every second of new steps within its range of the seed's level.
     """
     from common.codec_layers import keep_peaks_within, move_peaks_to_positions_in, sort_peaks
     from common.models import inference
@@ -146,7 +147,10 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
         if peak_limits is not None:
-            steps = (move_peaks_to_positions_in(steps, window[0], sparse_transform) if keep_pitches
+            # The seed's pitches stay on offer: moved only to the window's, a continuation's pitches could only
+            # ever shrink (from ~1400 bins in a seed's 10 s to ~330-520 after 3 minutes: a drone).
+            pitches = np.concatenate([seed_score, window[0]])
+            steps = (move_peaks_to_positions_in(steps, pitches, sparse_transform) if keep_pitches
                      else sort_peaks(steps))
             steps, count = keep_peaks_within(steps, peak_limits, sparse_transform)
             clipped += count
