@@ -5,29 +5,27 @@ Reads   --seed-file SONG (any audio file; default: the first validation song of 
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
-The score model reads the last --in-steps steps of the score (40 = 10 s) and predicts a Gaussian over the
-next 5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the
-spread times --temperature; 0 takes the mean), appended, and the window slides on, until --seconds of
-continuation exist. Music surprises a whole step at a time (a note starts, a beat lands), which a spread per
-dimension cannot say: each step's noise is also scaled by a surprise drawn from those measured on validation
-songs, balanced so that every second has their full range and their average (--dynamics 1), or not at all
-(--dynamics 0, a flatter sound). And it changes many numbers together (a note brings its partials): the noise
-moves them in the directions the model's errors on training songs moved together (its error factors). The
-model measures every window in units of a reference's per-dimension scale: --scale-from seed (default)
-keeps the seed's 10 s as that reference, and (for dense and conv codes, whose numbers are amounts of sound)
-the noise's overall size at what the model predicts right after the
-seed, so the continuation keeps the seed's level and timbre however long it runs; --scale-from window
-re-measures each new window (free-running; its level may wander). A sampled number beyond the lowest or
-highest value of its dimension in the training scores is kept at that edge, as a Gaussian has tails no
-song has; with the sparse code, a peak is also kept no louder than training songs have at its frequency
-(its size, and its height over its band's level: sampled peak positions land where real music has none);
-each sampled peak is also moved to the nearest frequency the seed or the window it was predicted from had a
-peak at
-(--keep-pitches), so the continuation keeps the seed's harmony. With sparse and dense codes every second is
-kept within --level-range dB of the seed's level by a gain on the new steps (nothing in a sparse score
-says "this loud", and a dense autoencoder's round trip may lose a few dB). A smooth look-ahead limiter keeps
-peaks at or below full scale. How much each of these acted is reported. The same --random-seed gives the
-same WAV.
+The score model reads the last --in-steps steps of the score (40 = 10 s) and predicts a Gaussian over the next
+5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the spread times
+--temperature; 0 takes the mean), appended, and the window slides on, until --seconds of continuation exist.
+Music surprises a whole step at a time (a note starts, a beat lands), which a spread per dimension cannot say:
+each step's noise is also scaled by a surprise drawn from those measured on validation songs, balanced so that
+every second has their full range and their average (--dynamics 1), or not at all (--dynamics 0, a flatter
+sound). And it changes many numbers together (a note brings its partials): the noise moves them in the
+directions the model's errors on training songs moved together (its error factors). The model measures every
+window in units of a reference's per-dimension scale: --scale-from seed (default) keeps the seed's 10 s as
+that reference, and (for dense and conv codes, whose numbers are amounts of sound) the noise's overall size at
+what the model predicts right after the seed, so the continuation keeps the seed's level and timbre however
+long it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled
+number beyond the lowest or highest value of its dimension in the training scores is kept at that edge, as a
+Gaussian has tails no song has; with the sparse code, a peak is also kept no louder than training songs have
+at its frequency (its size, and its height over its band's level: sampled peak positions land where real music
+has none); each sampled peak is also moved to the nearest frequency the seed or the window it was predicted
+from had a peak at (--keep-pitches), so the continuation keeps the seed's harmony. With sparse and dense codes
+every second is kept within --level-range dB of the seed's level by a gain on the new steps (nothing in a
+sparse score says "this loud", and a dense autoencoder's round trip may lose a few dB). A smooth look-ahead
+limiter keeps peaks at or below full scale. How much each of these acted is reported. The same --random-seed
+gives the same WAV.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -44,8 +42,8 @@ from common.errors import PipelineError
 log = logging.getLogger("musicgen")
 
 STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the surprise of the steps is balanced within each second
-LEVEL_RANGE_DB = 2.0  # sparse code: every second within this of the seed's level (the limiter and cross-fades add
-# a few tenths of a dB on top; the benchmark's target is 3)
+LEVEL_RANGE_DB = 2.0  # sparse and dense codes: every second within this of the seed's level (the limiter and
+# cross-fades add a few tenths of a dB on top; the benchmark's target is 3)
 
 
 def parse_args(argv):
@@ -147,11 +145,12 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             clipped += int(np.count_nonzero(kept != steps))
             steps = kept
         if peak_limits is not None:
-            # The seed's pitches stay on offer: moved only to the window's, a continuation's pitches could only
-            # ever shrink (from ~1400 bins in a seed's 10 s to ~330-520 after 3 minutes: a drone).
-            pitches = np.concatenate([seed_score, window[0]])
-            steps = (move_peaks_to_positions_in(steps, pitches, sparse_transform) if keep_pitches
-                     else sort_peaks(steps))
+            if keep_pitches:
+                # The seed's pitches stay on offer: moved only to the window's, a continuation's pitches could
+                # only ever shrink (from ~1400 bins in a seed's 10 s to ~330-520 after 3 minutes: a drone).
+                steps = move_peaks_to_positions_in(steps, np.concatenate([seed_score, window[0]]), sparse_transform)
+            else:
+                steps = sort_peaks(steps)
             steps, count = keep_peaks_within(steps, peak_limits, sparse_transform)
             clipped += count
         if level_hold is not None:

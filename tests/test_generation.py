@@ -475,3 +475,21 @@ def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(l
     free, free_figures = generate(lstm_dirs, tmp_path, "free", "--seconds", "30", "--level-range", "0")
     free_drift = metrics.loudness_per_second(free)[2:] - seed_level
     assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
+
+
+def test_a_score_model_without_error_factors_still_generates_and_says_what_to_rerun(lstm_dirs, tmp_path, capsys):
+    import json
+    import shutil
+
+    dirs, _ = lstm_dirs
+    models = tmp_path / "models"
+    shutil.copytree(dirs[3], models)
+    record = json.loads((models / "lstm.json").read_text())
+    assert np.asarray(record.pop("error_factors")).shape == (min(score_models.ERROR_FACTORS, 64), 64)
+    (models / "lstm.json").write_text(json.dumps(record))
+    out, seed = tmp_path / "old.wav", tmp_path / "seed.wav"
+    write_song(seed, seconds=12)
+    music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed),
+                          "--seconds", "2", "--out", str(out), "-q"])
+    said = "".join(capsys.readouterr())
+    assert out.exists() and "predates correlated sampling" in said and "rerun lstm_creater.py" in said
