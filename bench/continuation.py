@@ -9,7 +9,8 @@ Runs the real pipeline (every step's main()) on a folder of songs, split by song
   - a Frechet distance on log-mel frames (as in FAD) between the continuations and the real held-out songs,
     beside the same distance for the autoencoder's round trip of those songs, and for the real next
     --seconds after each seed through the autoencoder (what a perfect score model would give: it covers
-    only part of each song, so it is further from the whole songs than the round trip is).
+    only part of each song, so it is further from the whole songs than the round trip is); with the sparse
+    code, also for those with every peak's sign at random (a perfect model but for phase).
 Each --dynamics value (music_generator.py --dynamics) gets its own rows; --samples continuations per seed,
 each with its own random seed, are pooled into each row (worst case of loudness and peak, Frechet of all).
 Prints one markdown table, with the data and training budget in its header.
@@ -154,27 +155,33 @@ def reference_frames(data_dir, models_dir):
     return np.concatenate(real), np.concatenate(round_trip), lengths
 
 
-def true_continuations(args, data_dir, models_dir):
+def true_continuations(args, data_dir, models_dir, random_signs=False):
     """What a perfect score model would give: each seed's real next --seconds, through the autoencoder.
 
     Measured like a generated continuation (seed and continuation decoded together, then the limiter).
+    random_signs (sparse codes): every peak value of the next --seconds gets a random sign, as from a model
+    perfect in everything but phase. A peak's sign is the phase of its frequency at that step, which the score
+    models' Gaussians leave to chance (their means for peak values are near 0).
     """
     from common.models import load_codec
 
     encoder, decoder, _ = load_codec(models_dir)
+    signs = np.random.default_rng(args.random_seed) if random_signs else None
     figures, frames, in_steps = [], [], 40
     for song, steps in held_out_songs(data_dir):
         for offset in seed_offsets(len(steps) * audio.STEP_SECONDS, args):
-            figures_and_frames = true_continuation(args, encoder, decoder, steps, offset, in_steps)
+            figures_and_frames = true_continuation(args, encoder, decoder, steps, offset, in_steps, signs)
             if figures_and_frames is not None:
                 figures.append(figures_and_frames[0])
                 frames.append(figures_and_frames[1])
     return figures, np.concatenate(frames)
 
 
-def true_continuation(args, encoder, decoder, steps, offset, in_steps):
+def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=None):
     """The figures and log-mel frames of one seed's real next --seconds through the autoencoder (None if under
-    3 s are left after the seed)."""
+    3 s are left after the seed); signs: a numpy Generator that gives the sparse code's peak values of the next
+    --seconds random signs."""
+    from common.codec_layers import code_layout
     from common.models import decode, encode
 
     first = int(round(offset / audio.STEP_SECONDS))
@@ -183,6 +190,9 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps):
     if len(next_steps) < 12:  # under 3 s: no seconds left to measure after the first 2
         return None
     scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
+    if signs is not None:
+        peaks, _ = code_layout(scores.shape[1])
+        scores[in_steps:, peaks:2 * peaks] *= signs.choice(np.float32([-1, 1]), size=(len(next_steps), peaks))
     unlimited = decode(decoder, scores)
     decoded = audio.limit_peaks(unlimited)
     seed_frames = in_steps * audio.STEP_FRAMES
@@ -254,7 +264,7 @@ def percent(value):
     return f"{100 * value:+.1f}%".replace("-0.0%", "+0.0%")
 
 
-def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth):
+def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless=None):
     rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
             "(min / max dB) | vs the seed as decoded | peak | finite | seed copy (median) | limiter (max dB) | "
             "kept in range | Frechet vs real held-out |",
@@ -266,6 +276,9 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
     rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
     rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
                 f"{continuation_cells(*truth, round_trip_fd)}")
+    if signless is not None:
+        rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | | | "
+                    f"{continuation_cells(*signless, round_trip_fd)}")
     for (model, scale_from, dynamics), (summary, fd) in continuations.items():
         mse = models[model]["validation"]["val_mse"]
         rows.append(f"| {model}, continuations (--dynamics {dynamics:g} --scale-from {scale_from}) | {mse:.4f} | "
@@ -313,6 +326,10 @@ def main(argv=None):
         round_trip_fd = metrics.frechet_distance(round_trip, real)
         truth_figures, truth_frames = true_continuations(args, work / "data", work / "models")
         truth = (summarise_continuations(truth_figures), metrics.frechet_distance(truth_frames, real))
+        signless = None
+        if json.loads(paths.model_record_path(work / "models", "autoencoder").read_text()).get("arch") == "sparse":
+            figures, frames = true_continuations(args, work / "data", work / "models", random_signs=True)
+            signless = (summarise_continuations(figures), metrics.frechet_distance(frames, real))
         continuations = {}
         for model in MODELS:
             for scale_from in args.scale_from:
@@ -331,7 +348,8 @@ def main(argv=None):
                   "continuations": next(iter(continuations.values()))[0]["continuations"],
                   "seeds": sum(len(seed_offsets(length, args)) for length in lengths.values())}
         baselines = models["lstm"]["validation"]
-        print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth), flush=True)
+        print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless),
+              flush=True)
     return models, continuations, round_trip_fd
 
 
