@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import struct
+import threading
 import time
 import zipfile
 import zlib
@@ -202,7 +203,8 @@ def stored_steps_layout(path, name="steps"):
             version = np.lib.format.read_magic(raw)
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(raw)
+            with _NPY_HEADER_LOCK:
+                shape, fortran_order, dtype = read_header(raw)
             header_bytes = raw.tell() - member_start
             if _crc32(raw, member_start, member.file_size) != member.CRC:
                 raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")  # zipfile's own words
@@ -215,6 +217,11 @@ def stored_steps_layout(path, name="steps"):
         raise artifacts.ArtifactError(f"{path} does not hold steps of this project: rerun {rerun}")
     offset = member_start + header_bytes
     return StoredSteps(path, offset, path.stat().st_size - offset - data_bytes, shape[0], np.dtype(dtype.name))
+
+
+# numpy parses .npy headers with ast.literal_eval, which CPython 3.11 cannot run in two threads at once: it
+# raised "SystemError: AST constructor recursion depth mismatch" once in a CI run (python/cpython#106905).
+_NPY_HEADER_LOCK = threading.Lock()
 
 
 def stored_steps_layouts(folder, songs):
