@@ -31,6 +31,7 @@ Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
 """
 import argparse
+import collections
 import logging
 from pathlib import Path
 
@@ -213,7 +214,7 @@ class LevelHold:
             self.low, self.high = 0.0, np.inf
         else:
             self.low, self.high = reference * 10 ** (-range_db / 10), reference * 10 ** (range_db / 10)
-        self.recent = list(seed_energy[-(STEPS_PER_SECOND - 1):])
+        self.recent = collections.deque(seed_energy[-(STEPS_PER_SECOND - 1):], maxlen=STEPS_PER_SECOND - 1)
         self.gains = []
 
     def step_energies(self, codes):
@@ -230,7 +231,7 @@ class LevelHold:
     def __call__(self, steps):
         gains = []
         for energy in self.step_energies(steps):
-            before = sum(self.recent[-(STEPS_PER_SECOND - 1):])
+            before = sum(self.recent)
             allowed = np.clip(energy, STEPS_PER_SECOND * self.low - before, STEPS_PER_SECOND * self.high - before)
             gain = float(np.sqrt(max(allowed, 0.0) / energy)) if energy > 0 else 1.0
             gains.append(gain)

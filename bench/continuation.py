@@ -326,8 +326,9 @@ def main(argv=None):
         round_trip_fd = metrics.frechet_distance(round_trip, real)
         truth_figures, truth_frames = true_continuations(args, work / "data", work / "models")
         truth = (summarise_continuations(truth_figures), metrics.frechet_distance(truth_frames, real))
+        autoencoder = json.loads(paths.model_record_path(work / "models", "autoencoder").read_text())
         signless = None
-        if json.loads(paths.model_record_path(work / "models", "autoencoder").read_text()).get("arch") == "sparse":
+        if autoencoder.get("arch") == "sparse":
             figures, frames = true_continuations(args, work / "data", work / "models", random_signs=True)
             signless = (summarise_continuations(figures), metrics.frechet_distance(frames, real))
         continuations = {}
@@ -343,7 +344,7 @@ def main(argv=None):
                 f"songs, {train_minutes:.0f} min; {len(lengths)} held-out songs, "
                 f"{sum(lengths.values()) / 60:.0f} min, split by song)")
         budget = {"autoencoder": minutes(stage_seconds["autoencoder"]),
-                  "autoencoder_record": json.loads(paths.model_record_path(work / "models", "autoencoder").read_text()),
+                  "autoencoder_record": autoencoder,
                   **{name: minutes(models[name]["seconds"]) for name in MODELS},
                   "continuations": next(iter(continuations.values()))[0]["continuations"],
                   "seeds": sum(len(seed_offsets(length, args)) for length in lengths.values())}

@@ -134,6 +134,20 @@ def baselines(train_scores, scores, starts, in_steps, out_steps, batch=4096):
     return {name: total / count for name, total in totals.items()}
 
 
+def predictions(model, scores, starts, in_steps, out_steps, batch=1024):
+    """(targets, mean, spread) of the model's Gaussian for the windows at starts, batch by batch."""
+    from common.score_layers import split_prediction
+
+    for first in range(0, len(starts), batch):
+        inputs, targets = datasets.window_arrays(scores, starts[first:first + batch], in_steps, out_steps)
+        yield (targets, *split_prediction(model.predict(model_inputs(inputs), verbose=0, batch_size=256)))
+
+
+def evenly_spread(count, total):
+    """Up to count indices spread evenly over range(total), first and last included."""
+    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
+
+
 def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, profiles=SURPRISE_PROFILES):
     """MSE of the model's mean, per-dimension std of its errors, how calibrated its predicted std is, and
     surprise profiles: the mean squared standardised error of each predicted step, (profiles, out_steps),
@@ -143,19 +157,15 @@ def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, p
     mean of the profiles, but they vary far more than independent Gaussian errors would (see
     music_generator.surprise_plan): music surprises a whole step at a time, often a few steps in a row.
     """
-    from common.score_layers import split_prediction
-
     squared_sum, count, step_surprise = np.zeros(scores.shape[1]), 0, []
-    for first in range(0, len(starts), batch):
-        inputs, targets = datasets.window_arrays(scores, starts[first:first + batch], in_steps, out_steps)
-        mean, spread = split_prediction(model.predict(model_inputs(inputs), verbose=0, batch_size=256))
+    for targets, mean, spread in predictions(model, scores, starts, in_steps, out_steps, batch):
         errors = (targets - mean).astype(np.float64)
         squared_sum += np.sum(errors ** 2, axis=(0, 1))
         step_surprise.append(np.mean((errors / spread) ** 2, axis=-1))  # (windows, out_steps)
         count += errors.shape[0] * errors.shape[1]
     step_surprise = np.concatenate(step_surprise)
     per_dimension = squared_sum / count
-    chosen = np.unique(np.linspace(0, len(step_surprise) - 1, min(profiles, len(step_surprise))).round().astype(int))
+    chosen = evenly_spread(profiles, len(step_surprise))
     return {"val_mse": float(per_dimension.mean()), "calibration": float(step_surprise.mean()),
             "surprise_spread_db": float(np.std(10 * np.log10(step_surprise + 1e-12)))}, \
         np.sqrt(per_dimension), step_surprise[chosen]
@@ -173,14 +183,10 @@ def error_factors(model, scores, starts, in_steps, out_steps, rank=ERROR_FACTORS
     Sampled with independent noise, the numbers' changes cancel out in every band and continuations sound
     steadier than music; music_generator.correlated_noise draws noise with these correlations instead.
     """
-    from common.score_layers import split_prediction
-
     latent_dim = scores.shape[1]
-    chosen = starts[np.unique(np.linspace(0, len(starts) - 1, min(windows, len(starts))).round().astype(int))]
+    chosen = starts[evenly_spread(windows, len(starts))]
     gram, total, count = np.zeros((latent_dim, latent_dim)), np.zeros(latent_dim), 0
-    for first in range(0, len(chosen), batch):
-        inputs, targets = datasets.window_arrays(scores, chosen[first:first + batch], in_steps, out_steps)
-        mean, spread = split_prediction(model.predict(model_inputs(inputs), verbose=0, batch_size=256))
+    for targets, mean, spread in predictions(model, scores, chosen, in_steps, out_steps, batch):
         standardised = ((targets - mean) / spread).reshape(-1, latent_dim).astype(np.float64)
         gram += standardised.T @ standardised
         total += standardised.sum(axis=0)
