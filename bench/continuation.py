@@ -23,6 +23,7 @@ default sizes, 512, take about twice as long per epoch and stop as early on this
     python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse --dynamics 0 0.5 1 --samples 3
 """
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -224,8 +225,7 @@ def continue_held_out_songs(args, dirs, work, lengths, model, scale_from, dynami
     """--samples continuations of every held-out song by one model; their figures and their log-mel frames."""
     figures, frames = [], []
     for song, length in lengths.items():
-        for offset, sample in ((offset, sample) for offset in seed_offsets(length, args)
-                               for sample in range(args.samples)):
+        for offset, sample in itertools.product(seed_offsets(length, args), range(args.samples)):
             out = work / "continuations" / (f"{Path(song).stem}_{offset:g}s_{model}_{scale_from}_dynamics{dynamics:g}_"
                                             f"{sample}.wav")
             figures.append(music_generator.main(dirs + [

@@ -78,12 +78,17 @@ def band_of_each_bin(bands, transform):
     return np.concatenate(numbers).astype(np.int32)
 
 
+def peak_bins(codes, transform):
+    """(steps, 2 * peaks + bands) sparse codes -> (steps, peaks) int64 bin of each peak, as the decoder places it."""
+    peaks, _ = code_layout(codes.shape[-1])
+    total = spectrum_bins(transform)
+    return np.clip(np.round(np.asarray(codes)[:, :peaks] * total), 0, total - 1).astype(np.int64)
+
+
 def peak_bands(codes, transform):
     """(steps, 2 * peaks + bands) sparse codes -> (steps, peaks) int band of each peak, as the decoder places it."""
-    peaks, bands = code_layout(codes.shape[-1])
-    total = spectrum_bins(transform)
-    bins = np.clip(np.round(codes[:, :peaks] * total), 0, total - 1).astype(np.int64)
-    return band_of_each_bin(bands, transform)[bins]
+    _, bands = code_layout(codes.shape[-1])
+    return band_of_each_bin(bands, transform)[peak_bins(codes, transform)]
 
 
 def _peaks_and_levels(codes, transform):
@@ -153,14 +158,12 @@ def move_peaks_to_positions_in(codes, context, transform):
     harmony (and key) it was given instead of drifting into inharmonic clusters.
     """
     peaks, _ = code_layout(codes.shape[-1])
-    total = spectrum_bins(transform)
-    known = np.unique(np.clip(np.round(np.asarray(context)[:, :peaks] * total), 0, total - 1))
-    bins = np.clip(np.round(codes[:, :peaks] * total), 0, total - 1)
+    known, bins = np.unique(peak_bins(context, transform)), peak_bins(codes, transform)
     above = np.clip(np.searchsorted(known, bins), 0, len(known) - 1)
     below = np.maximum(above - 1, 0)
     nearest = np.where(np.abs(known[below] - bins) <= np.abs(known[above] - bins), known[below], known[above])
     codes = codes.copy()
-    codes[:, :peaks] = nearest / total
+    codes[:, :peaks] = nearest / spectrum_bins(transform)
     return sort_peaks(codes)
 
 
