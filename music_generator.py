@@ -32,6 +32,7 @@ Example:
 """
 import argparse
 import collections
+import functools
 import logging
 from pathlib import Path
 
@@ -94,12 +95,13 @@ def load_seed_steps(args, in_steps):
 
 
 def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
-                   step_surprise=None, peak_limits=None, sparse_transform=None, hold_spread=True,
+                   step_surprise=None, peak_limits=None, sparse_format=None, hold_spread=True,
                    error_factors=None, keep_pitches=False, level_hold=None):
     """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
     sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
     and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
-    have at its frequency, in the sparse_transform's bands; its peaks are also listed in ascending position, as
+    have at its frequency, in the bands of sparse_format, a codec_layers.SparseFormat or transform name; its
+    peaks are also listed in ascending position, as
     the encoder lists them). The model reads the kept steps back, so it continues from codes like those real
     music has.
 
@@ -149,10 +151,10 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
             if keep_pitches:
                 # The seed's pitches stay on offer: moved only to the window's, a continuation's pitches could
                 # only ever shrink (from ~1400 bins in a seed's 10 s to ~330-520 after 3 minutes: a drone).
-                steps = move_peaks_to_positions_in(steps, np.concatenate([seed_score, window[0]]), sparse_transform)
+                steps = move_peaks_to_positions_in(steps, np.concatenate([seed_score, window[0]]), sparse_format)
             else:
-                steps = sort_peaks(steps)
-            steps, count = keep_peaks_within(steps, peak_limits, sparse_transform)
+                steps = sort_peaks(steps, sparse_format)
+            steps, count = keep_peaks_within(steps, peak_limits, sparse_format)
             clipped += count
         if level_hold is not None:
             steps = level_hold(steps)
@@ -182,9 +184,9 @@ def level_scaler(autoencoder):
     sound is a simple change of the code: the sparse code (its peak values and band levels:
     codec_layers.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
     sound: the code times the gain). None for conv codes, whose decoder is not linear."""
-    from common.codec_layers import scale_codes
+    from common.codec_layers import record_format, scale_codes
 
-    return {"sparse": scale_codes,
+    return {"sparse": functools.partial(scale_codes, code_format=record_format(autoencoder)),
             "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
 
 
@@ -194,7 +196,8 @@ class LevelHold:
     step: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler; default: the
     sparse code's codec_layers.scale_codes).
 
-    Each step's energy is measured on the decoder's output for it (the frames between its cross-fades). A
+    Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
+    sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
     step louder or quieter than the window ending on it allows is scaled just enough to bring that window
     back inside; inside the range, the steps keep their own dynamics. Without it,
     sparse-code continuations of some seeds swelled or sank by 4-11 dB within a minute, since the
@@ -202,10 +205,11 @@ class LevelHold:
     to 3.4 dB below the original seed, most of it the autoencoder's round trip.
     """
 
-    def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None):
-        from common.codec_layers import scale_codes
+    def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
+        from common.codec_layers import as_sparse_format, scale_codes
 
         self.decoder, self.scale = decoder, scale or scale_codes
+        self.code_format = None if code_format is None else as_sparse_format(code_format)
         seed_energy = self.step_energies(seed_score)
         # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
         reference = float(np.mean(seed_energy if seed_steps is None
@@ -218,7 +222,13 @@ class LevelHold:
         self.gains = []
 
     def step_energies(self, codes):
+        from common.codec_layers import enveloped_step_energies
         from common.models import inference
+
+        if self.code_format is not None and self.code_format.envelope_blocks:
+            # Its envelope sets most of its loudness (within the gain's bounds): all of the step counts.
+            segments = inference(self.decoder, np.asarray(codes, np.float32))
+            return enveloped_step_energies(segments, np.asarray(codes), self.code_format)
 
         # Only the frames heard from this step alone, between its two cross-fades (3/4 of the step), counted
         # for the whole step: in a cross-fade the sound is the sum of two steps' parts, whose energies do
@@ -310,7 +320,7 @@ def training_range(record):
 def run(args):
     if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0 or args.level_range < 0:
         raise PipelineError("--seconds must be positive, --temperature, --dynamics and --level-range at least 0")
-    from common.codec_layers import record_transform
+    from common.codec_layers import record_format
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
@@ -326,7 +336,8 @@ def run(args):
     plan = surprise_plan(record["surprise_profiles"], args.dynamics, num_steps + record["out_steps"], rng)
     sparse = autoencoder.get("arch") == "sparse"
     scale = level_scaler(autoencoder)
-    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale)
+    code_format = record_format(autoencoder) if sparse else None
+    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale, code_format)
                   if scale is not None and args.level_range > 0 else None)
     if "error_factors" not in record:
         log.warning("the %s model predates correlated sampling (its noise will be independent, continuations "
@@ -334,7 +345,7 @@ def run(args):
     new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
                                         args.quiet, score_range=training_range(record), step_surprise=plan,
                                         peak_limits=record.get("peak_limits"),
-                                        sparse_transform=record_transform(autoencoder),
+                                        sparse_format=code_format,
                                         hold_spread=code_holds_spread(autoencoder),
                                         error_factors=record_error_factors(record),
                                         keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)

@@ -182,7 +182,7 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
     """The figures and log-mel frames of one seed's real next --seconds through the autoencoder (None if under
     3 s are left after the seed); signs: a numpy Generator that gives the sparse code's peak values of the next
     --seconds random signs."""
-    from common.codec_layers import code_layout
+    from common.codec_layers import sparse_format
     from common.models import decode, encode
 
     first = int(round(offset / audio.STEP_SECONDS))
@@ -192,7 +192,7 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
         return None
     scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
     if signs is not None:
-        peaks, _ = code_layout(scores.shape[1])
+        peaks, _ = sparse_format(decoder).layout(scores.shape[1])
         scores[in_steps:, peaks:2 * peaks] *= signs.choice(np.float32([-1, 1]), size=(len(next_steps), peaks))
     unlimited = decode(decoder, scores)
     decoded = audio.limit_peaks(unlimited)

@@ -197,6 +197,7 @@ def decode(decoder, score, batch_size=256):
 
     keep_energy = not decoded_segments_are_lapped(decoder)
     before_unfold, ends_with_unfold = codec_layers.before_lapped_synthesis(decoder)
+    code_format = codec_layers.sparse_format(decoder)
     score = np.asarray(score, np.float32)
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
     for first, last, before, after in _batches(len(score), batch_size):
@@ -207,6 +208,10 @@ def decode(decoder, score, batch_size=256):
             output[first * STEP_FRAMES:last * STEP_FRAMES] = joined.reshape(-1, CHANNELS)
             continue
         joined = overlap_add(inference(decoder, score[before:after]), keep_energy)  # steps before..after-1
+        if code_format is not None and code_format.envelope_blocks:
+            # Its gain curve in steps first..last-1 reaches half a block into each neighbour, whose blocks
+            # there are cross-faded with both of their neighbours here: the same as the whole score's.
+            joined = codec_layers.impose_envelope(joined, score[before:after], code_format)
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
     return output

@@ -204,8 +204,8 @@ def sparse_code_limits(autoencoder, train_scores):
 
     if autoencoder.get("arch") != "sparse":
         return {}
-    transform = codec_layers.record_transform(autoencoder)
-    return {"peak_limits": codec_layers.peak_limits(train_scores, transform).tolist()}
+    code_format = codec_layers.record_format(autoencoder)
+    return {"peak_limits": codec_layers.peak_limits(train_scores, code_format).tolist()}
 
 
 def train(args, name, build_body):

@@ -166,7 +166,7 @@ def test_dct_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_pea
     where = [40, 41, 900, audio.SEGMENT_FRAMES + 300, 20000]  # three in the mid spectrum, two in the side one
     spectrum[where] = [3.0, -2.0, 1.0, 0.5, -0.25]
     segment = segment_from_spectrum(spectrum)
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16)  # the default transform
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, envelope_blocks=0)  # default transform
     peaks, bands = code_layout(16)
     code = encoder.predict(segment, verbose=0)[0]
     assert (peaks, bands) == (7, 2)
@@ -194,7 +194,7 @@ def test_lapped_sparse_code_round_trips_a_song_of_few_coefficients_exactly():
     from common import models
     from common.codec_layers import decoded_segments_are_lapped
 
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, lapped=True)
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, lapped=True, envelope_blocks=0)
     assert decoded_segments_are_lapped(decoder) and code_layout(16) == (7, 2)
     codes = hand_made_song_codes(6, 16, "lapped", [-30.0, -30.0])  # band levels too low for audible noise
     song = models.decode(decoder, codes)
@@ -210,7 +210,7 @@ def test_lapped_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_thei
     from common import models
     from common.codec_layers import NOISE_GAIN, band_of_each_bin
 
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, lapped=True)
+    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, lapped=True, envelope_blocks=0)
     codes = hand_made_song_codes(6, 64, "lapped", np.log(np.geomspace(0.1, 0.001, code_layout(64)[1])))
     again = models.encode(encoder, audio.frame_steps(models.decode(decoder, codes)))
     peaks, bands = code_layout(64)
@@ -343,7 +343,7 @@ def test_sorted_peaks_keep_their_values_and_the_levels_stay():
 
     side = audio.SEGMENT_FRAMES
     sampled = hand_made_codes([([side + 9, 20, 7], [1.0, -4.0, 0.2], [0.5, 1.0])])
-    np.testing.assert_array_equal(sort_peaks(sampled), hand_made_codes([([7, 20, side + 9], [0.2, -4.0, 1.0],
+    np.testing.assert_array_equal(sort_peaks(sampled, "dct"), hand_made_codes([([7, 20, side + 9], [0.2, -4.0, 1.0],
                                                                           [0.5, 1.0])]))
 
 

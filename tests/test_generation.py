@@ -142,7 +142,7 @@ def test_sampled_peaks_of_the_sparse_code_stay_inside_the_training_peak_limits()
     seed_score = (mean + np.random.default_rng(5).normal(size=(8, 3))).astype(np.float32)
     limits = np.array([[0.4], [2.0]])  # |value| <= 0.4 and <= 2 x the band's level
     new, kept_share = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0),
-                                                     quiet=True, peak_limits=limits, sparse_transform="lapped")
+                                                     quiet=True, peak_limits=limits, sparse_format="lapped")
     ceiling = np.minimum(0.4, 2.0 * np.exp(new[:, 2]))
     assert np.all(np.abs(new[:, 1]) <= ceiling * (1 + 1e-6))
     at_ceiling = np.isclose(np.abs(new[:, 1]), ceiling, rtol=1e-6)
@@ -160,7 +160,7 @@ def test_sampled_sparse_codes_list_their_peaks_by_ascending_position_as_the_enco
     seed_score[:, :peaks] = np.sort(seed_score[:, :peaks], axis=1)
     no_limit = np.full((2, code_layout(8)[1]), np.inf)
     listed, kept = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
-                                                  quiet=True, peak_limits=no_limit, sparse_transform="lapped")
+                                                  quiet=True, peak_limits=no_limit, sparse_format="lapped")
     assert kept == 0 and np.all(np.diff(listed[:, :peaks], axis=1) >= 0)
     free, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0), quiet=True)
     assert np.mean(np.any(np.diff(free[:, :peaks], axis=1) < 0, axis=1)) > 0.2  # (values travel with them:
@@ -384,7 +384,7 @@ def test_sampled_peaks_keep_to_the_frequencies_of_the_window_read():
     seed_bins = set(np.round(seed_score[:, :peaks] * spectrum_bins("lapped")).astype(int).ravel())
     for keep_pitches in (True, False):
         new, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
-                                                quiet=True, peak_limits=no_limit, sparse_transform="lapped",
+                                                quiet=True, peak_limits=no_limit, sparse_format="lapped",
                                                 keep_pitches=keep_pitches)
         bins = np.round(new[:, :peaks] * spectrum_bins("lapped")).astype(int)
         assert np.all(np.diff(bins, axis=1) >= 0)

@@ -50,7 +50,9 @@ def test_autoencoder_artifacts_and_record(pipeline):
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     # The default sparse code has nothing to train (the trained architectures: tests/test_autoencoders.py).
     assert record["arch"] == "sparse" and record["latent_dim"] == 16 and record["epochs_run"] == 0
-    # Even 16 numbers per step (7 spectral peaks, 2 band levels) reconstruct the validation song audibly.
+    # 16 numbers: 2 envelope blocks (16 // 8), then 6 spectral peaks and 2 band levels.
+    assert record["sparse_transform"] == "dct" and record["envelope_blocks"] == 2
+    # Even 16 numbers per step reconstruct the validation song audibly.
     assert record["validation"]["snr_db"] > 3
 
 

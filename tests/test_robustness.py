@@ -392,3 +392,18 @@ def test_damaged_step_shard_stops_training_in_one_line(trained, tmp_path, capsys
     args = dirs_of(root) + TINY_AE + ["--arch", "dense", "--init", "random", "--preview-seconds", "0", "--epochs", "1"]
     status, _, err = run_main(autoencode, args, capsys)
     assert_one_error_line(status, err, message, "rerun combine_encoded_test_data.py")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--envelope-blocks", "-1"], "--envelope-blocks must be 0 to --latent-dim - 3 (13), not -1"),
+    (["--envelope-blocks", "14"], "--envelope-blocks must be 0 to --latent-dim - 3 (13), not 14"),
+    (["--arch", "dense", "--envelope-blocks", "4"], "--envelope-blocks is for the sparse architecture, not dense"),
+], ids=["negative", "no-room", "not-sparse"])
+def test_envelope_blocks_out_of_range_are_one_line_and_keep_the_saved_autoencoder(trained, tmp_path, capsys,
+                                                                                  extra, message):
+    root = copy_pipeline(trained, tmp_path)
+    record = paths.model_record_path(root / "models", "autoencoder")
+    before = record.read_bytes()
+    status, _, err = run_main(autoencode, dirs_of(root) + TINY_AE + extra, capsys)
+    assert_one_error_line(status, err, message)
+    assert record.read_bytes() == before
