@@ -12,8 +12,8 @@ Architectures (--arch), best first on held-out real music (bench/fidelity.py):
           MDCT-like lapped transform) by position and value, the level of the rest in bands, which the
           decoder fills with noise, and the step's loudness in 8 blocks of 31 ms (--envelope-blocks), put
           back on the decoded sound; fitted to nothing, so there is nothing to train (--epochs is not
-          used); on held-out real music 4.1 dB SI-SDR better than the best linear code of the same size
-          (PCA), 4.8 dB with --lapped, with lower log-spectral and log-mel distances
+          used); on held-out real music 3.9 dB SI-SDR better than the best linear code of the same size
+          (PCA), 4.6 dB with --lapped, with lower log-spectral and log-mel distances
   dense   the seed's design: one linear hidden layer of --latent-dim units, started from the PCA of the
           training steps (the optimum of any linear code) and fine-tuned; by default it sits between a
           lapped transform's fold and unfold (--no-lapped: over the whole segment, the seed's way), 0.9 dB
