@@ -194,7 +194,7 @@ class LevelHold:
     """Keeps every second (any STEPS_PER_SECOND consecutive steps) of a continuation within +/- range_db of
     the seed's mean step energy (seed_steps: the original's; else the decoded seed's), by a gain on each new
     step: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler; default: the
-    sparse code's codec_layers.scale_codes).
+    sparse code's codec_layers.scale_codes for code_format).
 
     Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
     sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
@@ -208,8 +208,9 @@ class LevelHold:
     def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
         from common.codec_layers import as_sparse_format, scale_codes
 
-        self.decoder, self.scale = decoder, scale or scale_codes
         self.code_format = None if code_format is None else as_sparse_format(code_format)
+        self.decoder = decoder
+        self.scale = scale or functools.partial(scale_codes, code_format=self.code_format or "dct")
         seed_energy = self.step_energies(seed_score)
         # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
         reference = float(np.mean(seed_energy if seed_steps is None
@@ -225,15 +226,13 @@ class LevelHold:
         from common.codec_layers import enveloped_step_energies
         from common.models import inference
 
+        segments = inference(self.decoder, np.asarray(codes, np.float32))
         if self.code_format is not None and self.code_format.envelope_blocks:
             # Its envelope sets most of its loudness (within the gain's bounds): all of the step counts.
-            segments = inference(self.decoder, np.asarray(codes, np.float32))
             return enveloped_step_energies(segments, np.asarray(codes), self.code_format)
-
         # Only the frames heard from this step alone, between its two cross-fades (3/4 of the step), counted
         # for the whole step: in a cross-fade the sound is the sum of two steps' parts, whose energies do
         # not add up where the neighbours are unrelated (as sampled steps are).
-        segments = inference(self.decoder, np.asarray(codes, np.float32))
         alone = segments[:, 2 * audio.SEGMENT_MARGIN:audio.STEP_FRAMES]
         return (np.sum(np.square(alone, dtype=np.float64), axis=(1, 2))
                 * (audio.STEP_FRAMES / (audio.STEP_FRAMES - 2 * audio.SEGMENT_MARGIN)))

@@ -240,11 +240,10 @@ def _envelope_targets(codes, blocks):
     return np.exp(np.clip(np.asarray(codes, np.float64)[:, codes.shape[-1] - blocks:], *LOG_LEVEL_LIMITS))
 
 
-def envelope_gains(decoded_rms, codes, blocks):
-    """(steps, blocks) gain on each block's decoded sound (RMS decoded_rms) that gives it the codes' envelope,
-    kept within MIN_ENVELOPE_GAIN and MAX_ENVELOPE_GAIN."""
-    wanted = _envelope_targets(codes, blocks) / np.maximum(decoded_rms, 1e-12)
-    return np.clip(wanted, MIN_ENVELOPE_GAIN, MAX_ENVELOPE_GAIN)
+def envelope_gains(decoded_rms, target_rms):
+    """(steps, blocks) gain on each block's decoded sound (RMS decoded_rms) that gives it target_rms (the
+    envelope's), kept within MIN_ENVELOPE_GAIN and MAX_ENVELOPE_GAIN."""
+    return np.clip(target_rms / np.maximum(decoded_rms, 1e-12), MIN_ENVELOPE_GAIN, MAX_ENVELOPE_GAIN)
 
 
 def _block_starts(num_steps, blocks):
@@ -277,7 +276,7 @@ def enveloped_step_energies(segments, codes, code_format):
     blocks = as_sparse_format(code_format).envelope_blocks
     own = np.asarray(segments)[:, SEGMENT_MARGIN:SEGMENT_MARGIN + STEP_FRAMES].reshape(-1, CHANNELS)
     decoded_rms = _block_rms(own, len(codes), blocks)
-    heard = decoded_rms * envelope_gains(decoded_rms, codes, blocks)
+    heard = decoded_rms * envelope_gains(decoded_rms, _envelope_targets(codes, blocks))
     return np.sum(np.square(heard) * np.diff(envelope_block_edges(blocks)) * CHANNELS, axis=1)
 
 
@@ -287,22 +286,24 @@ def impose_envelope(samples, codes, code_format, passes=ENVELOPE_PASSES):
     to block centre, so it has no steps to click.
 
     A linear curve is lower than its block's gain at the block's edges wherever the neighbours' gains are
-    lower: a beat's block then comes out quieter than asked (on held-out real music, continuations' quietest
-    seconds 1-1.5 dB under what the level hold measured). Each pass after the first measures the blocks again
-    and corrects their gains by what they missed. A block's gain reaches one block further per pass, so
-    models.decode's batches, which have a whole neighbouring step on either side, stay exact for passes < 8.
+    lower: a beat's block then comes out quieter than asked. Each pass after the first measures the blocks
+    again and corrects their gains by what they missed (on 60 s of real music with random peak signs, the
+    worst second's level against its envelope's went from -0.44 dB with one pass to -0.08 dB with two). A
+    block's gain reaches one block further per pass, so models.decode's batches, which have a whole
+    neighbouring step on either side, stay exact for passes < 8.
     """
     blocks = as_sparse_format(code_format).envelope_blocks
     if blocks == 0 or len(codes) == 0:
         return samples
     target, power = _envelope_targets(codes, blocks), _frame_power(samples)
-    gains = envelope_gains(_block_rms(samples, len(codes), blocks, power), codes, blocks)
+    gains = envelope_gains(_block_rms(samples, len(codes), blocks, power), target)
     starts, sizes = _block_starts(len(codes), blocks)
     centres, frames = starts + (sizes - 1) / 2, np.arange(len(samples), dtype=np.float32)
     for done in range(passes):
         curve = np.interp(frames, centres, gains.ravel()).astype(np.float32)
         if done + 1 < passes:
             achieved = _block_rms(samples, len(codes), blocks, power, curve)
+            # What each block still misses, on top of its gain so far, within the same bounds.
             gains = np.clip(gains * target / np.maximum(achieved, 1e-12), MIN_ENVELOPE_GAIN, MAX_ENVELOPE_GAIN)
     return (samples * curve[:, None]).astype(samples.dtype)
 
@@ -313,10 +314,8 @@ def _step_envelope(segment, blocks):
 
     step = segment[:, SEGMENT_MARGIN:SEGMENT_MARGIN + STEP_FRAMES]
     power = tf.reduce_mean(tf.square(step), axis=-1)  # (batch, STEP_FRAMES), both channels
-    edges = envelope_block_edges(blocks)
-    block_of_frame = np.repeat(np.arange(blocks), np.diff(edges)).astype(np.int32)
-    mean = tf.transpose(tf.math.unsorted_segment_sum(tf.transpose(power), block_of_frame, blocks))
-    mean /= tf.constant(np.diff(edges), power.dtype)
+    sizes = np.diff(envelope_block_edges(blocks))
+    mean = _band_sums(power, np.repeat(np.arange(blocks), sizes).astype(np.int32), blocks) / sizes.astype(np.float32)
     return tf.maximum(tf.math.log(tf.sqrt(mean) + 1e-12), LOG_LEVEL_LIMITS[0])
 
 
