@@ -561,17 +561,11 @@ def sparse_format(decoder):
     return SparseFormat(last.transform, last.envelope_blocks)
 
 
-def sparse_transform(decoder):
-    """The transform of a sparse decoder ("lapped" or "dct"), None for any other decoder."""
-    code_format = sparse_format(decoder)
-    return None if code_format is None else code_format.transform
-
-
 def decoded_segments_are_lapped(decoder):
     """True for decoders of a lapped transform (sparse or dense): models.decode cross-fades their segments as
     they are (the energy correction, made for two estimates of the same audio, would undo the synthesis)."""
-    last = decoder.layers[-1] if decoder.layers else None
-    return isinstance(last, LappedSynthesis) or sparse_transform(decoder) == "lapped"
+    last, code_format = (decoder.layers[-1] if decoder.layers else None), sparse_format(decoder)
+    return isinstance(last, LappedSynthesis) or (code_format is not None and code_format.transform == "lapped")
 
 
 def record_format(autoencoder):
