@@ -80,9 +80,41 @@ def split_prediction(prediction):
 
 @keras.saving.register_keras_serializable(package="musicgen")
 def gaussian_nll(targets, prediction):
-    """Negative log-likelihood of the targets under the predicted Gaussian (constant dropped), per window."""
+    """Negative log-likelihood of the targets under the predicted Gaussian (constant dropped), per window (the
+    loss of score models trained before BetaGaussianNLL, which is the same with --nll-beta 0)."""
     mean, spread = split_prediction(prediction)
     return ops.mean(0.5 * ops.square((targets - mean) / spread) + ops.log(spread), axis=(-2, -1))
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class BetaGaussianNLL(keras.losses.Loss):
+    """The Gaussian negative log-likelihood with each number's term weighted by its predicted variance to the
+    power beta, the weight held constant in the gradient ("beta-NLL", Seitzer et al. 2022), per window.
+
+    Under the plain NLL (beta 0) a number's pull on the mean is its error over its predicted variance, so the
+    model learns its mean mostly where it already predicts a small spread, and shrinks the spread there
+    further: on held-out real music the lstm's validation NLL was best after one epoch and then rose
+    (-0.69, -0.38, +0.02) while its mean's error still fell. Beta 1 gives every window's mean the pull of
+    MSE; each number's spread is still fitted by the NLL (the weight has no gradient, so its optimum stays
+    |error|). The weight is divided by its mean over the batch and steps, number by number: the numbers of a
+    score have different units (a peak's position, its value, a log level), and only how much each window
+    is trusted relative to the others should change, not how much each number counts.
+    """
+
+    def __init__(self, beta=0.5, name="beta_gaussian_nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.beta = float(beta)
+
+    def call(self, targets, prediction):
+        mean, spread = split_prediction(prediction)
+        terms = 0.5 * ops.square((targets - mean) / spread) + ops.log(spread)
+        if self.beta:
+            weight = ops.stop_gradient(spread ** (2 * self.beta))
+            terms = terms * weight / ops.mean(weight, axis=(0, 1), keepdims=True)
+        return ops.mean(terms, axis=(-2, -1))
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")

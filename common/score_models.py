@@ -15,7 +15,9 @@ a standard deviation for every step and score dimension. Around each body:
     step is encoded with a 31 ms margin of its neighbours, so consecutive steps share 62.5 ms of audio, the
     one thing on a waveform-like score that is predictable from one step to the next;
   - it is trained on the Gaussian negative log-likelihood, so it learns how much of each step it cannot
-    predict, instead of shrinking every prediction to the average step as MSE does; sampling from that
+    predict, instead of shrinking every prediction to the average step as MSE does; each window's term is
+    weighted by its predicted variance ** --nll-beta (beta-NLL), so the mean is learned from every window,
+    not mostly from those the model is already sure of (score_layers.BetaGaussianNLL); sampling from that
     Gaussian (music_generator.py --temperature 1) keeps continuations as lively as the music it learned;
   - Gaussian noise on the normalised inputs while training makes it robust to its own imperfect output.
 Its mean is judged against two baselines on the same validation windows: repeat the last step, and the
@@ -37,6 +39,7 @@ WINDOW_INPUT, REFERENCE_INPUT = "score_window", "reference_window"
 SURPRISE_PROFILES = 512  # validation windows whose step-by-step surprise the record keeps for sampling
 ERROR_FACTORS = 32  # directions in which the model's errors move together, kept for sampling (error_factors)
 ERROR_WINDOWS = 4096  # training windows those directions are measured on
+NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and README, "Continuations"
 
 
 def make_parser(description, name):
@@ -45,6 +48,9 @@ def make_parser(description, name):
                         help="std of Gaussian noise added to normalised inputs while training (default 0.1)")
     parser.add_argument("--dropout", type=float, default=0.3,
                         help="dropout before the body's last layer while training (default 0.3)")
+    parser.add_argument("--nll-beta", type=float, default=NLL_BETA,
+                        help="weight each window's log-likelihood by its predicted variance to this power "
+                             f"(beta-NLL): 0 is the plain Gaussian NLL, 1 gives the mean MSE's pull (default {NLL_BETA:g})")
     parser.add_argument("--max-windows", type=int, default=None,
                         help="use at most this many training windows per epoch (default: all)")
     training.add_training_arguments(parser, epochs=60, batch_size=64, learning_rate=1e-3, patience=8)
@@ -57,6 +63,8 @@ def check_args(args):
         raise PipelineError("--input-noise must be >= 0")
     if not 0 <= args.dropout < 1:
         raise PipelineError("--dropout must be in [0, 1)")
+    if not 0 <= args.nll_beta <= 1:
+        raise PipelineError(f"--nll-beta must be 0 to 1, not {args.nll_beta:g}")
 
 
 def load_windows(args):
@@ -232,13 +240,13 @@ def train(args, name, build_body):
     # Build inside the strategy's scope.
     import keras
 
-    from common.score_layers import gaussian_nll, mean_mse
+    from common.score_layers import BetaGaussianNLL, mean_mse
 
     mean, variance = train_scores.mean(axis=0), train_scores.var(axis=0) + 1e-6
     with strategy.scope():
         model = wrap_body(build_body(in_steps, out_steps, latent_dim), in_steps, out_steps, latent_dim, mean,
                           variance, args.input_noise, name)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0), loss=gaussian_nll,
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0), loss=BetaGaussianNLL(args.nll_beta),
                       metrics=[mean_mse], **training.compile_options(args))
     log.info("%s score model: %s parameters; %d training windows, %d validation windows", name,
              f"{model.count_params():,}", len(train_starts), len(val_starts))
@@ -272,7 +280,7 @@ def train(args, name, build_body):
         "args": training.save_arguments(args),
     })
     plot_path = plots.loss_curves(history.history, paths.loss_plot_path(args.models_dir, name),
-                                  f"{name} score model (Gaussian negative log-likelihood)")
+                                  f"{name} score model (Gaussian negative log-likelihood, beta {args.nll_beta:g})")
     cli.summary(
         f"{name} score model: {paths.model_path(args.models_dir, name)}\n"
         f"  validation MSE of the next {out_steps} steps: {name} {val_mse:.5f} | repeat last step "

@@ -30,6 +30,35 @@ def test_gaussian_loss_and_mean_error_by_hand():
     assert float(mean_mse(targets, prediction)[0]) == pytest.approx((1 + 4) / 2)
 
 
+def test_beta_nll_trusts_windows_by_their_spread_and_keeps_the_spreads_optimum():
+    import tensorflow as tf
+
+    from common.score_layers import BetaGaussianNLL, gaussian_nll
+
+    def mean_gradients(beta, spreads, errors):
+        """Gradient of the loss on each window's predicted mean and spread (two windows, one step, one number)."""
+        targets = tf.zeros((2, 1, 1))
+        means, spreads = tf.Variable(np.float32(errors)), tf.Variable(np.float32(spreads))
+        with tf.GradientTape() as tape:
+            prediction = tf.reshape(tf.stack([means, spreads], axis=-1), (2, 1, 2))
+            loss = BetaGaussianNLL(beta)(targets, prediction)
+        return [gradient.numpy() for gradient in tape.gradient(loss, [means, spreads])]
+
+    # The same error (1) in two windows, predicted spreads 0.1 and 1: the plain NLL pulls the first window's
+    # mean 100x as hard as the second's (error / variance), beta 0.5 10x, beta 1 as hard (MSE).
+    for beta, ratio in ((0.0, 100.0), (0.5, 10.0), (1.0, 1.0)):
+        on_mean, _ = mean_gradients(beta, [0.1, 1.0], [1.0, 1.0])
+        assert on_mean[0] / on_mean[1] == pytest.approx(ratio, rel=1e-4)
+    # Each spread equal to its window's |error| is the NLL's optimum: the weight (no gradient) keeps it there.
+    _, on_spread = mean_gradients(0.5, [1.0, 0.5], [1.0, 0.5])
+    np.testing.assert_allclose(on_spread, 0.0, atol=1e-6)
+    # Beta 0 is the plain NLL, value for value.
+    prediction = np.array([[[0.0, 2.0]], [[3.0, 1.0]]], np.float32)
+    targets = np.ones((2, 1, 1), np.float32)
+    assert float(BetaGaussianNLL(0.0)(targets, prediction)) == pytest.approx(
+        float(np.mean(gaussian_nll(targets, prediction))), rel=1e-6)
+
+
 def tiny_model(latent=3, in_steps=8, out_steps=2, seed=1):
     """A wrapped LSTM score model with random (not zero) read-out weights, so its predictions depend on its input."""
     import keras

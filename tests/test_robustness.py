@@ -407,3 +407,13 @@ def test_envelope_blocks_out_of_range_are_one_line_and_keep_the_saved_autoencode
     status, _, err = run_main(autoencode, dirs_of(root) + TINY_AE + extra, capsys)
     assert_one_error_line(status, err, message)
     assert record.read_bytes() == before
+
+
+@pytest.mark.parametrize("beta", ["-0.5", "1.5"])
+def test_nll_beta_out_of_range_is_one_line_and_keeps_the_saved_score_model(trained, tmp_path, capsys, beta):
+    root = copy_pipeline(trained, tmp_path)
+    saved = [paths.model_path(root / "models", "conv1d"), paths.model_record_path(root / "models", "conv1d")]
+    before = [path.read_bytes() for path in saved]
+    status, _, err = run_main(conv1d_creater, dirs_of(root) + TINY_SCORE + ["--nll-beta", beta], capsys)
+    assert_one_error_line(status, err, f"--nll-beta must be 0 to 1, not {float(beta):g}")
+    assert [path.read_bytes() for path in saved] == before
