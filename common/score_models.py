@@ -50,7 +50,8 @@ def make_parser(description, name):
                         help="dropout before the body's last layer while training (default 0.3)")
     parser.add_argument("--nll-beta", type=float, default=NLL_BETA,
                         help="weight each window's log-likelihood by its predicted variance to this power "
-                             f"(beta-NLL): 0 is the plain Gaussian NLL, 1 gives the mean MSE's pull (default {NLL_BETA:g})")
+                             f"(beta-NLL): 0 is the plain Gaussian NLL, 1 gives the mean MSE's pull "
+                             f"(default {NLL_BETA:g})")
     parser.add_argument("--max-windows", type=int, default=None,
                         help="use at most this many training windows per epoch (default: all)")
     training.add_training_arguments(parser, epochs=60, batch_size=64, learning_rate=1e-3, patience=8)
@@ -246,8 +247,8 @@ def train(args, name, build_body):
     with strategy.scope():
         model = wrap_body(build_body(in_steps, out_steps, latent_dim), in_steps, out_steps, latent_dim, mean,
                           variance, args.input_noise, name)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0), loss=BetaGaussianNLL(args.nll_beta),
-                      metrics=[mean_mse], **training.compile_options(args))
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=1.0),
+                      loss=BetaGaussianNLL(args.nll_beta), metrics=[mean_mse], **training.compile_options(args))
     log.info("%s score model: %s parameters; %d training windows, %d validation windows", name,
              f"{model.count_params():,}", len(train_starts), len(val_starts))
 
