@@ -13,6 +13,9 @@ pipeline's own code:
     (sparse-lapped and dense-lapped: the architecture with --lapped; the others with --no-lapped);
   - each saved encoder/decoder is loaded in safe mode and round-trips --test-seconds from the middle of every
     held-out song (common.models.encode/decode, cross-faded steps).
+  - bounds (--bound-peaks): each step's N largest coefficients of the lapped transform and nothing else, the
+    least error any code that keeps N values per step of that orthonormal transform can have, so the most
+    the sparse codes can reach with N peaks (codec_layers.keep_largest_coefficients).
 Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
 and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless; mean over the songs) of the
 round trip and of its error (music with beats on the 1/4-second grid has its own figure away from 1.0; the
@@ -60,6 +63,10 @@ def parse_args(argv):
     parser.add_argument("--pca-segments", type=int, default=6000,
                         help="training segments the PCA reference is fitted to (default 6000, about 660 MB; "
                              "all of them if there are fewer)")
+    parser.add_argument("--bound-peaks", nargs="*", type=int, default=[220, 256],
+                        help="also measure each step's N largest lapped coefficients alone, for each N: the "
+                             "most a sparse code with N peaks can reach (default 220, the default layout's, "
+                             "and 256, all 512 numbers as peaks; none: leave it out)")
     parser.add_argument("--repeats", type=int, default=3, help="timed encode+decode repeats (default 3)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the step dataset and models go (default: a temporary folder, removed after)")
@@ -68,7 +75,11 @@ def parse_args(argv):
                              "architecture's models-<arch> folder to train it again)")
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="passed to autoencode.py (XLA for the training step)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    bins = audio.CHANNELS * audio.STEP_FRAMES  # of the lapped spectrum, mid and side
+    if any(not 1 <= count <= bins for count in args.bound_peaks):
+        parser.error(f"--bound-peaks must each be 1 to {bins}")
+    return args
 
 
 def main(argv=None):
@@ -151,6 +162,17 @@ def lapped_pca_round_trip(fold, unfold, mean, basis):
     return round_trip
 
 
+def largest_coefficients_round_trip(count):
+    """Each step's count largest lapped coefficients and nothing else: the best a code that keeps count
+    values per step of the sparse-lapped transform can reach (codec_layers.keep_largest_coefficients)."""
+    from common.codec_layers import keep_largest_coefficients
+
+    def round_trip(steps):
+        kept = keep_largest_coefficients(audio.segments_from_steps(steps), count)
+        return audio.overlap_add(kept, keep_energy=False)
+    return round_trip
+
+
 def codec_round_trip(models_dir):
     from common.models import decode, encode, load_codec
 
@@ -208,6 +230,10 @@ def run(args, work):
         del sample
         rows.append((f"PCA {args.latent_dim} of lapped steps", fitted,
                      measure(lapped_pca_round_trip(fold, unfold, *lapped_basis), songs, args.repeats)))
+    for count in args.bound_peaks:
+        rows.append((f"bound: the {count} largest lapped coefficients of each step, nothing else",
+                     f"no code ({2 * count} numbers as positions and values)",
+                     measure(largest_coefficients_round_trip(count), songs, args.repeats)))
     for arch in args.archs:
         minutes, record = train_arch(args, arch, data_dir, work / f"models-{arch}")
         budget = (f"{record['epochs_run']} epochs, {minutes:.1f} min" if record["epochs_run"]

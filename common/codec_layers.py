@@ -402,6 +402,21 @@ def _waveform(spectrum, transform):
     return _left_right(mid_side)
 
 
+def keep_largest_coefficients(segments, count, transform="lapped"):
+    """(steps, SEGMENT_FRAMES, 2) segments -> the same with only each step's count largest coefficients of
+    the transform's spectrum, nothing else (no noise fill, no band levels, no envelope), for
+    audio.overlap_add (keep_energy=False for "lapped").
+
+    With "lapped" this is the best any code that keeps count values per step of this transform can do: its
+    basis is orthonormal, so keeping the largest is the least error. bench/fidelity.py prints it as a bound.
+    """
+    import tensorflow as tf
+
+    spectrum = _spectrum(tf.constant(segments, tf.float32), transform)
+    smallest_kept = tf.math.top_k(tf.abs(spectrum), k=count).values[:, -1:]
+    return np.asarray(_waveform(tf.where(tf.abs(spectrum) >= smallest_kept, spectrum, 0.0), transform))
+
+
 @keras.saving.register_keras_serializable(package="musicgen")
 class LappedAnalysis(keras.layers.Layer):
     """(batch, SEGMENT_FRAMES, 2) segments -> (batch, 2 * STEP_FRAMES): each channel windowed and folded into

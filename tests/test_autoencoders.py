@@ -263,6 +263,26 @@ def test_lapped_analysis_and_synthesis_give_the_song_back_exactly():
     np.testing.assert_allclose(decoded[margin:-margin], audio.unframe_steps(steps)[margin:-margin], atol=1e-5)
 
 
+def test_the_bound_keeps_exactly_each_steps_largest_lapped_coefficients():
+    """bench/fidelity.py's bound: analysed again, the steps it gives back hold each step's count largest
+    coefficients of the song, at their values, and no others (away from the song's first and last margin)."""
+    import tensorflow as tf
+
+    from common.codec_layers import _spectrum, keep_largest_coefficients
+
+    song = synth_song(2.0) + 0.01 * np.random.default_rng(0).standard_normal((88200, 2)).astype(np.float32)
+    segments = audio.segments_from_steps(audio.frame_steps(song))
+    count = 300
+    kept = audio.overlap_add(keep_largest_coefficients(segments, count), keep_energy=False)
+    original = np.asarray(_spectrum(tf.constant(segments), "lapped"))[1:-1]
+    again = np.asarray(_spectrum(tf.constant(audio.segments_from_steps(audio.frame_steps(kept))), "lapped"))[1:-1]
+    largest = np.argsort(-np.abs(original), axis=1)[:, :count]
+    expected = np.zeros_like(original)
+    np.put_along_axis(expected, largest, np.take_along_axis(original, largest, axis=1), axis=1)
+    np.testing.assert_allclose(again, expected, atol=1e-4 * np.abs(original).max())
+    assert np.all(np.count_nonzero(np.abs(again) > 1e-3 * np.abs(original).max(), axis=1) <= count)
+
+
 def test_sparse_layers_saved_before_the_lapped_transform_load_as_dct():
     """Their configs have no "transform": they keep decoding as they were made, with the energy correction."""
     from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding, decoded_segments_are_lapped
