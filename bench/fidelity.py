@@ -76,7 +76,8 @@ def parse_args(argv):
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="passed to autoencode.py (XLA for the training step)")
     args = parser.parse_args(argv)
-    bins = audio.CHANNELS * audio.STEP_FRAMES  # of the lapped spectrum, mid and side
+    # codec_layers.spectrum_bins("lapped"), the mid and side spectra; not imported here, as it loads Keras
+    bins = audio.CHANNELS * audio.STEP_FRAMES
     if any(not 1 <= count <= bins for count in args.bound_peaks):
         parser.error(f"--bound-peaks must each be 1 to {bins}")
     return args
