@@ -82,8 +82,13 @@ def split_prediction(prediction):
 def gaussian_nll(targets, prediction):
     """Negative log-likelihood of the targets under the predicted Gaussian (constant dropped), per window (the
     loss of score models trained before BetaGaussianNLL, which is the same with --nll-beta 0)."""
+    return ops.mean(_nll_terms(targets, prediction), axis=(-2, -1))
+
+
+def _nll_terms(targets, prediction):
+    """Each number's Gaussian negative log-likelihood (constant dropped), (batch, out_steps, latent)."""
     mean, spread = split_prediction(prediction)
-    return ops.mean(0.5 * ops.square((targets - mean) / spread) + ops.log(spread), axis=(-2, -1))
+    return 0.5 * ops.square((targets - mean) / spread) + ops.log(spread)
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -106,10 +111,9 @@ class BetaGaussianNLL(keras.losses.Loss):
         self.beta = float(beta)
 
     def call(self, targets, prediction):
-        mean, spread = split_prediction(prediction)
-        terms = 0.5 * ops.square((targets - mean) / spread) + ops.log(spread)
+        terms = _nll_terms(targets, prediction)
         if self.beta:
-            weight = ops.stop_gradient(spread ** (2 * self.beta))
+            weight = ops.stop_gradient(split_prediction(prediction)[1] ** (2 * self.beta))
             terms = terms * weight / ops.mean(weight, axis=(0, 1), keepdims=True)
         return ops.mean(terms, axis=(-2, -1))
 
