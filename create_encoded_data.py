@@ -3,7 +3,8 @@
 Reads   data/steps/                    the step dataset of combine_encoded_test_data.py
         models/encoder.keras           from autoencode.py
 Writes  data/scores/index.json         latent size, window sizes, which autoencoder and step dataset made it
-        data/scores/<run>/song-NNNNN.npz   each song's score: (num_steps, latent_dim) float32
+        data/scores/<run>/song-NNNNN.npz   each song's score: (num_steps, latent_dim) float32, and what each
+                                           step sounds like (common/step_features.py), for the generator
         data/output/score.png          the score of the first song, as a picture
 
 A window is --in-steps consecutive steps (40 = 10 s) followed by the --out-steps (5 = 1.25 s) to predict,
@@ -15,7 +16,7 @@ Example:
 """
 import logging
 
-from common import artifacts, audio, cli, datasets, paths, plots
+from common import artifacts, audio, cli, datasets, paths, plots, step_features
 from common.errors import PipelineError
 
 log = logging.getLogger("musicgen")
@@ -55,9 +56,10 @@ def run(args):
     bar = cli.progress(total=total_steps, desc="encoding", unit="step", quiet=args.quiet)
     try:
         for song in steps_index["songs"]:
-            score = encode(encoder, datasets.load_song_steps(steps_folder, song), args.batch_size)
+            steps = datasets.load_song_steps(steps_folder, song)
+            score = encode(encoder, steps, args.batch_size)
             shard = f"{run_folder}/{artifacts.shard_name(len(entries))}"
-            artifacts.write_npz(folder / shard, score=score)
+            artifacts.write_npz(folder / shard, score=score, features=step_features.step_features(steps))
             entries.append({"song": song["song"], "file": shard, "num_steps": len(score), "split": song["split"],
                             "num_windows": max(0, len(score) - window + 1),
                             "fingerprint": artifacts.file_fingerprint(folder / shard)})
@@ -80,7 +82,8 @@ def run(args):
     index = artifacts.write_dataset_index(folder, {
         "kind": "scores", "latent_dim": int(record["latent_dim"]), "in_steps": args.in_steps,
         "out_steps": args.out_steps, "autoencoder_fingerprint": record["fingerprint"],
-        "autoencoder_arch": record["arch"], "steps_fingerprint": steps_index["fingerprint"], "songs": entries,
+        "autoencoder_arch": record["arch"], "steps_fingerprint": steps_index["fingerprint"],
+        "step_features": step_features.VERSION, "songs": entries,
     })
     datasets.prune_old_runs(folder, keep_run=run_folder)
     first = entries[0]

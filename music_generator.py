@@ -38,8 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import artifacts, audio, cli, datasets, metrics, paths, plots
+from common import artifacts, audio, cli, datasets, metrics, paths, plots, step_features
 from common.errors import PipelineError
+from common.step_choice import MAX_RUN, StepChoice
 
 log = logging.getLogger("musicgen")
 
@@ -55,6 +56,12 @@ def parse_args(argv):
     parser.add_argument("--offset", type=float, default=0.0, help="seconds into the seed song where the seed starts")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation to generate")
     parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="which score model continues")
+    parser.add_argument("--new-steps", choices=("real", "sampled"), default="real",
+                        help="real (default): each new step is a real step of the seed or of the songs of "
+                             "data/scores/, joined where its neighbours sound like what was just played and "
+                             "chosen by the score model; sampled: drawn from the model's Gaussian")
+    parser.add_argument("--max-run", type=int, default=MAX_RUN,
+                        help=f"--new-steps real: consecutive steps of one song at most (default {MAX_RUN} = 2 s)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="spread of the sampled steps, times the model's predicted spread: 0 always takes the "
                              "most likely steps (they fade towards the average step); 1 samples the model's own "
@@ -163,6 +170,36 @@ def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, q
     bar.close()
     new = np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
     return new, clipped / max(1, (len(score) - len(seed_score)) * seed_score.shape[1])
+
+
+def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, temperature, max_run, rng, quiet,
+                             level_hold=None):
+    """(num_steps, latent) new steps, each a real step of pool = (scores, features, sources) (the songs of the
+    score dataset) or of the seed, chosen by common/step_choice.StepChoice from the score model's Gaussian for
+    it, and the StepChoice (its joins: places where the continuation leaves one song's run of steps for
+    another; its longest_run: the most consecutive steps of one song played in a row).
+    The model reads the chosen steps back, as it read real songs in training."""
+    from common.models import inference
+    from common.score_layers import split_prediction
+    from common.score_models import is_recurrent, model_inputs
+
+    in_steps = len(seed_score)
+    scores, features, sources = pool
+    # The seed is a source of its own, ahead of the pool; its last step has no known successor.
+    chooser = StepChoice(np.concatenate([seed_score, scores]), np.concatenate([seed_features, features]),
+                         np.concatenate([np.full(in_steps, -1), sources]), range(in_steps), rng, temperature,
+                         max_run)
+    score = list(seed_score)
+    bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
+    while len(score) - in_steps < num_steps:
+        window = np.asarray(score[-in_steps:], np.float32)[None]
+        prediction = inference(model, model_inputs(window, seed_score[None]), jit_compile=is_recurrent(model))
+        mean, spread = split_prediction(prediction[0])  # (out_steps, latent)
+        steps = chooser.scores[[chooser.choose(mean[k:], spread[k:]) for k in range(len(mean))]]
+        score.extend(steps if level_hold is None else level_hold(steps))
+        bar.update(len(steps))
+    bar.close()
+    return np.asarray(score[in_steps:in_steps + num_steps], np.float32), chooser
 
 
 def correlated_noise(rng, shape, factors=None):
@@ -317,8 +354,9 @@ def training_range(record):
 
 
 def run(args):
-    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0 or args.level_range < 0:
-        raise PipelineError("--seconds must be positive, --temperature, --dynamics and --level-range at least 0")
+    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0 or args.level_range < 0 or args.max_run < 1:
+        raise PipelineError("--seconds and --max-run must be positive, --temperature, --dynamics and --level-range "
+                            "at least 0")
     from common.codec_layers import record_format
     from common.models import decode, encode, load_codec
 
@@ -341,13 +379,21 @@ def run(args):
     if "error_factors" not in record:
         log.warning("the %s model predates correlated sampling (its noise will be independent, continuations "
                     "steadier than music): rerun %s", args.model, artifacts.MADE_BY[args.model])
-    new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
-                                        args.quiet, score_range=training_range(record), step_surprise=plan,
-                                        peak_limits=record.get("peak_limits"),
-                                        sparse_format=code_format,
-                                        hold_spread=code_holds_spread(autoencoder),
-                                        error_factors=record_error_factors(record),
-                                        keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)
+    if args.new_steps == "real":
+        pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"])
+        new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
+                                                    pool, num_steps, args.temperature, args.max_run, rng,
+                                                    args.quiet, level_hold)
+        clipped, joins, longest_run = 0, chooser.joins, chooser.longest_run * audio.STEP_SECONDS
+    else:
+        joins = longest_run = None
+        new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
+                                            args.quiet, score_range=training_range(record), step_surprise=plan,
+                                            peak_limits=record.get("peak_limits"),
+                                            sparse_format=code_format,
+                                            hold_spread=code_holds_spread(autoencoder),
+                                            error_factors=record_error_factors(record),
+                                            keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -371,6 +417,7 @@ def run(args):
                                    decoded[:seed_frames])
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
     figures["clipped_to_range"] = clipped
+    figures["joins"], figures["longest_run_seconds"] = joins, longest_run
     figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
@@ -382,8 +429,10 @@ def run(args):
         f"peak {figures['peak']:.3f} (limiter: at most {figures['limiter_max_reduction_db']:.1f} dB of gain "
         f"reduction; level hold: at most {figures['level_hold_max_db']:.1f} dB of gain change)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
-        f"(0 = copies the seed, ~1 = new material); {100 * clipped:.2f}% of sampled numbers were beyond the "
-        f"training scores' range (for a peak of the sparse code: at its frequency) and kept at its edge\n"
+        f"(0 = copies the seed, ~1 = new material); "
+        + (f"real steps, {joins} joins, at most {longest_run:g} s of one song in a row\n" if joins is not None else
+           f"{100 * clipped:.2f}% of sampled numbers were beyond the training scores' range (for a peak of the "
+           f"sparse code: at its frequency) and kept at its edge\n") +
         f"  picture: {picture}"
     )
     return figures

@@ -122,6 +122,26 @@ def load_song_score(folder, song):
     return arrays["score"].astype(np.float32)
 
 
+def song_steps_heard(folder, autoencoder_fingerprint):
+    """Every song of a score dataset as the generator's pool of real steps: scores (N, latent), what each step
+    sounds like (N, step_features.SIZE) and which song it is from (N,); checked against the autoencoder."""
+    from common import step_features
+
+    index = artifacts.read_dataset_index(folder, "scores", step_features=step_features.VERSION)
+    artifacts.check_same("the score dataset", index["autoencoder_fingerprint"], autoencoder_fingerprint,
+                         "create_encoded_data.py")
+    scores, features, sources = [], [], []
+    for number, song in enumerate(index["songs"]):
+        arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
+        if arrays.get("features", np.zeros(0)).shape != (len(arrays["score"]), step_features.SIZE):
+            raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no step features: rerun "
+                                          "create_encoded_data.py")
+        scores.append(arrays["score"].astype(np.float32))
+        features.append(arrays["features"].astype(np.float32))
+        sources.append(np.full(len(arrays["score"]), number))
+    return np.concatenate(scores), np.concatenate(features), np.concatenate(sources)
+
+
 def segment_dataset(folder, index, split, batch_size, shuffle=True, seed=0, cache_limit_mb=128,
                     shuffle_buffer=1024, interleave_songs=8):
     """tf.data of (segment, segment) float32 batches for autoencoder training, streamed step by step.

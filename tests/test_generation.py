@@ -7,7 +7,7 @@ import soundfile
 import lstm_creater
 import music_generator
 from common import audio, metrics, paths, score_models
-from tests.conftest import TINY_SCORE, write_song
+from tests.conftest import TINY_SCORE, synth_song, write_song
 
 
 def test_baselines_on_a_hand_made_score():
@@ -325,7 +325,7 @@ def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path):
 
 
 def test_a_minute_of_continuation_keeps_the_seeds_loudness_without_clipping(lstm_dirs, tmp_path):
-    samples, figures = generate(lstm_dirs, tmp_path, "minute", "--seconds", "60")
+    samples, figures = generate(lstm_dirs, tmp_path, "minute", "--seconds", "60", "--new-steps", "sampled")
     seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
     drift = metrics.loudness_per_second(samples)[2:] - seed_level
     assert len(samples) == 60 * audio.SAMPLE_RATE and np.isfinite(samples).all()
@@ -342,8 +342,64 @@ def test_a_minute_of_continuation_keeps_the_seeds_loudness_without_clipping(lstm
     # New material, not the seed looped: generated steps are far from every seed step.
     assert figures["seed_copy_median"] > 0.3
     # Always taking the mean (what an MSE-trained model does) loses what the model cannot predict, and fades.
-    faded, _ = generate(lstm_dirs, tmp_path, "mean only", "--seconds", "60", "--temperature", "0")
+    faded, _ = generate(lstm_dirs, tmp_path, "mean only", "--seconds", "60", "--temperature", "0",
+                        "--new-steps", "sampled")
     assert audio.rms_db(faded) < audio.rms_db(samples) - 1.5
+
+
+def test_a_minute_of_real_steps_joins_songs_keeps_the_level_and_replays_nothing_for_long(lstm_dirs, tmp_path):
+    from common.models import decode, load_codec
+
+    samples, figures = generate(lstm_dirs, tmp_path, "real", "--seconds", "60", "--max-run", "6")
+    seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
+    drift = metrics.loudness_per_second(samples)[2:] - seed_level
+    assert len(samples) == 60 * audio.SAMPLE_RATE and np.isfinite(samples).all() and np.abs(samples).max() <= 1
+    assert np.all(np.abs(drift) <= 3.0), drift
+    # Runs of one song's consecutive steps of at most 6 (1.5 s), so at least 240 / 6 - 1 joins.
+    assert figures["longest_run_seconds"] <= 1.5 and figures["joins"] >= 39
+
+
+def test_real_steps_are_steps_of_the_seed_or_the_corpus_and_the_model_reads_them_back(lstm_dirs):
+    from common import datasets, step_features
+    from common.models import encode, load_codec
+
+    dirs, _ = lstm_dirs
+    encoder, _, autoencoder = load_codec(dirs[3])
+    model, _ = music_generator.load_score_model(dirs[3], "lstm", autoencoder)
+    scores, _, _ = pool = datasets.song_steps_heard(paths.scores_dir(dirs[1]), autoencoder["fingerprint"])
+    seed_steps = audio.frame_steps(synth_song(10, seed=7))  # a song the corpus does not have
+    seed_score = encode(encoder, seed_steps)
+    new, chooser = music_generator.continue_with_real_steps(
+        model, seed_score, step_features.step_features(seed_steps), pool, 48, 1.0, 4, np.random.default_rng(0),
+        quiet=True)
+    everything = np.concatenate([seed_score, scores])
+    # Each new step is one of the pool's, exactly (no level hold here), in the order the chooser played them
+    # (it chooses whole windows of 5: 50 steps, of which the first 48 are kept).
+    assert np.array_equal(new, everything[chooser.history[len(seed_score):len(seed_score) + 48]])
+    assert chooser.longest_run <= 4 and chooser.joins >= 48 // 4
+    # No short loops: no step comes back within 4 s (16 steps) of being played.
+    played = chooser.history
+    assert all(played[i] not in played[max(0, i - 16):i] for i in range(len(seed_score), len(played)))
+
+
+def test_real_steps_need_step_features_and_say_which_step_to_rerun(lstm_dirs, tmp_path, capsys):
+    import json
+    import shutil
+
+    dirs, _ = lstm_dirs
+    data = tmp_path / "data"
+    shutil.copytree(dirs[1], data)
+    index_path = paths.scores_dir(data) / "index.json"
+    index = json.loads(index_path.read_text())
+    index.pop("step_features")  # a score dataset made before step 4 kept what each step sounds like
+    index_path.write_text(json.dumps(index))
+    seed = tmp_path / "seed.wav"
+    write_song(seed, seconds=12)
+    with pytest.raises(SystemExit) as exit_info:
+        music_generator.main(["--data-dir", str(data), "--models-dir", dirs[3], "--seed-file", str(seed), "-q"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert "rerun create_encoded_data.py" in error and len(error.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("missing", ["output", "surprise_profiles"])
