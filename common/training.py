@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,8 +179,38 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
         early_stopping(args.patience, backup_dir.with_name(f"{backup_dir.name}-best-weights.npz")),
         keras.callbacks.CSVLogger(str(run_log_dir / "history.csv"), append=args.resume),
         keras.callbacks.TensorBoard(log_dir=str(run_log_dir), write_graph=False),
+        *([_epoch_line_callback()] if not args.quiet and fit_verbosity(args) == 0 else []),
         *extra,
     ]
+
+
+def epoch_line(epoch, epochs, logs, seconds):
+    """One line for a finished epoch (counted from 1): "epoch 3/30: loss 0.6233, val_loss 0.6240 (12.0 s)"."""
+    figures = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items() if _is_number(value))
+    return f"epoch {epoch}/{epochs}: {figures or 'done'} ({seconds:.1f} s)"
+
+
+def _is_number(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _epoch_line_callback():
+    """Logs one line per epoch: what training prints when its output goes to a file, not a terminal."""
+    import keras
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.monotonic() - getattr(self, "started", time.monotonic())
+            log.info("%s", epoch_line(epoch + 1, self.params.get("epochs", "?"), logs, seconds))
+
+    return EpochLine()
 
 
 def early_stopping(patience, best_weights_path):
@@ -304,9 +335,13 @@ def compile_options(args, xla_by_default=False):
     return {"jit_compile": args.jit_compile == "on"}
 
 
-def fit_verbosity(args):
-    """Keras's own progress bar unless --quiet."""
-    return 0 if args.quiet else "auto"
+def fit_verbosity(args, stdout=None):
+    """Keras's own progress bar on a terminal; 0 with --quiet or when stdout is a file or a pipe (a log, CI),
+    where every frame of the bar would be kept and standard_callbacks logs one line per epoch instead."""
+    stdout = stdout or sys.stdout
+    if args.quiet or not getattr(stdout, "isatty", lambda: False)():
+        return 0
+    return "auto"
 
 
 def best_validation_loss(history):
