@@ -26,25 +26,22 @@ def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs})")
     group.add_argument("--batch-size", type=int, default=batch_size,
-                       help=f"global batch size, split across devices (default {batch_size})")
+                       help=f"global batch, split across devices (default {batch_size})")
     group.add_argument("--learning-rate", type=float, default=learning_rate,
                        help=f"Adam learning rate (default {learning_rate})")
     group.add_argument("--patience", type=int, default=patience,
-                       help=f"stop after this many epochs without a better validation loss (default {patience})")
+                       help=f"stop after N epochs without progress (default {patience})")
     group.add_argument("--resume", action="store_true",
-                       help="continue an interrupted training from its last completed epoch")
+                       help="continue an interrupted training")
     group.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                       help="auto: mirrored where there are several GPUs, else one device; mirrored: "
-                            "MirroredStrategy over every local GPU; multiworker: MultiWorkerMirroredStrategy "
-                            "over the machines TF_CONFIG names (only the chief saves); none: one device")
+                       help="auto: all GPUs if several; multiworker: see README")
     group.add_argument("--mixed-precision", action="store_true",
-                       help="float16 compute with float32 weights (GPU only; ignored with a warning on CPU)")
+                       help="float16 compute on GPUs (ignored on the CPU)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
-                       help="XLA-compile the training step (auto: on for the models it speeds up, the dense "
-                            "autoencoder, when training on one device; Keras's own choice otherwise)")
+                       help="XLA (auto: on for the dense autoencoder, one device)")
     group.add_argument("--random-seed", type=int, default=0, help="seed for weights and shuffling (default 0)")
     group.add_argument("--run-name", default=None,
-                       help="name of this run's folder under models/logs/ (default: model name and time)")
+                       help="its log folder's name (default: model and time)")
     return group
 
 

@@ -26,11 +26,14 @@ SCRIPTS = [combine_encoded_test_data, autoencode, autoencode_test, create_encode
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda module: module.__name__)
-def test_every_script_has_help(script, capsys):
+def test_every_script_has_help_that_fits_one_screen(script, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps help to the terminal's width
     with pytest.raises(SystemExit) as exit_info:
         script.main(["--help"])
     assert exit_info.value.code == 0
-    assert "--data-dir" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--data-dir" in out and "Example:" in out and out.splitlines()[0].endswith(".py [options]")
+    assert len(out.splitlines()) <= 60
 
 
 def test_step_dataset_is_deterministic_split_by_song_and_described(pipeline):
