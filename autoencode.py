@@ -37,7 +37,7 @@ PCA_RANK_TOLERANCE = 1e-6  # of the largest variance: directions below it hold <
 # The lapped transform suits dense: its linear layers then code each step once, not its margins twice, a closer
 # round trip (+0.9 dB SI-SDR) decoded with no cross-fade correction (encode + decode 2x faster), and its
 # continuations kept every target of bench/continuation.py. Sparse lapped codes round-trip better too, but
-# the score models' continuations of them measured further from real music (README).
+# the score models' continuations of them measured further from real music (docs/codec.md).
 DEFAULT_LAPPED = {"sparse": False, "dense": True, "conv": False}
 CONV_PADDED_FRAMES = 13824  # SEGMENT_FRAMES rounded up to a multiple of the encoder's total stride (768)
 CONV_STRIDES = (4, 4, 4, 4, 3)

@@ -39,7 +39,7 @@ WINDOW_INPUT, REFERENCE_INPUT = "score_window", "reference_window"
 SURPRISE_PROFILES = 512  # validation windows whose step-by-step surprise the record keeps for sampling
 ERROR_FACTORS = 32  # directions in which the model's errors move together, kept for sampling (error_factors)
 ERROR_WINDOWS = 4096  # training windows those directions are measured on
-NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and README, "Continuations"
+NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and docs/continuation.md
 
 
 def make_parser(description, name):
