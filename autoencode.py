@@ -1,33 +1,16 @@
 """Step 2: train the autoencoder whose 512-number code for each 1/4-second step is the machine's own score.
 
 Reads   data/steps/                        the step dataset of combine_encoded_test_data.py
-Writes  models/autoencoder.keras           the whole model (segment -> code -> segment)
-        models/encoder.keras, decoder.keras its two halves, used by every later step
+Writes  models/autoencoder.keras, encoder.keras, decoder.keras   the model and its two halves
         models/autoencoder.json            resolved arguments, fingerprints, validation figures
-        models/autoencoder_loss.png        training and validation loss curves (trained architectures)
-        models/logs/<run>/                 TensorBoard scalars and audio of the reconstruction per epoch
+        models/autoencoder_loss.png, logs/<run>/   loss curves, TensorBoard logs (trained architectures)
 
-Architectures (--arch), best first on held-out real music (bench/fidelity.py):
-  sparse  the largest coefficients of the step's mid/side spectrum (DCT of the segment; --lapped: an
-          MDCT-like lapped transform) by position and value, the level of the rest in bands, which the
-          decoder fills with noise, and the step's loudness in 8 blocks of 31 ms (--envelope-blocks), put
-          back on the decoded sound; fitted to nothing, so there is nothing to train (--epochs is not
-          used); on held-out real music 3.9 dB SI-SDR better than the best linear code of the same size
-          (PCA), 4.6 dB with --lapped, with lower log-spectral and log-mel distances
-  dense   the seed's design: one linear hidden layer of --latent-dim units, started from the PCA of the
-          training steps (the optimum of any linear code) and fine-tuned; by default it sits between a
-          lapped transform's fold and unfold (--no-lapped: over the whole segment, the seed's way), 0.9 dB
-          SI-SDR better and twice as fast
-  conv    strided Conv1D encoder and transposed-Conv1D decoder, trained on a multi-resolution STFT +
-          waveform loss
-Each step is encoded together with a 31 ms margin of its neighbours and decoded segments are cross-faded,
-so a decoded score has no click at step boundaries.
+--arch sparse (default: nothing to train; each step's strongest spectral lines, band levels and loudness),
+dense (one linear layer, lapped, started from PCA) or conv (needs a GPU and hours): see docs/codec.md.
 
 Example:
     python autoencode.py                                   # the sparse code: seconds, no training
     python autoencode.py --arch dense --latent-dim 512 --epochs 30
-    python autoencode.py --arch dense --no-lapped --epochs 30  # the seed's dense layers over whole segments
-    python autoencode.py --arch conv --max-minutes 30
     python autoencode.py --arch conv --resume              # after an interruption
 """
 import argparse
@@ -54,7 +37,7 @@ PCA_RANK_TOLERANCE = 1e-6  # of the largest variance: directions below it hold <
 # The lapped transform suits dense: its linear layers then code each step once, not its margins twice, a closer
 # round trip (+0.9 dB SI-SDR) decoded with no cross-fade correction (encode + decode 2x faster), and its
 # continuations kept every target of bench/continuation.py. Sparse lapped codes round-trip better too, but
-# the score models' continuations of them measured further from real music (README).
+# the score models' continuations of them measured further from real music (docs/codec.md).
 DEFAULT_LAPPED = {"sparse": False, "dense": True, "conv": False}
 CONV_PADDED_FRAMES = 13824  # SEGMENT_FRAMES rounded up to a multiple of the encoder's total stride (768)
 CONV_STRIDES = (4, 4, 4, 4, 3)
@@ -62,40 +45,32 @@ CONV_STRIDES = (4, 4, 4, 4, 3)
 
 def parse_args(argv):
     parser = cli.make_parser(__doc__)
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="sparse", help="autoencoder architecture")
-    parser.add_argument("--latent-dim", type=int, default=512, help="numbers per 1/4-second step of the score")
-    parser.add_argument("--width", type=int, default=64, help="channels of the conv architecture's layers")
+    parser.add_argument("--arch", choices=ARCHITECTURES, default="sparse", help="sparse (default), dense or conv")
+    parser.add_argument("--latent-dim", type=int, default=512, help="numbers per 1/4-second step (default 512)")
+    parser.add_argument("--width", type=int, default=64, help="conv: channels of its layers (default 64)")
     parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
-                        help="sparse and dense: code each step through a lapped transform (its margins folded "
-                             "in), whose decoded steps cross-fade with no energy correction; better round trips "
-                             "on held-out music (default: " + ", ".join(
-                                 f"{arch} {'on' if lapped else 'off'}" for arch, lapped in DEFAULT_LAPPED.items())
-                        + "; README says why)")
+                        help="code steps through a lapped transform (default: " + ", ".join(
+                            f"{arch} {'on' if lapped else 'off'}" for arch, lapped in DEFAULT_LAPPED.items()) + ")")
     parser.add_argument("--envelope-blocks", type=int, default=None,
-                        help="sparse only: numbers of the code that keep the step's loudness in that many equal "
-                             "blocks of time, put back on the decoded sound; they keep beats and attacks in a "
-                             "score model's continuations (default: 8, 31 ms each; latent_dim // 8 for codes "
-                             "under 64; 0: none)")
+                        help="sparse: loudness blocks a step (default 8; 0: none)")
     parser.add_argument("--init", choices=("pca", "random"), default="pca",
-                        help="dense only: start from the PCA solution of a sample of training steps (the optimum a "
-                             "linear autoencoder converges to) instead of random weights (default pca)")
+                        help="dense: start from PCA (default) or random weights")
     parser.add_argument("--pca-segments", type=int, default=3000,
-                        help="training segments sampled for --init pca (memory: about 110 kB each)")
+                        help="segments sampled for the PCA start (110 kB each)")
     parser.add_argument("--loss", choices=("auto", "mse", "spectral"), default="auto",
-                        help="auto: mse for dense (it is linear, like PCA), spectral for conv and sparse")
+                        help="auto: mse for dense, spectral for the others")
     group = training.add_training_arguments(parser, epochs=40, batch_size=None, learning_rate=None)
     for action in group._group_actions:  # the shared flags cannot know that their defaults depend on --arch
         if action.dest == "learning_rate":
-            action.help = "Adam learning rate (default: " + ", ".join(
+            action.help = "Adam (default: " + ", ".join(
                 f"{arch} {rate:g}" for arch, rate in DEFAULT_LEARNING_RATES.items() if arch != "sparse") + ")"
         if action.dest == "batch_size":
-            action.help = "global batch size, split across devices (default: " + ", ".join(
-                f"{arch} {size}" for arch, size in DEFAULT_BATCH_SIZES.items()) + ")"
+            action.help = f"global batch (default: dense {DEFAULT_BATCH_SIZES['dense']}, others " \
+                          f"{DEFAULT_BATCH_SIZES['conv']})"
     parser.add_argument("--max-minutes", type=float, default=0.0,
-                        help="training time budget: stop when another epoch would end past it (the first always "
-                             "runs); the best epoch is kept (0: no limit)")
+                        help="time budget; keeps the best epoch (default 0: none)")
     parser.add_argument("--preview-seconds", type=float, default=4.0,
-                        help="seconds of a validation song logged to TensorBoard as audio each epoch (0: none)")
+                        help="TensorBoard audio per epoch, s (default 4)")
     args = parser.parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = DEFAULT_LEARNING_RATES[args.arch]

@@ -1,6 +1,6 @@
 """Step 1: cut every song in data/input/ into 1/4-second steps and save the training set once.
 
-Reads   data/input/*            any format soundfile reads (WAV, FLAC, OGG, MP3, AIFF, ...), any rate/channels
+Reads   data/input/*            any format soundfile reads (WAV, FLAC, OGG, Opus, MP3, AIFF, ...), any rate/channels
 Writes  data/steps/index.json   what was read, which songs are held out for validation, what was skipped
         data/steps/<run>/song-NNNNN.npz   one shard per song: (num_steps, 11025, 2) samples
 
@@ -46,7 +46,7 @@ def run(args):
         log.warning("skipped %s: not an audio file extension", path.relative_to(source).as_posix())
     songs = songs[: args.max_songs]
     if not songs:
-        raise PipelineError(f"no audio files in {source}: put songs (WAV, FLAC, OGG, MP3, ...) there")
+        raise PipelineError(f"no audio files in {source}: put songs (WAV, FLAC, OGG, Opus, MP3, ...) there")
 
     names = [path.relative_to(source).as_posix() for path in songs]
     held_out = datasets.validation_songs(names, args.val_fraction)

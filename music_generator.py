@@ -5,27 +5,13 @@ Reads   --seed-file SONG (any audio file; default: the first validation song of 
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
-The score model reads the last --in-steps steps of the score (40 = 10 s) and predicts a Gaussian over the next
-5: a mean and a spread for every step and score dimension. Those 5 steps are sampled from it (the spread times
---temperature; 0 takes the mean), appended, and the window slides on, until --seconds of continuation exist.
-Music surprises a whole step at a time (a note starts, a beat lands), which a spread per dimension cannot say:
-each step's noise is also scaled by a surprise drawn from those measured on validation songs, balanced so that
-every second has their full range and their average (--dynamics 1), or not at all (--dynamics 0, a flatter
-sound). And it changes many numbers together (a note brings its partials): the noise moves them in the
-directions the model's errors on training songs moved together (its error factors). The model measures every
-window in units of a reference's per-dimension scale: --scale-from seed (default) keeps the seed's 10 s as
-that reference, and (for dense and conv codes, whose numbers are amounts of sound) the noise's overall size at
-what the model predicts right after the seed, so the continuation keeps the seed's level and timbre however
-long it runs; --scale-from window re-measures each new window (free-running; its level may wander). A sampled
-number beyond the lowest or highest value of its dimension in the training scores is kept at that edge, as a
-Gaussian has tails no song has; with the sparse code, a peak is also kept no louder than training songs have
-at its frequency (its size, and its height over its band's level: sampled peak positions land where real music
-has none); each sampled peak is also moved to the nearest frequency the seed or the window it was predicted
-from had a peak at (--keep-pitches), so the continuation keeps the seed's harmony. With sparse and dense codes
-every second is kept within --level-range dB of the seed's level by a gain on the new steps (nothing in a
-sparse score says "this loud", and a dense autoencoder's round trip may lose a few dB). A smooth look-ahead
-limiter keeps peaks at or below full scale. How much each of these acted is reported. The same --random-seed
-gives the same WAV.
+The score model reads the last 40 steps (10 s) and predicts a Gaussian over the next 5. By default each new
+step is a real step of the seed or of the songs of step 4: the run of one song goes on for up to --max-run
+steps, then joins a place whose previous second sounds like what was just played and like the seed, the one
+whose next steps the model finds likeliest (--temperature 0: always the likeliest). --new-steps sampled draws
+them from the Gaussian instead (--dynamics, --scale-from, --keep-pitches act there). Every second is kept
+within --level-range dB of the seed, and a look-ahead limiter keeps peaks under full scale. The same
+--random-seed gives the same WAV. How and why, with the figures: docs/continuation.md.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -52,35 +38,26 @@ LEVEL_RANGE_DB = 2.0  # sparse and dense codes: every second within this of the 
 def parse_args(argv):
     parser = cli.make_parser(__doc__)
     parser.add_argument("--seed-file", type=Path, default=None,
-                        help="song whose opening is continued (default: first validation song of the step dataset)")
-    parser.add_argument("--offset", type=float, default=0.0, help="seconds into the seed song where the seed starts")
-    parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation to generate")
-    parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="which score model continues")
+                        help="song to continue (default: first validation song)")
+    parser.add_argument("--offset", type=float, default=0.0, help="seconds into the song where the seed starts")
+    parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation (default 30)")
+    parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="score model (default lstm)")
     parser.add_argument("--new-steps", choices=("real", "sampled"), default="real",
-                        help="real (default): each new step is a real step of the seed or of the songs of "
-                             "data/scores/, joined where its neighbours sound like what was just played and "
-                             "chosen by the score model; sampled: drawn from the model's Gaussian")
+                        help="real steps of the songs, joined and chosen (default), or sampled from the model")
     parser.add_argument("--max-run", type=int, default=MAX_RUN,
-                        help=f"--new-steps real: consecutive steps of one song at most (default {MAX_RUN} = 2 s)")
+                        help=f"real: steps of one song in a row at most (default {MAX_RUN} = 2 s)")
     parser.add_argument("--temperature", type=float, default=1.0,
-                        help="spread of the sampled steps, times the model's predicted spread: 0 always takes the "
-                             "most likely steps (they fade towards the average step); 1 samples the model's own "
-                             "distribution (default)")
+                        help="how freely joins are chosen / x the sampled spread (default 1; 0: the likeliest)")
     parser.add_argument("--dynamics", type=float, default=1.0,
-                        help="how much of the music's step-to-step surprise the sampling keeps: 1 (default) as "
-                             "measured on validation songs, 0 none (every step equally surprising: a flatter "
-                             "sound); each second keeps the same average either way")
+                        help="step contrast: 1 as measured (default), 0 flat")
     parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
-                        help="reference the score model measures each window against: seed (default): the seed's "
-                             "10 s throughout, keeping its level and timbre; window: each window itself")
+                        help="the seed's 10 s (default) or each window")
     parser.add_argument("--keep-pitches", action=argparse.BooleanOptionalAction, default=True,
-                        help="sparse code: move each sampled peak to the nearest frequency the seed or the last 10 s "
-                             "had a peak at, keeping the seed's harmony (default: on)")
+                        help="sparse: peaks onto the seed's pitches (default: on)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
-                        help="sparse and dense codes: keep every second of the continuation within +/- this many "
-                             f"dB of the seed's level, by a gain on each new step (default {LEVEL_RANGE_DB:g}; 0: off)")
+                        help=f"each second within +/-X dB of the seed (default {LEVEL_RANGE_DB:g})")
     parser.add_argument("--random-seed", type=int, default=0, help="same seed -> same continuation")
-    parser.add_argument("--continuation-only", action="store_true", help="write only the new part, not the seed")
+    parser.add_argument("--continuation-only", action="store_true", help="write the new part without the seed")
     parser.add_argument("--out", type=Path, default=None, help="WAV to write (default data/output/...)")
     return parser.parse_args(argv)
 

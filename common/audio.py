@@ -38,8 +38,29 @@ CROSSFADE_CHUNK = 32  # cross-fades mixed and corrected together (see overlap_ad
 # Cross-fades are zero-padded to this length for their FFTs: 2756 = 4 x 13 x 53 is 3x slower to transform.
 CROSSFADE_FFT_LENGTH = 3072
 
-# Extensions we try to read; anything else in the input folder is skipped with a warning.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64")
+# File extensions of the formats libsndfile names differently from their files (soundfile.available_formats()
+# gives format names; a name not listed here is its own extension). RAW has no header, so it is never tried.
+FORMAT_EXTENSIONS = {
+    "AIFF": (".aif", ".aiff", ".aifc"), "OGG": (".ogg", ".oga", ".opus"), "WAVEX": (".wav",),
+    "NIST": (".nist", ".sph"), "IRCAM": (".sf",), "SVX": (".iff", ".svx"), "MAT4": (".mat",), "MAT5": (".mat",),
+    "MPC2K": (".mpc",), "RAW": (),
+}
+# What any libsndfile of the last years reads, MP3 (libsndfile 1.1+, shipped in soundfile's wheels) included.
+BASE_AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf",
+                         ".w64", ".rf64")
+
+
+def readable_extensions(formats):
+    """File extensions (lowercase, with the dot, sorted) of soundfile's format names, plus the base ones."""
+    found = set(BASE_AUDIO_EXTENSIONS)
+    for name in formats:
+        found.update(FORMAT_EXTENSIONS.get(name.upper(), ("." + name.lower(),)))
+    return tuple(sorted(found))
+
+
+# Extensions we try to read; anything else in the input folder is skipped with a warning. A file that has one
+# of them but does not decode is skipped with its own warning (see load_audio).
+AUDIO_EXTENSIONS = readable_extensions(soundfile.available_formats())
 # Resampling ratios are rounded to a fraction with at most this denominator (< 0.01 % pitch error),
 # so an odd rate such as 44101 Hz does not produce a gigantic polyphase filter.
 MAX_RESAMPLE_DENOMINATOR = 1000
@@ -158,8 +179,9 @@ def _decode(path):
 def _decoder_reason(error):
     """libsndfile's complaint without its "Error opening '<full path>': " or "Error : " preamble."""
     reason = re.sub(r"^(Error opening .*?: |Error : )", "", first_line(error)).strip()
-    # libsndfile says this when no decoder recognises the bytes; we already know the file exists.
-    if reason.startswith("File does not exist or is not a regular file"):
+    # libsndfile says one of these when no decoder recognises the bytes (which one depends on the extension);
+    # we already know the file exists.
+    if reason.startswith(("File does not exist or is not a regular file", "Format not recognised")):
         return "format not recognised"
     return reason
 

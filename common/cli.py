@@ -18,16 +18,47 @@ log = logging.getLogger("musicgen")
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
+HELP_COLUMN = 26  # where option help starts; "--batch-size N" and "--level-range X" fit before it
+
+
+class CompactHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help that fits one screen: the description as written, short value names (N, X, DIR, FILE, NAME) and
+    each option's help beside it rather than under it."""
+
+    def __init__(self, prog, max_help_position=HELP_COLUMN, width=None):
+        super().__init__(prog, max_help_position=max_help_position, width=width)
+
+    def _get_default_metavar_for_optional(self, action):
+        return short_metavar(action)
+
+
+def short_metavar(action):
+    """The name of an option's value in --help: N for whole numbers, X for other numbers, else by its dest."""
+    if action.type is int:
+        return "N"
+    if action.type is float:
+        return "X"
+    for ending, name in (("_dir", "DIR"), ("_file", "FILE"), ("song", "FILE"), ("out", "FILE"), ("name", "NAME")):
+        if action.dest.endswith(ending):
+            return name
+    return action.dest.upper()
+
+
 def make_parser(description):
-    """An argparse parser with --data-dir, --models-dir, -q/--quiet and -v/--verbose already added."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """An argparse parser with --data-dir, --models-dir, -q/--quiet and -v/--verbose already added.
+
+    description is the script's docstring: what it does, what it reads and writes, and one example; --help
+    prints it above the options and a usage line that does not list them all again.
+    """
+    parser = argparse.ArgumentParser(description=description, usage="%(prog)s [options]",
+                                     formatter_class=CompactHelpFormatter)
     parser.add_argument("--data-dir", type=_absolute_path, default=paths.DEFAULT_DATA_DIR,
-                        help="folder with input/, steps/, scores/, output/ (default: the repository's data/)")
+                        help="data folder (default: the repository's data/)")
     parser.add_argument("--models-dir", type=_absolute_path, default=paths.DEFAULT_MODELS_DIR,
-                        help="folder for trained models, checkpoints and logs (default: the repository's models/)")
+                        help="models folder (default: the repository's models/)")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="print only warnings, errors and the summary")
-    noise.add_argument("-v", "--verbose", action="store_true", help="print debug details and TensorFlow's own logs")
+    noise.add_argument("-v", "--verbose", action="store_true", help="also debug lines and TensorFlow's own logs")
     return parser
 
 

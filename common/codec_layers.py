@@ -16,7 +16,7 @@ The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end
   "dct" (the default): the orthonormal DCT-II of the whole segment (2 * SEGMENT_FRAMES bins, 1.6 Hz apart),
       whose margins are coded twice, once by each neighbour. Codes saved before the lapped transform use it.
       It stays the default because the score models' continuations of lapped codes measured worse
-      (README, "Choosing the autoencoder").
+      (docs/codec.md).
 Music over a quarter of a second is sparse there: a few hundred coefficients hold most of its energy, but
 which ones changes from step to step, so keeping the largest (an adaptive choice no linear code such as PCA
 can make) beats PCA of the same size by several dB of SI-SDR on held-out real music (bench/fidelity.py).
@@ -27,7 +27,7 @@ has it already, but a score model's predicted peaks have the right size and no r
 random signs spread each step's energy evenly over its quarter second, so a beat or a note's attack becomes
 a steady hum. On held-out real music the envelope brought the Frechet distance of the real next minute with
 random signs from 1.60x to 1.49x the round trip's, and the score models' continuations from 1.67x / 1.65x
-to 1.44x / 1.53x (README, "Continuations").
+to 1.44x / 1.53x (docs/continuation.md).
 
 LappedAnalysis and LappedSynthesis are the lapped transform's fold and unfold on their own, which
 autoencode.py --arch dense --lapped puts around its two linear layers.

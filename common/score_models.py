@@ -39,21 +39,19 @@ WINDOW_INPUT, REFERENCE_INPUT = "score_window", "reference_window"
 SURPRISE_PROFILES = 512  # validation windows whose step-by-step surprise the record keeps for sampling
 ERROR_FACTORS = 32  # directions in which the model's errors move together, kept for sampling (error_factors)
 ERROR_WINDOWS = 4096  # training windows those directions are measured on
-NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and README, "Continuations"
+NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and docs/continuation.md
 
 
 def make_parser(description, name):
     parser = cli.make_parser(description)
     parser.add_argument("--input-noise", type=float, default=0.1,
-                        help="std of Gaussian noise added to normalised inputs while training (default 0.1)")
+                        help="training noise on normalised inputs (default 0.1)")
     parser.add_argument("--dropout", type=float, default=0.3,
-                        help="dropout before the body's last layer while training (default 0.3)")
+                        help="dropout before the last layer (default 0.3)")
     parser.add_argument("--nll-beta", type=float, default=NLL_BETA,
-                        help="weight each window's log-likelihood by its predicted variance to this power "
-                             f"(beta-NLL): 0 is the plain Gaussian NLL, 1 gives the mean MSE's pull "
-                             f"(default {NLL_BETA:g})")
+                        help=f"beta-NLL power; 0 is the plain NLL (default {NLL_BETA:g})")
     parser.add_argument("--max-windows", type=int, default=None,
-                        help="use at most this many training windows per epoch (default: all)")
+                        help="at most N training windows per epoch (default: all)")
     training.add_training_arguments(parser, epochs=60, batch_size=64, learning_rate=1e-3, patience=8)
     return parser
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,25 +26,22 @@ def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs})")
     group.add_argument("--batch-size", type=int, default=batch_size,
-                       help=f"global batch size, split across devices (default {batch_size})")
+                       help=f"global batch, split across devices (default {batch_size})")
     group.add_argument("--learning-rate", type=float, default=learning_rate,
                        help=f"Adam learning rate (default {learning_rate})")
     group.add_argument("--patience", type=int, default=patience,
-                       help=f"stop after this many epochs without a better validation loss (default {patience})")
+                       help=f"stop after N epochs without progress (default {patience})")
     group.add_argument("--resume", action="store_true",
-                       help="continue an interrupted training from its last completed epoch")
+                       help="continue an interrupted training")
     group.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                       help="auto: mirrored where there are several GPUs, else one device; mirrored: "
-                            "MirroredStrategy over every local GPU; multiworker: MultiWorkerMirroredStrategy "
-                            "over the machines TF_CONFIG names (only the chief saves); none: one device")
+                       help="auto: all GPUs if several; multiworker: see README")
     group.add_argument("--mixed-precision", action="store_true",
-                       help="float16 compute with float32 weights (GPU only; ignored with a warning on CPU)")
+                       help="float16 compute on GPUs (ignored on the CPU)")
     group.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
-                       help="XLA-compile the training step (auto: on for the models it speeds up, the dense "
-                            "autoencoder, when training on one device; Keras's own choice otherwise)")
+                       help="XLA (auto: on for the dense autoencoder, one device)")
     group.add_argument("--random-seed", type=int, default=0, help="seed for weights and shuffling (default 0)")
     group.add_argument("--run-name", default=None,
-                       help="name of this run's folder under models/logs/ (default: model name and time)")
+                       help="its log folder's name (default: model and time)")
     return group
 
 
@@ -178,8 +176,38 @@ def standard_callbacks(args, backup_dir, run_log_dir, extra=()):
         early_stopping(args.patience, backup_dir.with_name(f"{backup_dir.name}-best-weights.npz")),
         keras.callbacks.CSVLogger(str(run_log_dir / "history.csv"), append=args.resume),
         keras.callbacks.TensorBoard(log_dir=str(run_log_dir), write_graph=False),
+        *([_epoch_line_callback()] if not args.quiet and fit_verbosity(args) == 0 else []),
         *extra,
     ]
+
+
+def epoch_line(epoch, epochs, logs, seconds):
+    """One line for a finished epoch (counted from 1): "epoch 3/30: loss 0.6233, val_loss 0.6240 (12.0 s)"."""
+    figures = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items() if _is_number(value))
+    return f"epoch {epoch}/{epochs}: {figures or 'done'} ({seconds:.1f} s)"
+
+
+def _is_number(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _epoch_line_callback():
+    """Logs one line per epoch: what training prints when its output goes to a file, not a terminal."""
+    import keras
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.monotonic() - getattr(self, "started", time.monotonic())
+            log.info("%s", epoch_line(epoch + 1, self.params.get("epochs", "?"), logs, seconds))
+
+    return EpochLine()
 
 
 def early_stopping(patience, best_weights_path):
@@ -304,9 +332,13 @@ def compile_options(args, xla_by_default=False):
     return {"jit_compile": args.jit_compile == "on"}
 
 
-def fit_verbosity(args):
-    """Keras's own progress bar unless --quiet."""
-    return 0 if args.quiet else "auto"
+def fit_verbosity(args, stdout=None):
+    """Keras's own progress bar on a terminal; 0 with --quiet or when stdout is a file or a pipe (a log, CI),
+    where every frame of the bar would be kept and standard_callbacks logs one line per epoch instead."""
+    stdout = stdout or sys.stdout
+    if args.quiet or not getattr(stdout, "isatty", lambda: False)():
+        return 0
+    return "auto"
 
 
 def best_validation_loss(history):

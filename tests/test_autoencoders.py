@@ -378,7 +378,7 @@ def test_sparse_code_beats_the_pca_of_the_same_size_on_an_unheard_song():
     original = audio.overlap_add(test_segments)
     assert metrics.si_sdr_db(original, sparse) > metrics.si_sdr_db(original, pca) + 3
     # Not the spectral distances: on these pure synthetic tones the noise fill of quiet bands costs more log-mel
-    # distance than PCA's muffling does; on real music it is the other way round (bench/fidelity.py, README).
+    # distance than PCA's muffling does; on real music it is the other way round (bench/fidelity.py, docs/codec.md).
 
 
 def test_loss_ranks_reconstructions_by_how_close_they_are():

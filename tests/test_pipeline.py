@@ -1,5 +1,8 @@
 """Every script end to end through its main(argv), on tiny synthetic songs and tiny models."""
+import argparse
+import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +17,7 @@ import conv1d_creater
 import create_encoded_data
 import lstm_creater
 import music_generator
-from common import audio, datasets, paths
+from common import audio, datasets, paths, training
 from common.codec_layers import code_layout
 from tests.conftest import TINY_SCORE, write_song
 
@@ -23,11 +26,14 @@ SCRIPTS = [combine_encoded_test_data, autoencode, autoencode_test, create_encode
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda module: module.__name__)
-def test_every_script_has_help(script, capsys):
+def test_every_script_has_help_that_fits_one_screen(script, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps help to the terminal's width
     with pytest.raises(SystemExit) as exit_info:
         script.main(["--help"])
     assert exit_info.value.code == 0
-    assert "--data-dir" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--data-dir" in out and "Example:" in out and out.splitlines()[0].endswith(".py [options]")
+    assert len(out.splitlines()) <= 60
 
 
 def test_step_dataset_is_deterministic_split_by_song_and_described(pipeline):
@@ -153,6 +159,32 @@ def test_seed_shorter_than_a_window_is_a_clear_error(pipeline, score_models, tmp
     assert exit_info.value.code == 1
     error = capsys.readouterr().err.strip()
     assert "needs 40 steps (10 s) after --offset 0 s, the song has 20 there" in error
+
+
+def test_training_into_a_file_writes_one_line_per_epoch_and_no_bar_frames(pipeline, tmp_path, capfd):
+    root = tmp_path / "copy"
+    shutil.copytree(pipeline["data"].parent, root)  # its own models/: the module's score models stay as trained
+    dirs = ["--data-dir", str(root / "data"), "--models-dir", str(root / "models")]
+    create_encoded_data.main(dirs)  # its tqdm bar goes to stderr, which is not a terminal here either
+    conv1d_creater.main(dirs + ["--epochs", "3", "--patience", "3", "--batch-size", "16", "--filters", "8"])
+    out, err = capfd.readouterr()
+    assert "\r" not in out + err and "\x08" not in out + err  # no frames of a progress bar
+    epoch_lines = [line for line in out.splitlines() if "loss" in line and "epoch" in line.lower()]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], out
+    assert "val_loss" in epoch_lines[-1]
+
+
+def test_epoch_line_and_verbosity_follow_where_stdout_goes():
+    line = training.epoch_line(3, 30, {"loss": 0.62331, "val_loss": 0.624, "note": "x"}, 12.04)
+    assert line == "epoch 3/30: loss 0.6233, val_loss 0.624 (12.0 s)"
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    args = argparse.Namespace(quiet=False)
+    assert training.fit_verbosity(args, Terminal()) == "auto" and training.fit_verbosity(args, io.StringIO()) == 0
+    assert training.fit_verbosity(argparse.Namespace(quiet=True), Terminal()) == 0
 
 
 def run_script(name, args):

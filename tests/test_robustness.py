@@ -227,6 +227,18 @@ def test_rates_channels_sample_types_and_names_all_become_steps(data_dir, capsys
     assert np.array_equal(mono[..., 0], mono[..., 1]) and np.abs(mono).max() > 0.5
 
 
+def test_opus_songs_at_48_khz_are_resampled_into_steps(data_dir, capsys):
+    # 5 s at 48 kHz: 20 steps once resampled to 44.1 kHz; 21 if its frames were taken as 44.1 kHz ones.
+    soundfile.write(str(data_dir / "input" / "song.opus"), synth_song(5.0, rate=48000), 48000,
+                    format="OGG", subtype="OPUS")
+    (data_dir / "input" / "broken.opus").write_text("not an opus stream\n" * 20)
+    status, out, err = run_main(combine_encoded_test_data, ["--data-dir", str(data_dir)], capsys)
+    assert status == 0 and err == "", err
+    assert lines_naming(out, "broken.opus") == ["skipped broken.opus: not readable as audio (format not recognised)"]
+    index = datasets.steps_index(paths.steps_dir(data_dir))
+    assert [(song["song"], song["num_steps"]) for song in index["songs"]] == [("song.opus", 20)]
+
+
 # ---------------------------------------------------------------- steps 4 and 7 need trained models
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,14 @@ def test_every_input_format_becomes_float32_stereo_44k(tmp_path, name, subtype, 
         assert abs(dominant_frequency(loaded) - dominant_frequency(original)) < 5
 
 
+def test_every_format_soundfile_names_gives_its_extensions():
+    extensions = audio.readable_extensions(["WAV", "OGG", "AIFF", "VOC", "RAW"])
+    assert {".opus", ".oga", ".ogg", ".aif", ".aiff", ".voc", ".mp3", ".flac"} <= set(extensions)
+    assert ".raw" not in extensions  # header-less: libsndfile cannot open it without being told its layout
+    # This machine's soundfile: Opus (an OGG codec), MP3 and its other formats are all listed.
+    assert {".opus", ".mp3", ".flac", ".caf", ".voc"} <= set(audio.AUDIO_EXTENSIONS)
+
+
 def test_mono_is_duplicated_and_six_channels_are_mixed(tmp_path):
     write_song(tmp_path / "mono.wav", channels=1)
     mono = audio.load_audio(tmp_path / "mono.wav")
