@@ -29,6 +29,7 @@ PULSE_LAGS_SECONDS = (0.25, 1.5)  # 40-240 beats per minute
 CLIP_SECONDS = 3.0
 COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
+COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
 
 
 def mono(samples):
@@ -204,13 +205,27 @@ def classifier_accuracy_per_group(features_a, groups_a, features_b, groups_b):
             for group in np.unique(groups)}
 
 
-def step_vectors(samples):
-    """(steps, 320) one vector per whole 1/4-s step: its log-mel at 5 times, centred and of unit length, so
-    the dot product of two is the cosine of their log-mel patterns (level offsets left out)."""
+def band_statistics(samples_list):
+    """(mean, std) of each log-mel band over a list of excerpts: the typical spectrum step_vectors removes."""
+    mels = np.concatenate([log_mel(samples) for samples in samples_list])
+    return mels.mean(axis=0), mels.std(axis=0) + 1.0  # +1 dB: a band silent throughout does not blow up
+
+
+def step_vectors(samples, bands=None):
+    """(steps, 5 x bands up to 8 kHz) one vector per whole 1/4-s step: its log-mel at 5 times, each band standardised by bands
+    (band_statistics of the music compared, so every excerpt is measured alike; None: the excerpt's own),
+    centred and of unit length: the dot product of two is the cosine of their log-mel patterns. Standardised,
+    as music's spectral tilt (loud bass, quiet treble) otherwise makes any two steps' cosines about 0.98."""
+    import librosa
+
+    kept = librosa.mel_frequencies(MEL_BANDS + 2, fmax=SAMPLE_RATE / 2)[2:] <= COPY_MAX_HZ  # bands' upper edges
     mels = log_mel(samples)
+    mean, std = (mels.mean(axis=0), mels.std(axis=0) + 1.0) if bands is None else bands
+    mels, mean, std = mels[:, kept], mean[kept], std[kept]
     per_step = int(round(STEP_SECONDS * FRAMES_PER_SECOND))
     steps = min(len(mels) // per_step, int(len(mono(samples)) / SAMPLE_RATE / STEP_SECONDS))
-    pooled = mels[:steps * per_step].reshape(steps, STEP_SUBFRAMES, per_step // STEP_SUBFRAMES, MEL_BANDS)
+    pooled = ((mels - mean) / std)[:steps * per_step].reshape(steps, STEP_SUBFRAMES, per_step // STEP_SUBFRAMES,
+                                                              mels.shape[1])
     vectors = pooled.mean(axis=2).reshape(steps, -1)
     vectors = vectors - vectors.mean(axis=1, keepdims=True)
     return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + EPSILON)

@@ -99,11 +99,12 @@ def test_the_copy_guard_finds_a_planted_two_second_repeat():
     reference = random_steps(20, rng)
     candidate = random_steps(16, rng)
     candidate[4:12] = reference[5:13]  # 8 steps = 2 s of the reference, in order
-    reference_vectors = [mf.step_vectors(stereo(np.concatenate(reference)))]
-    candidate_vectors = mf.step_vectors(stereo(np.concatenate(candidate)))
+    bands = mf.band_statistics([stereo(np.concatenate(reference))])
+    reference_vectors = [mf.step_vectors(stereo(np.concatenate(reference)), bands)]
+    candidate_vectors = mf.step_vectors(stereo(np.concatenate(candidate)), bands)
     assert len(candidate_vectors) == 16
     assert mf.longest_copy_seconds(candidate_vectors, reference_vectors) == 2.0
-    fresh = mf.step_vectors(stereo(np.concatenate(random_steps(16, rng))))
+    fresh = mf.step_vectors(stereo(np.concatenate(random_steps(16, rng))), bands)
     assert mf.longest_copy_seconds(fresh, reference_vectors) <= 0.25
 
 
