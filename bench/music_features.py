@@ -212,10 +212,11 @@ def band_statistics(samples_list):
 
 
 def step_vectors(samples, bands=None):
-    """(steps, 5 x bands up to 8 kHz) one vector per whole 1/4-s step: its log-mel at 5 times, each band standardised by bands
-    (band_statistics of the music compared, so every excerpt is measured alike; None: the excerpt's own),
-    centred and of unit length: the dot product of two is the cosine of their log-mel patterns. Standardised,
-    as music's spectral tilt (loud bass, quiet treble) otherwise makes any two steps' cosines about 0.98."""
+    """(steps, 5 x bands up to 8 kHz) one vector per whole 1/4-s step: its log-mel at 5 times, each band
+    standardised by bands (band_statistics of the music compared, so every excerpt is measured alike; None: the
+    excerpt's own), centred and of unit length: the dot product of two is the cosine of their log-mel patterns.
+    Standardised, as music's spectral tilt (loud bass, quiet treble) otherwise makes any two steps' cosines
+    about 0.98."""
     import librosa
 
     kept = librosa.mel_frequencies(MEL_BANDS + 2, fmax=SAMPLE_RATE / 2)[2:] <= COPY_MAX_HZ  # bands' upper edges
