@@ -182,20 +182,12 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
     """The figures and log-mel frames of one seed's real next --seconds through the autoencoder (None if under
     3 s are left after the seed); signs: a numpy Generator that gives the sparse code's peak values of the next
     --seconds random signs."""
-    from common.codec_layers import sparse_format
-    from common.models import decode, encode
-
     first = int(round(offset / audio.STEP_SECONDS))
     seed_steps = steps[first:first + in_steps]
     next_steps = steps[first + in_steps:first + in_steps + int(np.ceil(args.seconds / audio.STEP_SECONDS))]
     if len(next_steps) < 12:  # under 3 s: no seconds left to measure after the first 2
         return None
-    scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
-    if signs is not None:
-        peaks, _ = sparse_format(decoder).layout(scores.shape[1])
-        scores[in_steps:, peaks:2 * peaks] *= signs.choice(np.float32([-1, 1]), size=(len(next_steps), peaks))
-    unlimited = decode(decoder, scores)
-    decoded = audio.limit_peaks(unlimited)
+    scores, unlimited, decoded = decode_seed_and_next(encoder, decoder, seed_steps, next_steps, signs)
     seed_frames = in_steps * audio.STEP_FRAMES
     song_figures = music_generator.continuation_figures(audio.unframe_steps(seed_steps), decoded[seed_frames:],
                                                         scores[:in_steps], scores[in_steps:],
@@ -203,6 +195,20 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
     song_figures["limiter_max_reduction_db"] = music_generator.limiter_reduction_db(unlimited[seed_frames:],
                                                                                     decoded[seed_frames:])
     return song_figures, metrics.log_mel_frames(decoded[seed_frames:])
+
+
+def decode_seed_and_next(encoder, decoder, seed_steps, next_steps, signs=None):
+    """A seed and its real next steps through the autoencoder together, as a continuation is decoded:
+    (scores, decoded audio before the peak limiter, after it). signs: see true_continuation."""
+    from common.codec_layers import sparse_format
+    from common.models import decode, encode
+
+    scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
+    if signs is not None:
+        peaks, _ = sparse_format(decoder).layout(scores.shape[1])
+        scores[len(seed_steps):, peaks:2 * peaks] *= signs.choice(np.float32([-1, 1]), size=(len(next_steps), peaks))
+    unlimited = decode(decoder, scores)
+    return scores, unlimited, audio.limit_peaks(unlimited)
 
 
 def seed_offsets(length_seconds, args, in_seconds=10.0):

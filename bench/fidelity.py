@@ -16,6 +16,10 @@ pipeline's own code:
   - bounds (--bound-peaks): each step's N largest coefficients of the lapped transform and nothing else, the
     least error any code that keeps N values per step of that orthonormal transform can have, so the most
     the sparse codes can reach with N peaks (codec_layers.keep_largest_coefficients).
+  - rhythm (--rhythm, on by default; bench/music_features.py, bench/requirements.txt): per song and in all,
+    the onset F-measure of the round trip against the original (50 ms window), the pulse of both, and a
+    classifier two-sample test of round-trip 3-s clips against the original's (leave one song out, the
+    musicality benchmark's clip features); beside them a low-pass at --lowpass-hz for scale.
 Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
 and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless; mean over the songs) of the
 round trip and of its error (music with beats on the 1/4-second grid has its own figure away from 1.0; the
@@ -26,6 +30,7 @@ Run from the repository root (about 75 minutes on 2 shared CPU cores with the de
     nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --work-dir /tmp/fidelity
     nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --work-dir /tmp/fidelity --reuse  # measure again
     nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --minutes 3 --archs sparse dense --minutes-per-arch 2
+    nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --archs sparse --bound-peaks  # sparse and PCA only
 """
 import argparse
 import hashlib
@@ -68,6 +73,12 @@ def parse_args(argv):
                              "most a sparse code with N peaks can reach (default 220, the default layout's, "
                              "and 256, all 512 numbers as peaks; none: leave it out)")
     parser.add_argument("--repeats", type=int, default=3, help="timed encode+decode repeats (default 3)")
+    parser.add_argument("--lowpass-hz", type=float, default=8000.0,
+                        help="also measure the test songs low-passed at this frequency, the scale for the rhythm "
+                             "columns (default 8000; 0: leave it out)")
+    parser.add_argument("--rhythm", action=argparse.BooleanOptionalAction, default=True,
+                        help="onset F-measure, pulse and the classifier two-sample test of every row "
+                             "(bench/music_features.py, needs bench/requirements.txt; default: on)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the step dataset and models go (default: a temporary folder, removed after)")
     parser.add_argument("--reuse", action="store_true",
@@ -121,11 +132,51 @@ def test_steps(files, seconds):
     return chosen
 
 
-def measure(round_trip, songs, repeats):
+def rhythm_reference(songs):
+    """The original test songs' pulse and 3-s clip features (bench/music_features.py), measured once."""
+    from bench import music_features
+
+    originals = [audio.unframe_steps(steps) for _, steps in songs]
+    return {"pulse": [music_features.pulse(song) for song in originals],
+            "clips": [music_features.clip_features(song) for song in originals]}
+
+
+def rhythm_figures(originals, decoded, reference):
+    """Onset F-measure (50 ms) of each round trip against its original, its pulse, and the classifier
+    two-sample accuracy of round-trip clips against original clips (leave one song out): per song and in all
+    (onset F and pulse: mean over the songs; the classifier: over all clips)."""
+    from bench import music_features
+
+    names = np.arange(len(originals))
+    clips = [music_features.clip_features(song) for song in decoded]
+    groups = lambda features: np.concatenate([[i] * len(f) for i, f in zip(names, features)])  # noqa: E731
+    labels, predictions, clip_groups = music_features.classifier_predictions(
+        np.concatenate(reference["clips"]), groups(reference["clips"]), np.concatenate(clips), groups(clips))
+    onset_f = [music_features.onset_f_measure(song, estimate) for song, estimate in zip(originals, decoded)]
+    pulses = [music_features.pulse(song) for song in decoded]
+    return {"onset_f_per_song": onset_f, "onset_f": float(np.mean(onset_f)),
+            "pulse_per_song": pulses, "pulse": float(np.mean(pulses)),
+            "original_pulse_per_song": reference["pulse"], "original_pulse": float(np.mean(reference["pulse"])),
+            "classifier_per_song": [float(np.mean(labels[clip_groups == i] == predictions[clip_groups == i]))
+                                    for i in names],
+            "classifier": float(np.mean(labels == predictions))}
+
+
+def lowpass_round_trip(hz):
+    """Not a code: the songs low-passed at hz (8th-order Butterworth, zero phase), the scale for the rhythm
+    columns (how much of the onsets, pulse and clip statistics a mere loss of treble changes)."""
+    import scipy.signal
+
+    sections = scipy.signal.butter(8, hz, fs=audio.SAMPLE_RATE, output="sos")
+    return lambda steps: scipy.signal.sosfiltfilt(sections, audio.unframe_steps(steps), axis=0).astype(np.float32)
+
+
+def measure(round_trip, songs, repeats, reference=None):
     """Figures of round_trip(steps) -> audio on the test songs, and its median speed (x realtime).
 
     SNR, SI-SDR and the distances treat all test songs as one signal; the boundary figure is the mean of each
     song's own (the jump from one song to the next, on a step boundary, would otherwise count as a click).
+    reference (rhythm_reference of the songs): also the rhythm figures (rhythm_figures).
     """
     timings = []
     for _ in range(max(1, repeats)):
@@ -142,7 +193,8 @@ def measure(round_trip, songs, repeats):
                                              for song, estimate in zip(originals, decoded)])),
             "original_boundary": float(np.mean([metrics.boundary_ratio(song) for song in originals])),
             "si_sdr_per_song": [metrics.si_sdr_db(song, estimate) for song, estimate in zip(originals, decoded)],
-            "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings)}
+            "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings),
+            **({} if reference is None else rhythm_figures(originals, decoded, reference))}
 
 
 def pca_round_trip(mean, basis):
@@ -213,12 +265,16 @@ def run(args, work):
     test_seconds = sum(len(steps) for _, steps in songs) * audio.STEP_SECONDS
 
     rows = []
+    reference = rhythm_reference(songs) if args.rhythm else None
+    if args.lowpass_hz > 0:
+        rows.append((f"low-pass at {args.lowpass_hz:g} Hz (scale, not a code)", "no code",
+                     measure(lowpass_round_trip(args.lowpass_hz), songs, args.repeats, reference)))
     started = time.perf_counter()
     sample = autoencode.sample_segments(folder, index, "train", args.pca_segments)
     mean, basis = autoencode.fit_pca(sample, args.latent_dim)
     fitted = f"fitted to {len(sample)} segments in {time.perf_counter() - started:.0f} s"
     del sample
-    pca = measure(pca_round_trip(mean, basis), songs, args.repeats)
+    pca = measure(pca_round_trip(mean, basis), songs, args.repeats, reference)
     rows.append((f"PCA {args.latent_dim} (linear limit)", fitted, pca))
     if any(arch.endswith("-lapped") for arch in args.archs):
         from common.codec_layers import LappedAnalysis, LappedSynthesis
@@ -230,18 +286,19 @@ def run(args, work):
         fitted = f"fitted to {len(sample)} folded steps in {time.perf_counter() - started:.0f} s"
         del sample
         rows.append((f"PCA {args.latent_dim} of lapped steps", fitted,
-                     measure(lapped_pca_round_trip(fold, unfold, *lapped_basis), songs, args.repeats)))
+                     measure(lapped_pca_round_trip(fold, unfold, *lapped_basis), songs, args.repeats, reference)))
     for count in args.bound_peaks:
         rows.append((f"bound: the {count} largest lapped coefficients of each step, nothing else",
                      f"no code ({2 * count} numbers as positions and values)",
-                     measure(largest_coefficients_round_trip(count), songs, args.repeats)))
+                     measure(largest_coefficients_round_trip(count), songs, args.repeats, reference)))
     for arch in args.archs:
         minutes, record = train_arch(args, arch, data_dir, work / f"models-{arch}")
         budget = (f"{record['epochs_run']} epochs, {minutes:.1f} min" if record["epochs_run"]
                   else f"nothing to train, {minutes * 60:.0f} s")
         if record.get("kept_start"):
             budget += ", kept its PCA start"
-        rows.append((f"{arch}", budget, measure(codec_round_trip(work / f"models-{arch}"), songs, args.repeats)))
+        rows.append((f"{arch}", budget,
+                     measure(codec_round_trip(work / f"models-{arch}"), songs, args.repeats, reference)))
 
     original_boundary = rows[0][2]["original_boundary"]
     print(f"\nHeld-out round trip: {len(songs)} test songs ({', '.join(name for name, _ in songs)}), "
@@ -257,12 +314,34 @@ def run(args, work):
         print(f"| {name} | {budget} | {result['snr']:.2f} | {result['si_sdr']:.2f} | {result['lsd']:.2f} | "
               f"{result['log_mel']:.2f} | {result['boundary']:.2f} | {result['error_boundary']:.2f} | "
               f"{result['speed']:.0f} |")
+    if reference is not None:
+        print_rhythm(rows, songs)
     print("\nSI-SDR dB of each test song:\n")
     print("| code | " + " | ".join(name for name, _ in songs) + " |")
     print("|---|" + "---|" * len(songs))
     for name, _, result in rows:
         print(f"| {name} | " + " | ".join(f"{value:.2f}" for value in result["si_sdr_per_song"]) + " |")
     return rows
+
+
+def print_rhythm(rows, songs):
+    """The rhythm columns: in all, then per test song (onset F / pulse / classifier accuracy)."""
+    print(f"\nRhythm (bench/music_features.py): onset F-measure of the round trip against the original (50 ms), "
+          f"pulse of the original -> the round trip, and a classifier telling round-trip 3-s clips from the "
+          f"original's (leave one song out; 0.5 = cannot tell, 1.0 = always can).\n")
+    print("| code | onset F | pulse original -> round trip | classifier accuracy |")
+    print("|---|---|---|---|")
+    for name, _, result in rows:
+        print(f"| {name} | {result['onset_f']:.2f} | {result['original_pulse']:.3f} -> {result['pulse']:.3f} | "
+              f"{result['classifier']:.2f} |")
+    print("\nPer test song (onset F / pulse original -> round trip / classifier accuracy):\n")
+    print("| code | " + " | ".join(name for name, _ in songs) + " |")
+    print("|---|" + "---|" * len(songs))
+    for name, _, result in rows:
+        print(f"| {name} | " + " | ".join(
+            f"{f:.2f} / {o:.2f} -> {p:.2f} / {c:.2f}" for f, o, p, c in zip(
+                result["onset_f_per_song"], result["original_pulse_per_song"], result["pulse_per_song"],
+                result["classifier_per_song"])) + " |")
 
 
 if __name__ == "__main__":

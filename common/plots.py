@@ -74,3 +74,13 @@ def score(score_matrix, path, title):
     axis.set(title=title, xlabel="time (s), one column per 1/4-second step", ylabel="score dimension")
     figure.colorbar(image, ax=axis, label="value")
     return _save(figure, path)
+
+
+def spectrogram_pair(first, second, names, path, title):
+    """Two excerpts' log-mel spectrograms one above the other, on the same time axis (e.g. a continuation and
+    the real music it stands for)."""
+    figure, axes = plt.subplots(2, 1, figsize=(13, 7), sharex=True)
+    for axis, samples, name in zip(axes, (first, second), names):
+        figure.colorbar(_mel_image(axis, samples, name), ax=axis, label="dB")
+    figure.suptitle(title)
+    return _save(figure, path)

@@ -1,0 +1,252 @@
+"""Listening figures for the benchmarks: pure functions on (frames, 2) float arrays at 44.1 kHz.
+
+Used by bench/musicality.py (does a continuation sound like the music it continues?) and bench/fidelity.py
+(does the round trip keep the rhythm?). Every figure works on the channel mix and needs librosa, scikit-learn
+and mir_eval (bench/requirements.txt), which the pipeline itself does not.
+
+  tonalness         1 - (entropy of each frame's chroma distribution / log 12), mean over frames (1 = one
+                    pitch class, 0 = all twelve alike, as in noise)
+  chroma_flux       1 - cosine of successive 1-s mean chroma vectors, mean (0 = the harmony never moves)
+  key_agreement     cosine of two excerpts' mean chroma (1 = the same pitch classes in the same shares)
+  pulse             highest normalised autocorrelation of the onset-strength envelope at lags of 0.25-1.5 s
+  clip_features     one row of timbre, rhythm and harmony statistics per 3-s clip, for classifier_accuracy
+  classifier_accuracy  a classifier two-sample test: logistic regression, leave-one-song-out accuracy
+  step_vectors / longest_copy_seconds  the longest stretch of 1/4-s steps that repeats consecutive steps of a
+                    reference (the copy guard)
+  onset_f_measure   mir_eval's onset F-measure (50 ms window) of one excerpt's onsets against another's
+"""
+import numpy as np
+
+SAMPLE_RATE = 44100  # common.audio.SAMPLE_RATE, repeated so that this module loads without the pipeline
+STEP_SECONDS = 0.25  # common.audio.STEP_SECONDS
+HOP = 441  # 10 ms: a whole number of frames per second and per 1/4-s step, so beat periods land on whole lags
+FRAMES_PER_SECOND = SAMPLE_RATE // HOP
+CHROMA_FFT = 4096  # 10.8 Hz bins: neighbouring semitones are apart from about 90 Hz up
+MEL_BANDS = 64
+EPSILON = 1e-10
+FLOOR_DB = -80.0  # log-mel floor (dB re full scale): silence and near-silence compare alike
+PULSE_LAGS_SECONDS = (0.25, 1.5)  # 40-240 beats per minute
+CLIP_SECONDS = 3.0
+COPY_COSINE = 0.95
+STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
+COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
+
+
+def mono(samples):
+    """Channel mix as float32 (frames,); a 1-D array is taken as mono already."""
+    samples = np.asarray(samples, dtype=np.float32)
+    return samples if samples.ndim == 1 else samples.mean(axis=1)
+
+
+def chroma(samples):
+    """(frames, 12) chroma energies of the channel mix, 100 frames per second (tuning fixed at A440, so the
+    same signal always gives the same figure)."""
+    import librosa
+
+    return librosa.feature.chroma_stft(y=mono(samples), sr=SAMPLE_RATE, n_fft=CHROMA_FFT, hop_length=HOP,
+                                       norm=None, tuning=0.0).T
+
+
+def chroma_distributions(samples):
+    """Each frame's chroma as a distribution over the 12 pitch classes; frames with no energy are left out."""
+    energies = chroma(samples)
+    totals = energies.sum(axis=1)
+    keep = totals > EPSILON * max(totals.max(initial=0.0), EPSILON)
+    return energies[keep] / totals[keep, None]
+
+
+def tonalness(samples):
+    """1 - (entropy of each frame's chroma distribution / log 12), mean over frames: 0 for noise."""
+    shares = chroma_distributions(samples)
+    if not len(shares):
+        return float("nan")
+    entropy = -np.sum(shares * np.log(shares + EPSILON), axis=1)
+    return float(1.0 - np.mean(entropy / np.log(12)))
+
+
+def cosine(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + EPSILON))
+
+
+def chroma_flux(samples):
+    """1 - cosine of successive 1-s mean chroma vectors (each frame weighed alike), mean over the seconds."""
+    shares = chroma_distributions(samples)
+    seconds = len(shares) // FRAMES_PER_SECOND
+    if seconds < 2:
+        return float("nan")
+    means = shares[:seconds * FRAMES_PER_SECOND].reshape(seconds, FRAMES_PER_SECOND, 12).mean(axis=1)
+    return float(np.mean([1.0 - cosine(a, b) for a, b in zip(means[:-1], means[1:])]))
+
+
+def key_agreement(samples, reference):
+    """Cosine of the two excerpts' mean chroma distributions: near 1 when they use the same pitch classes."""
+    return cosine(chroma_distributions(samples).mean(axis=0), chroma_distributions(reference).mean(axis=0))
+
+
+def onset_envelope(samples):
+    """librosa's onset strength of the channel mix, 100 values per second."""
+    import librosa
+
+    return librosa.onset.onset_strength(y=mono(samples), sr=SAMPLE_RATE, hop_length=HOP)
+
+
+def autocorrelation(envelope, max_lag):
+    """Normalised autocorrelation of an envelope (its mean removed) at lags 0..max_lag: 1 at lag 0."""
+    centred = np.asarray(envelope, np.float64) - np.mean(envelope)
+    size = 1 << int(np.ceil(np.log2(2 * len(centred) + 1)))
+    spectrum = np.fft.rfft(centred, size)
+    full = np.fft.irfft(spectrum * np.conj(spectrum), size)[:max_lag + 1]
+    if full[0] <= EPSILON:
+        return np.zeros(max_lag + 1)
+    return full / full[0]
+
+
+def pulse_of_envelope(envelope):
+    low, high = (int(round(seconds * FRAMES_PER_SECOND)) for seconds in PULSE_LAGS_SECONDS)
+    if len(envelope) <= high:
+        return float("nan")
+    return float(autocorrelation(envelope, high)[low:].max())
+
+
+def pulse(samples):
+    """Highest normalised autocorrelation of the onset-strength envelope at lags of 0.25-1.5 s: near 1 for a
+    steady beat, low for music with no regular pulse."""
+    return pulse_of_envelope(onset_envelope(samples))
+
+
+def onset_times(samples):
+    """Onset times (s) librosa's peak picking finds in the onset-strength envelope."""
+    import librosa
+
+    return librosa.onset.onset_detect(onset_envelope=onset_envelope(samples), sr=SAMPLE_RATE, hop_length=HOP,
+                                      units="time")
+
+
+def onset_f_measure(reference, estimate, window=0.05):
+    """mir_eval's onset F-measure of estimate's onsets against reference's (hits within +/- window s)."""
+    import mir_eval
+
+    reference_onsets, estimated_onsets = onset_times(reference), onset_times(estimate)
+    if not len(reference_onsets) and not len(estimated_onsets):
+        return 1.0  # both silent of onsets: they agree
+    if not len(reference_onsets) or not len(estimated_onsets):
+        return 0.0
+    return float(mir_eval.onset.f_measure(reference_onsets, estimated_onsets, window=window)[0])
+
+
+def log_mel(samples):
+    """(frames, 64) log-mel energies in dB of the channel mix, floored at -80 dB, 100 frames per second."""
+    import librosa
+
+    power = librosa.feature.melspectrogram(y=mono(samples), sr=SAMPLE_RATE, n_fft=2048, hop_length=HOP,
+                                           n_mels=MEL_BANDS)
+    return np.maximum(10 * np.log10(power + EPSILON), FLOOR_DB).T
+
+
+def clip_features(samples, clip_seconds=CLIP_SECONDS):
+    """(clips, features): one row per whole clip_seconds clip of the excerpt (a shorter rest is left out).
+
+    Per clip: log-mel mean, std and mean |change| from frame to frame (timbre, dynamics, motion); the onset
+    envelope's normalised autocorrelation at lags of 50 ms up to 1.5 s (rhythm); the chroma distribution's mean
+    and std (harmony); spectral flatness mean and std (noise vs tone); onset strength mean and std.
+    """
+    import librosa
+
+    mels, envelope = log_mel(samples), onset_envelope(samples)
+    shares = chroma(samples)
+    shares = shares / (shares.sum(axis=1, keepdims=True) + EPSILON)
+    flatness = librosa.feature.spectral_flatness(y=mono(samples), n_fft=2048, hop_length=HOP)[0]
+    length = min(len(mels), len(envelope), len(shares), len(flatness))
+    clip = int(round(clip_seconds * FRAMES_PER_SECOND))
+    max_lag = int(round(PULSE_LAGS_SECONDS[1] * FRAMES_PER_SECOND))
+    lags = np.arange(5, max_lag + 1, 5)
+    rows = []
+    for start in range(0, length - clip + 1, clip):
+        part = slice(start, start + clip)
+        mel = mels[part]
+        rows.append(np.concatenate([
+            mel.mean(axis=0), mel.std(axis=0), np.abs(np.diff(mel, axis=0)).mean(axis=0),
+            autocorrelation(envelope[part], max_lag)[lags],
+            shares[part].mean(axis=0), shares[part].std(axis=0),
+            [flatness[part].mean(), flatness[part].std(), envelope[part].mean(), envelope[part].std()]]))
+    width = 3 * MEL_BANDS + len(lags) + 24 + 4
+    return np.asarray(rows, np.float64).reshape(-1, width)
+
+
+def classifier_predictions(features_a, groups_a, features_b, groups_b, random_seed=0):
+    """Leave-one-group-out predictions of a logistic regression on standardised features telling sample a
+    (label 0) from sample b (label 1): (labels, predictions, groups). Groups are songs: clips of a song are
+    never in training and test at once, so the test cannot be passed by recognising a song."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.concatenate([features_a, features_b])
+    labels = np.concatenate([np.zeros(len(features_a), int), np.ones(len(features_b), int)])
+    groups = np.concatenate([np.asarray(groups_a), np.asarray(groups_b)])
+    if len(np.unique(groups)) < 2:
+        raise ValueError("the classifier test needs clips of at least two groups (songs)")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=random_seed))
+    predictions = cross_val_predict(model, features, labels, groups=groups, cv=LeaveOneGroupOut())
+    return labels, predictions, groups
+
+
+def classifier_accuracy(features_a, groups_a, features_b, groups_b):
+    """Accuracy of telling a's clips from b's, leave-one-song-out: 0.5 = cannot tell them apart, 1.0 = always."""
+    labels, predictions, _ = classifier_predictions(features_a, groups_a, features_b, groups_b)
+    return float(np.mean(labels == predictions))
+
+
+def classifier_accuracy_per_group(features_a, groups_a, features_b, groups_b):
+    """{group: accuracy on that group's clips when it was the one left out}."""
+    labels, predictions, groups = classifier_predictions(features_a, groups_a, features_b, groups_b)
+    return {group: float(np.mean(labels[groups == group] == predictions[groups == group]))
+            for group in np.unique(groups)}
+
+
+def band_statistics(samples_list):
+    """(mean, std) of each log-mel band over a list of excerpts: the typical spectrum step_vectors removes."""
+    mels = np.concatenate([log_mel(samples) for samples in samples_list])
+    return mels.mean(axis=0), mels.std(axis=0) + 1.0  # +1 dB: a band silent throughout does not blow up
+
+
+def step_vectors(samples, bands=None):
+    """(steps, 5 x bands up to 8 kHz) one vector per whole 1/4-s step: its log-mel at 5 times, each band
+    standardised by bands (band_statistics of the music compared, so every excerpt is measured alike; None: the
+    excerpt's own), centred and of unit length: the dot product of two is the cosine of their log-mel patterns.
+    Standardised, as music's spectral tilt (loud bass, quiet treble) otherwise makes any two steps' cosines
+    about 0.98."""
+    import librosa
+
+    kept = librosa.mel_frequencies(MEL_BANDS + 2, fmax=SAMPLE_RATE / 2)[2:] <= COPY_MAX_HZ  # bands' upper edges
+    mels = log_mel(samples)
+    mean, std = (mels.mean(axis=0), mels.std(axis=0) + 1.0) if bands is None else bands
+    mels, mean, std = mels[:, kept], mean[kept], std[kept]
+    per_step = int(round(STEP_SECONDS * FRAMES_PER_SECOND))
+    steps = min(len(mels) // per_step, int(len(mono(samples)) / SAMPLE_RATE / STEP_SECONDS))
+    pooled = ((mels - mean) / std)[:steps * per_step].reshape(steps, STEP_SUBFRAMES, per_step // STEP_SUBFRAMES,
+                                                              mels.shape[1])
+    vectors = pooled.mean(axis=2).reshape(steps, -1)
+    vectors = vectors - vectors.mean(axis=1, keepdims=True)
+    return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + EPSILON)
+
+
+def longest_run(candidate, reference, threshold=COPY_COSINE):
+    """Longest run of consecutive candidate steps i, i+1, ... that match consecutive reference steps j, j+1, ...
+    (cosine >= threshold), in steps."""
+    if not len(candidate) or not len(reference):
+        return 0
+    matches = candidate @ reference.T >= threshold
+    best, run = 0, np.zeros(len(reference), int)
+    for row in matches:
+        run = np.where(row, np.concatenate([[0], run[:-1]]) + 1, 0)
+        best = max(best, int(run.max()))
+    return best
+
+
+def longest_copy_seconds(candidate_vectors, reference_vectors, threshold=COPY_COSINE):
+    """The copy guard: the longest stretch (s) of candidate steps that repeats consecutive steps of any one of
+    reference_vectors (a list of step_vectors arrays: the seed, each training song)."""
+    return STEP_SECONDS * max([longest_run(candidate_vectors, reference, threshold)
+                               for reference in reference_vectors] or [0])

@@ -1,0 +1,323 @@
+"""Benchmark: do the score models' continuations sound like the music they continue? (issue 18)
+
+Splits a folder of real songs by song (bench/fidelity.py's split_songs: --held-out songs by a hash of their
+names, about --train-minutes of the others, whole songs, for training), runs the real pipeline on the training
+songs into --work-dir (bench/continuation.py's build_artifacts and train_score_models), then continues a 10-s
+seed at --offset of every held-out song for --seconds with each candidate:
+  real        the real next --seconds (the reference)
+  round-trip  the same through the autoencoder, decoded with its seed (the ceiling of any score model)
+  shuffled    the seed's 40 steps replayed in random order (raw audio, a new order every 10 s)
+  looped      the seed looped (raw audio)
+  conv1d, lstm            music_generator.py with its defaults (--continuation-only --out)
+  conv1d-t0, lstm-t0      the same with --temperature 0
+and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key agreement with the seed,
+a classifier two-sample test on 3-s clips against the real next --seconds and against its round trip (logistic
+regression, leave one song out), the copy guard (longest stretch repeating consecutive steps of the seed or of
+any training song), and the guards: every second after the first 2 within +/-3 dB of the seed, finite, peak <= 1.
+
+Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x;
+key agreement >= 0.85; copy stretch <= 3 s, or the real next --seconds' own stretch against its seed if longer.
+
+Reads   MUSIC_DIR (any format the pipeline reads)
+Writes  WORK/data, WORK/models (the pipeline's), WORK/musicality/<song>/<candidate>.wav and
+        <candidate>.png (its log-mel spectrogram above the real next --seconds'), WORK/musicality/results.json
+        (raw figures and the table) and table.md; prints the table.
+
+Run from the repository root (niced; about 20 minutes on 2 shared CPU cores with these sizes):
+    nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral \\
+        --units 256 --filters 256 --score-epochs 6 --patience 2
+    nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \\
+        --candidates lstm lstm-t0          # generate and score these rows again
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+import music_generator
+from bench import music_features as mf
+from bench.continuation import build_artifacts, decode_seed_and_next, train_score_models
+from bench.fidelity import split_songs
+from common import artifacts, audio, cli, datasets, metrics, paths, plots
+
+CANDIDATES = ("real", "round-trip", "shuffled", "looped", "conv1d", "lstm", "conv1d-t0", "lstm-t0")
+IN_STEPS = 40  # the score models' window: 10 s of seed
+TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
+           "copy_seconds": 3.0, "drift_db": 3.0, "peak": 1.0}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("music_dir", type=Path, help="folder of real songs (searched recursively)")
+    parser.add_argument("--work-dir", type=Path, required=True,
+                        help="where data/, models/ and musicality/ (WAVs, PNGs, results) are made")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the step dataset, autoencoder, scores and score models --work-dir has; only "
+                             "generate and score again")
+    parser.add_argument("--held-out", type=int, default=4, help="songs held out to seed and compare (default 4)")
+    parser.add_argument("--train-minutes", type=float, default=20.0,
+                        help="minutes of training music, whole songs, its validation songs included (default 20)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="seconds of each continuation (default 60)")
+    parser.add_argument("--offset", type=float, default=20.0,
+                        help="seconds into each held-out song where its 10-s seed starts (0 where the song is "
+                             "too short; default 20)")
+    parser.add_argument("--candidates", nargs="+", choices=CANDIDATES, default=list(CANDIDATES),
+                        help="rows to generate and score (default: all; real and round-trip are always "
+                             "computed, as the others are measured against them)")
+    parser.add_argument("--random-seed", type=int, default=0, help="seed of training, sampling and shuffling")
+    parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
+    parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
+                        help="autoencode.py --lapped / --no-lapped (default: autoencode.py's)")
+    parser.add_argument("--latent-dim", type=int, default=None, help="autoencode.py --latent-dim (default: its own)")
+    parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs, if it trains (default 2)")
+    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
+    parser.add_argument("--patience", type=int, default=3,
+                        help="score models stop after this many epochs without a better validation loss (default 3)")
+    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
+    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    args = parser.parse_args(argv)
+    args.candidates = [name for name in CANDIDATES if name in {"real", "round-trip", *args.candidates}]
+    return args
+
+
+def link_training_songs(training, input_dir):
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for path in training:  # links, not copies: the pipeline reads them like any input song
+        link = input_dir / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+
+
+def training_references(work, decoder):
+    """(band statistics, [step vectors of each training song, as is and through the autoencoder]) for the copy
+    guard, cached in the work dir. Through the autoencoder too: a score model that copies a training song's
+    score gives its round trip, which the sparse code changes too much for a cosine of 0.95 with the original."""
+    from common.models import decode
+
+    cache = work / "musicality" / "training_steps.npz"
+    if cache.is_file():
+        arrays = np.load(cache)
+        return (arrays["mean"], arrays["std"]), [arrays[f"song{i}"] for i in range(int(arrays["count"]))]
+    steps_folder, scores_folder = paths.steps_dir(work / "data"), paths.scores_dir(work / "data")
+    steps_songs = datasets.songs_in_split(datasets.steps_index(steps_folder), "all")
+    scores_songs = datasets.songs_in_split(artifacts.read_dataset_index(scores_folder, "scores"), "all")
+    stacked = np.concatenate([mf.log_mel(audio.unframe_steps(datasets.load_song_steps(steps_folder, song)))
+                              for song in steps_songs])
+    bands = (stacked.mean(axis=0), stacked.std(axis=0) + 1.0)  # as mf.band_statistics, without decoding twice
+    del stacked
+    vectors = [mf.step_vectors(audio.unframe_steps(datasets.load_song_steps(steps_folder, song)), bands)
+               for song in steps_songs]
+    vectors += [mf.step_vectors(decode(decoder, datasets.load_song_score(scores_folder, song)), bands)
+                for song in scores_songs]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, mean=bands[0], std=bands[1], count=len(vectors),
+             **{f"song{i}": array for i, array in enumerate(vectors)})
+    return bands, vectors
+
+
+def seed_and_next(path, offset, seconds):
+    """(seed steps, real next steps, offset used) of a held-out song; None if under 6 s follow a seed."""
+    steps = audio.frame_steps(audio.load_audio(path))
+    length = len(steps) * audio.STEP_SECONDS
+    offset = offset if length >= offset + IN_STEPS * audio.STEP_SECONDS + 6 else 0.0
+    first = int(round(offset / audio.STEP_SECONDS))
+    next_steps = steps[first + IN_STEPS:first + IN_STEPS + int(np.ceil(seconds / audio.STEP_SECONDS))]
+    if len(next_steps) < 24:  # 6 s: two 3-s clips and some seconds after the first 2
+        return None
+    return steps[first:first + IN_STEPS], next_steps, offset
+
+
+def seed_baseline(seed_steps, num_steps, shuffle, rng):
+    """The seed's steps looped, or replayed in a new random order every pass, for num_steps (raw audio)."""
+    order = np.concatenate([rng.permutation(len(seed_steps)) if shuffle else np.arange(len(seed_steps))
+                            for _ in range(-(-num_steps // len(seed_steps)))])[:num_steps]
+    return audio.unframe_steps(seed_steps[order])
+
+
+def generate(args, dirs, path, offset, seconds, candidate, out):
+    model, _, greedy = candidate.partition("-")
+    music_generator.main(dirs + [
+        "--seed-file", str(path), "--offset", str(offset), "--seconds", str(seconds), "--model", model,
+        "--random-seed", str(args.random_seed), "--continuation-only", "--out", str(out), "-q"]
+        + (["--temperature", "0"] if greedy else []))
+    samples, _ = soundfile.read(str(out), dtype="float32", always_2d=True)
+    return samples
+
+
+def continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folder):
+    """{candidate: audio} for one held-out song, every candidate as long as the real next steps; and the seed's
+    round trip (decoded with the real next steps), which shows whether the copy guard sees through the codec."""
+    rng = np.random.default_rng(args.random_seed)
+    _, _, decoded = decode_seed_and_next(*codec, seed_steps, next_steps)
+    seed_frames, frames = IN_STEPS * audio.STEP_FRAMES, len(next_steps) * audio.STEP_FRAMES
+    made = {"real": audio.unframe_steps(next_steps), "round-trip": decoded[seed_frames:]}
+    for candidate in args.candidates:
+        if candidate in ("shuffled", "looped"):
+            made[candidate] = seed_baseline(seed_steps, len(next_steps), candidate == "shuffled", rng)
+        elif candidate not in made:
+            made[candidate] = generate(args, dirs, path, offset, len(next_steps) * audio.STEP_SECONDS, candidate,
+                                       folder / f"{candidate}.wav")[:frames]
+    return made, decoded[:seed_frames]
+
+
+def figures(samples, seed, bands, references, seed_vectors):
+    """The listening figures and guards of one candidate excerpt against its seed (seed_vectors: the seed's
+    step vectors as is and through the autoencoder)."""
+    vectors = mf.step_vectors(samples, bands)
+    per_second = metrics.loudness_per_second(samples)[2:] - audio.rms_db(seed)
+    return {"tonalness": mf.tonalness(samples), "chroma_flux": mf.chroma_flux(samples), "pulse": mf.pulse(samples),
+            "key": mf.key_agreement(samples, seed),
+            "copy_seed_seconds": mf.longest_copy_seconds(vectors, seed_vectors),
+            "copy_training_seconds": mf.longest_copy_seconds(vectors, references),
+            "min_drift_db": float(per_second.min()), "max_drift_db": float(per_second.max()),
+            "peak": float(np.abs(samples).max()), "finite": bool(np.isfinite(samples).all())}
+
+
+def measure_songs(args, dirs, work, tests, codec, bands, references):
+    """Per held-out song: {candidate: figures}, {candidate: clip features}; and how much of the raw seed its own
+    round trip repeats (what the copy guard would see of a copied seed without round-trip references)."""
+    per_song, clips, seed_round_trip = {}, {}, {}
+    for path in tests:
+        chosen = seed_and_next(path, args.offset, args.seconds)
+        if chosen is None:
+            continue
+        seed_steps, next_steps, offset = chosen
+        folder = work / "musicality" / path.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        made, decoded_seed = continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folder)
+        seed = audio.unframe_steps(seed_steps)
+        seed_vectors = [mf.step_vectors(seed, bands), mf.step_vectors(decoded_seed, bands)]
+        seed_round_trip[path.name] = mf.longest_copy_seconds(seed_vectors[1], seed_vectors[:1])
+        per_song[path.name], clips[path.name] = {}, {}
+        for candidate, samples in made.items():
+            per_song[path.name][candidate] = figures(samples, seed, bands, references, seed_vectors)
+            clips[path.name][candidate] = mf.clip_features(samples)
+            if candidate in ("real", "round-trip", "shuffled", "looped"):  # the generator wrote the others
+                audio.write_wav(folder / f"{candidate}.wav", samples)
+            seconds = len(samples) / audio.SAMPLE_RATE
+            plots.spectrogram_pair(samples, made["real"], (candidate, f"the real next {seconds:.0f} s"),
+                                   folder / f"{candidate}.png", f"{path.stem}: {candidate} vs the real next")
+    return per_song, clips, seed_round_trip
+
+
+def summarise(per_song, clips, candidates):
+    """Per candidate: means over songs, worst guards, copy stretches and their limits, classifier accuracies."""
+    songs = list(per_song)
+    rows = {}
+    for candidate in candidates:
+        figures_of = [per_song[song][candidate] for song in songs]
+        row = {name: float(np.mean([f[name] for f in figures_of]))
+               for name in ("tonalness", "chroma_flux", "pulse", "key")}
+        row["copy_seconds"] = max(max(f["copy_seed_seconds"], f["copy_training_seconds"]) for f in figures_of)
+        row["copy_ok"] = all(max(f["copy_seed_seconds"], f["copy_training_seconds"])
+                             <= max(TARGETS["copy_seconds"], per_song[song]["real"]["copy_seed_seconds"])
+                             for song, f in zip(songs, figures_of))
+        row["min_drift_db"] = min(f["min_drift_db"] for f in figures_of)
+        row["max_drift_db"] = max(f["max_drift_db"] for f in figures_of)
+        row["peak"] = max(f["peak"] for f in figures_of)
+        row["finite"] = all(f["finite"] for f in figures_of)
+        for reference in ("real", "round-trip"):
+            if reference != candidate:
+                row[f"classifier_vs_{reference}"] = mf.classifier_accuracy(
+                    *clip_sample(clips, songs, candidate), *clip_sample(clips, songs, reference))
+        rows[candidate] = row
+    return rows
+
+
+def clip_sample(clips, songs, candidate):
+    features = [clips[song][candidate] for song in songs]
+    return np.concatenate(features), np.concatenate([[song] * len(f) for song, f in zip(songs, features)])
+
+
+def passes(row, ceiling):
+    """{target: True/False} of one row against the round trip's figures."""
+    low, high = TARGETS["chroma_flux"]
+    flux = row["chroma_flux"] / ceiling["chroma_flux"]
+    return {"classifier": row.get("classifier_vs_round-trip", 0.5) <= TARGETS["classifier"],  # RT vs itself: 0.5
+            "tonal": row["tonalness"] >= TARGETS["tonalness"] * ceiling["tonalness"],
+            "flux": low <= flux <= high, "pulse": row["pulse"] >= TARGETS["pulse"] * ceiling["pulse"],
+            "key": row["key"] >= TARGETS["key"], "copy": row["copy_ok"],
+            "guards": (row["finite"] and row["peak"] <= TARGETS["peak"]
+                       and -TARGETS["drift_db"] <= row["min_drift_db"] and row["max_drift_db"] <= TARGETS["drift_db"])}
+
+
+def cell(value, ceiling=None):
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + ("" if ceiling is None else f" ({value / ceiling:.2f}x)")
+
+
+def table(header, rows):
+    ceiling = rows["round-trip"]
+    lines = [header, "",
+             "| candidate | tonalness (x RT) | chroma flux (x RT) | pulse (x RT) | key agreement | classifier vs real "
+             "| classifier vs RT | copy stretch s | loudness vs seed min / max dB | peak | classifier | tonal | "
+             "flux | pulse | key | copy | guards |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for candidate, row in rows.items():
+        checks = passes(row, ceiling)
+        verdicts = " | ".join("pass" if checks[name] else "FAIL" for name in checks)
+        lines.append(
+            f"| {candidate} | {cell(row['tonalness'], ceiling['tonalness'])} | "
+            f"{cell(row['chroma_flux'], ceiling['chroma_flux'])} | {cell(row['pulse'], ceiling['pulse'])} | "
+            f"{cell(row['key'])} | {cell(row.get('classifier_vs_real'))} | {cell(row.get('classifier_vs_round-trip'))} "
+            f"| {row['copy_seconds']:.2f} | {row['min_drift_db']:+.1f} / {row['max_drift_db']:+.1f} | "
+            f"{row['peak']:.3f} | {verdicts} |")
+    lines.append("")
+    lines.append("Targets (RT = the real next through the autoencoder): classifier vs RT <= 0.75; tonalness >= 0.75x "
+                 "RT; chroma flux 0.6-1.4x RT; pulse >= 0.75x RT; key agreement >= 0.85; copy stretch (vs the seed "
+                 "or any training song) <= 3 s or the real next's own stretch vs its seed; guards: every second "
+                 "after the first 2 within +/-3 dB of the seed, finite, peak <= 1.")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cli.setup_logging(argparse.Namespace(verbose=False, quiet=True))
+    started = time.perf_counter()
+    work = args.work_dir.resolve()
+    dirs = ["--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
+    training, tests, train_seconds = split_songs(args.music_dir, args.held_out, args.train_minutes)
+    link_training_songs(training, paths.input_dir(work / "data"))
+    if not (args.reuse and paths.model_record_path(work / "models", "autoencoder").is_file()):
+        build_artifacts(args, dirs)
+    models = train_score_models(args, dirs, work)
+    built = time.perf_counter()
+    from common.models import load_codec
+
+    encoder, decoder, _ = load_codec(work / "models")
+    bands, references = training_references(work, decoder)
+    per_song, clips, seed_round_trip = measure_songs(args, dirs, work, tests, (encoder, decoder), bands, references)
+    rows = summarise(per_song, clips, args.candidates)
+    autoencoder = json.loads(paths.model_record_path(work / "models", "autoencoder").read_text())
+    index = datasets.steps_index(paths.steps_dir(work / "data"))
+    validation = sum(s["num_steps"] for s in datasets.songs_in_split(index, "validation")) * audio.STEP_SECONDS
+    sizes = (f"conv1d --filters {models['conv1d']['args']['filters']} ({models['conv1d']['epochs_run']} epochs), "
+             f"lstm --units {models['lstm']['args']['units']} ({models['lstm']['epochs_run']} epochs), "
+             f"at most {args.score_epochs} epochs, patience {args.patience}")
+    header = (f"### Musicality: {args.music_dir}\n\n"
+              f"{len(training)} training songs ({train_seconds / 60:.1f} min, {validation / 60:.1f} min of it for "
+              f"the pipeline's validation); {len(per_song)} held-out songs ({', '.join(per_song)}), a 10-s seed at "
+              f"{args.offset:g} s (0 where too short), {args.seconds:g} s continuations; autoencoder --arch "
+              f"{autoencoder['arch']} --latent-dim {autoencoder['latent_dim']}; {sizes}; random seed "
+              f"{args.random_seed}; pipeline {('reused' if args.reuse else f'{(built - started) / 60:.1f} min')}, "
+              f"measuring {(time.perf_counter() - built) / 60:.1f} min. The copy guard compares with "
+              f"the seed and the training songs as they are and through the autoencoder: the seed's round trip "
+              f"alone repeats {min(seed_round_trip.values()):.2f}-{max(seed_round_trip.values()):.2f} s of the "
+              f"original seed's 10 s.")
+    text = table(header, rows)
+    print(text, flush=True)
+    out = work / "musicality"
+    (out / "table.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                  "per_song": per_song, "rows": rows,
+                                                  "seed_round_trip_copy_seconds": seed_round_trip,
+                                                  "table": text}, indent=1))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

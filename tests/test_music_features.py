@@ -1,0 +1,114 @@
+"""bench/music_features.py on synthetic signals made here: each figure must tell apart what it claims to."""
+import numpy as np
+import pytest
+
+pytest.importorskip("librosa")
+pytest.importorskip("sklearn")
+pytest.importorskip("mir_eval")
+
+from bench import music_features as mf  # noqa: E402
+
+RATE = mf.SAMPLE_RATE
+NOTES = {"C": 0, "C#": 1, "D": 2, "E": 4, "F": 5, "F#": 6, "G": 7, "A": 9, "A#": 10, "B": 11}
+
+
+def stereo(mono):
+    return np.stack([mono, mono], axis=1).astype(np.float32)
+
+
+def harmonic_chord(pitch_classes, seconds, partials=4):
+    """Tones of the given pitch classes (MIDI octave 4), each with a few decaying harmonics."""
+    time = np.arange(int(seconds * RATE)) / RATE
+    mono = np.zeros_like(time)
+    for pitch in pitch_classes:
+        frequency = 440.0 * 2 ** ((60 + pitch - 69) / 12)
+        mono += sum(np.sin(2 * np.pi * frequency * k * time) / k ** 2 for k in range(1, partials + 1))
+    return stereo(0.3 * mono / np.abs(mono).max())
+
+
+def noise(seconds, seed=0, level=0.3):
+    return stereo(level * np.random.default_rng(seed).standard_normal(int(seconds * RATE)))
+
+
+def clicks(seconds, period, shift=0.0):
+    mono = np.zeros(int(seconds * RATE))
+    mono[np.arange(int((shift + 0.1) * RATE), len(mono), int(period * RATE))] = 0.9
+    return stereo(mono)
+
+
+def major(root):
+    return [(NOTES[root] + interval) % 12 for interval in (0, 4, 7)]
+
+
+def test_a_chord_of_harmonic_tones_is_far_more_tonal_than_white_noise():
+    chord, hiss = mf.tonalness(harmonic_chord(major("C"), 4)), mf.tonalness(noise(4))
+    assert hiss < 0.02  # all twelve pitch classes alike
+    assert chord > 0.15  # three pitch classes (at most 1 - log 3 / log 12 = 0.56) blurred by partials
+
+
+def test_chords_changing_every_second_have_far_more_chroma_flux_than_a_held_chord():
+    sequence = np.concatenate([harmonic_chord(major(root), 1.0) for root in "C F# D A# E F".split()])
+    held = harmonic_chord(major("C"), 6.0)
+    assert mf.chroma_flux(held) < 0.02
+    assert mf.chroma_flux(sequence) > 0.2
+
+
+def test_a_click_every_half_second_has_a_pulse_near_1_and_noise_far_lower():
+    assert mf.pulse(clicks(12, 0.5)) > 0.9
+    assert mf.pulse(noise(12)) < 0.3
+
+
+def test_key_agreement_is_1_for_the_same_chord_and_lower_for_a_tritone_away():
+    c_major = harmonic_chord(major("C"), 3)
+    assert mf.key_agreement(c_major, c_major) == pytest.approx(1.0, abs=1e-6)
+    assert mf.key_agreement(c_major, harmonic_chord(major("F#"), 3)) < 0.6
+
+
+def test_the_classifier_cannot_tell_one_distribution_from_itself_and_always_tells_different_ones():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(4), 40)
+    same = mf.classifier_accuracy(rng.standard_normal((160, 8)), groups, rng.standard_normal((160, 8)), groups)
+    shifted = rng.standard_normal((160, 8)) + 3.0
+    different = mf.classifier_accuracy(rng.standard_normal((160, 8)), groups, shifted, groups)
+    assert 0.35 < same < 0.65
+    assert different > 0.97
+
+
+def test_clip_features_of_noise_and_chords_are_told_apart_leave_one_song_out():
+    chords = [harmonic_chord(major(root), 6) for root in "C D E F".split()]
+    hiss = [noise(6, seed) for seed in range(4)]
+    features = [mf.clip_features(song) for song in chords + hiss]
+    assert all(f.shape[0] == 2 and np.isfinite(f).all() for f in features)
+    groups = np.repeat(np.arange(4), 2)
+    assert mf.classifier_accuracy(np.concatenate(features[:4]), groups, np.concatenate(features[4:]), groups) == 1.0
+
+
+def random_steps(count, rng):
+    """count 1/4-s steps, each its own few tones over coloured noise: no two alike."""
+    time = np.arange(int(mf.STEP_SECONDS * RATE)) / RATE
+    steps = []
+    for _ in range(count):
+        tones = sum(rng.uniform(0.1, 0.5) * np.sin(2 * np.pi * rng.uniform(60, 8000) * time) for _ in range(5))
+        hiss = np.convolve(rng.standard_normal(len(time)), rng.standard_normal(rng.integers(2, 40)), "same")
+        steps.append(tones + 0.05 * rng.uniform(0.2, 2) * hiss / hiss.std())
+    return steps
+
+
+def test_the_copy_guard_finds_a_planted_two_second_repeat():
+    rng = np.random.default_rng(1)
+    reference = random_steps(20, rng)
+    candidate = random_steps(16, rng)
+    candidate[4:12] = reference[5:13]  # 8 steps = 2 s of the reference, in order
+    bands = mf.band_statistics([stereo(np.concatenate(reference))])
+    reference_vectors = [mf.step_vectors(stereo(np.concatenate(reference)), bands)]
+    candidate_vectors = mf.step_vectors(stereo(np.concatenate(candidate)), bands)
+    assert len(candidate_vectors) == 16
+    assert mf.longest_copy_seconds(candidate_vectors, reference_vectors) == 2.0
+    fresh = mf.step_vectors(stereo(np.concatenate(random_steps(16, rng))), bands)
+    assert mf.longest_copy_seconds(fresh, reference_vectors) <= 0.25
+
+
+def test_onset_f_of_a_click_train_is_1_against_itself_and_near_0_against_a_copy_100_ms_later():
+    train = clicks(10, 0.5)
+    assert mf.onset_f_measure(train, train) == 1.0
+    assert mf.onset_f_measure(train, clicks(10, 0.5, shift=0.1)) < 0.1
