@@ -173,10 +173,11 @@ def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, 
         prediction = inference(model, model_inputs(window, seed_score[None]), jit_compile=is_recurrent(model))
         mean, spread = split_prediction(prediction[0])  # (out_steps, latent)
         steps = chooser.scores[[chooser.choose(mean[k:], spread[k:]) for k in range(len(mean))]]
-        score.extend(steps if level_hold is None else level_hold(steps))
+        score.extend(steps)
         bar.update(len(steps))
     bar.close()
-    return np.asarray(score[in_steps:in_steps + num_steps], np.float32), chooser
+    new = np.asarray(score[in_steps:in_steps + num_steps], np.float32)
+    return (new if level_hold is None else level_hold.per_second(new)), chooser
 
 
 def correlated_noise(rng, shape, factors=None):
@@ -261,6 +262,19 @@ class LevelHold:
             self.recent.append(energy * gain ** 2)
         self.gains.extend(gains)
         return self.scale(steps, np.asarray(gains))
+
+    def per_second(self, steps):
+        """Real steps, which keep their own dynamics within each second: one gain for each whole second (4 steps
+        from the first) brings a second outside the range just inside it. (A gain per step, as __call__ gives
+        sampled steps, silenced whole steps of real music to hold a loud second.)"""
+        energies = self.step_energies(steps)
+        gains = np.ones(len(steps))
+        for first in range(0, len(steps), STEPS_PER_SECOND):
+            mean = float(np.mean(energies[first:first + STEPS_PER_SECOND]))
+            if mean > 0:
+                gains[first:first + STEPS_PER_SECOND] = np.sqrt(np.clip(mean, self.low, self.high) / mean)
+        self.gains.extend(gains)
+        return self.scale(steps, gains)
 
     def largest_change_db(self):
         """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""

@@ -18,6 +18,7 @@ CANDIDATES = 24  # closest joins the score model chooses among
 MAX_RUN = 8  # consecutive steps of one source at most (2 s), then a join
 AVOID_RECENT = 16  # a step used in the last 4 s is not chosen again: no short loops
 SHARPNESS = 4.0  # choice probability ~ exp(-SHARPNESS * cost / temperature), costs in units of their median
+SEED_WEIGHT = 2.0  # how much staying close to the seed counts against following on well (per step compared)
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
 
@@ -89,7 +90,7 @@ class StepChoice:
     def _join(self, mean, spread):
         # How well each candidate follows on (per step compared) and how close it stays to the seed; the score
         # model then weighs in on the closest.
-        cost = (self._context_cost() + self.distance_to_seed) / self.typical_distance
+        cost = (self._context_cost() + SEED_WEIGHT * self.distance_to_seed) / self.typical_distance
         last = self.history[-1]
         cost[np.isin(self.pool, self.history[-AVOID_RECENT:]) | (self.pool == last + 1)] += EXCLUDED
         count = min(self.candidates, len(self.pool))
