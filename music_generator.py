@@ -5,18 +5,16 @@ Reads   --seed-file SONG (any audio file; default: the first validation song of 
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
-The score model reads the last 40 steps (10 s) and predicts a Gaussian over the next 5. By default each new
-step is a real step of the seed or of the songs of step 4: the run of one song goes on for up to --max-run
-steps, then joins a place whose previous second sounds like what was just played and like the seed, the one
-whose next steps the model finds likeliest (--temperature 0: always the likeliest). --new-steps sampled draws
-them from the Gaussian instead (--dynamics, --scale-from, --keep-pitches act there). Every second is kept
-within --level-range dB of the seed, and a look-ahead limiter keeps peaks under full scale. The same
---random-seed gives the same WAV. How and why, with the figures: docs/continuation.md.
+The score model reads the last 40 steps (10 s) and predicts a Gaussian over the next 5. Each new step is a
+real step of the seed or of the songs of step 4: the run of one song goes on for up to --max-run steps,
+then joins a place whose previous second sounds like what was just played and like the seed, the one whose
+next steps the model finds likeliest (--temperature 0: always the likeliest). Every second is kept within
+--level-range dB of the seed, and a look-ahead limiter keeps peaks under full scale. The same --random-seed
+gives the same WAV. How and why: docs/continuation.md.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
 """
-import argparse
 import collections
 import functools
 import logging
@@ -30,7 +28,7 @@ from common.step_choice import MAX_RUN, StepChoice
 
 log = logging.getLogger("musicgen")
 
-STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the surprise of the steps is balanced within each second
+STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the level hold keeps every 4 consecutive steps in range
 LEVEL_RANGE_DB = 2.0  # sparse and dense codes: every second within this of the seed's level (the limiter and
 # cross-fades add a few tenths of a dB on top; the benchmark's target is 3)
 
@@ -42,18 +40,10 @@ def parse_args(argv):
     parser.add_argument("--offset", type=float, default=0.0, help="seconds into the song where the seed starts")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation (default 30)")
     parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="score model (default lstm)")
-    parser.add_argument("--new-steps", choices=("real", "sampled"), default="real",
-                        help="real steps of the songs, joined and chosen (default), or sampled from the model")
     parser.add_argument("--max-run", type=int, default=MAX_RUN,
-                        help=f"real: steps of one song in a row at most (default {MAX_RUN} = 2 s)")
+                        help=f"steps of one song in a row at most (default {MAX_RUN} = 2 s)")
     parser.add_argument("--temperature", type=float, default=1.0,
-                        help="how freely joins are chosen / x the sampled spread (default 1; 0: the likeliest)")
-    parser.add_argument("--dynamics", type=float, default=1.0,
-                        help="step contrast: 1 as measured (default), 0 flat")
-    parser.add_argument("--scale-from", choices=("seed", "window"), default="seed",
-                        help="the seed's 10 s (default) or each window")
-    parser.add_argument("--keep-pitches", action=argparse.BooleanOptionalAction, default=True,
-                        help="sparse: peaks onto the seed's pitches (default: on)")
+                        help="how freely joins are chosen (default 1; 0: always the likeliest)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
                         help=f"each second within +/-X dB of the seed (default {LEVEL_RANGE_DB:g})")
     parser.add_argument("--random-seed", type=int, default=0, help="same seed -> same continuation")
@@ -76,77 +66,6 @@ def load_seed_steps(args, in_steps):
         raise PipelineError(f"{name}: the seed needs {in_steps} steps ({in_steps * audio.STEP_SECONDS:g} s) after "
                             f"--offset {args.offset:g} s, the song has {len(seed)} there")
     return seed, name
-
-
-def continue_score(model, seed_score, num_steps, temperature, scale_from, rng, quiet, score_range=None,
-                   step_surprise=None, peak_limits=None, sparse_format=None, hold_spread=True,
-                   error_factors=None, keep_pitches=False, level_hold=None):
-    """Autoregressive sampling: (in_steps, latent) seed score -> (num_steps, latent) new steps, and the share of
-    sampled numbers kept inside what the training scores have: score_range = (lowest, highest) per dimension,
-    and for the sparse code peak_limits (codec_layers.keep_peaks_within: a peak no louder than training songs
-    have at its frequency, in the bands of sparse_format, a codec_layers.SparseFormat or transform name; its
-    peaks are also listed in ascending position, as
-    the encoder lists them). The model reads the kept steps back, so it continues from codes like those real
-    music has.
-
-    step_surprise (num_steps + out_steps - 1 or more,): how much each new step's noise power is scaled (see
-    surprise_plan; the last window may run past num_steps); None: every step gets the predicted spread.
-    hold_spread: with scale_from "seed", keep the spread's total energy at what the model predicts right
-    after the seed (for codes whose numbers are sound: see code_holds_spread).
-    error_factors: the model's (rank, latent) error factors (score_models.error_factors): the noise moves
-    numbers together as the model's errors do (correlated_noise); None: independent noise.
-    keep_pitches (the sparse code only, with peak_limits): move each sampled peak to the nearest frequency the
-    seed or the window the model read had a peak at (codec_layers.move_peaks_to_positions_in).
-    level_hold (a LevelHold): keeps every second of new steps within its range of the seed's level.
-    """
-    from common.codec_layers import keep_peaks_within, move_peaks_to_positions_in, sort_peaks
-    from common.models import inference
-    from common.score_layers import split_prediction
-    from common.score_models import is_recurrent, model_inputs
-
-    in_steps = len(seed_score)
-    recurrent = is_recurrent(model)
-    score, clipped, held_spread_energy = list(seed_score), 0, None
-    bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
-    while len(score) - len(seed_score) < num_steps:
-        window = np.asarray(score[-in_steps:], np.float32)[None]
-        reference = seed_score[None] if scale_from == "seed" else window
-        prediction = inference(model, model_inputs(window, reference), jit_compile=recurrent)
-        mean, spread = split_prediction(prediction[0])  # (out_steps, latent)
-        if scale_from == "seed" and hold_spread:
-            # The seed also sets the size of the noise: the spread's total energy stays what the model predicts
-            # right after the seed, later windows only share it out over steps and numbers. Left free, the
-            # lstm's spread wanders by +/-2 dB from window to window in its own continuations, the level with it.
-            energy = float(np.sum(np.square(spread, dtype=np.float64)))
-            held_spread_energy = energy if held_spread_energy is None else held_spread_energy
-            spread = spread * np.float32(np.sqrt(held_spread_energy / max(energy, 1e-30)))
-        if temperature:
-            done = len(score) - len(seed_score)
-            surprise = 1.0 if step_surprise is None else step_surprise[done:done + len(mean)]
-            step_scale = (temperature * np.sqrt(surprise, dtype=np.float32)).reshape(-1, 1)  # (out_steps, 1)
-            steps = mean + step_scale * spread * correlated_noise(rng, mean.shape, error_factors)
-        else:
-            steps = mean
-        if score_range is not None:
-            kept = np.clip(steps, *score_range)
-            clipped += int(np.count_nonzero(kept != steps))
-            steps = kept
-        if peak_limits is not None:
-            if keep_pitches:
-                # The seed's pitches stay on offer: moved only to the window's, a continuation's pitches could
-                # only ever shrink (from ~1400 bins in a seed's 10 s to ~330-520 after 3 minutes: a drone).
-                steps = move_peaks_to_positions_in(steps, np.concatenate([seed_score, window[0]]), sparse_format)
-            else:
-                steps = sort_peaks(steps, sparse_format)
-            steps, count = keep_peaks_within(steps, peak_limits, sparse_format)
-            clipped += count
-        if level_hold is not None:
-            steps = level_hold(steps)
-        score.extend(steps)
-        bar.update(len(steps))
-    bar.close()
-    new = np.asarray(score[len(seed_score):len(seed_score) + num_steps], np.float32)
-    return new, clipped / max(1, (len(score) - len(seed_score)) * seed_score.shape[1])
 
 
 def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, temperature, max_run, rng, quiet,
@@ -180,20 +99,6 @@ def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, 
     return (new if level_hold is None else level_hold.per_second(new)), chooser
 
 
-def correlated_noise(rng, shape, factors=None):
-    """(steps, latent) standard normal noise whose numbers move together as the score model's errors do.
-
-    factors (rank, latent): score_models.error_factors. Each number keeps unit variance: the shared part
-    (rank normals through the factors) plus an independent remainder for what the factors leave out.
-    """
-    if factors is None:
-        return rng.standard_normal(shape, np.float32)
-    factors = np.asarray(factors, np.float32)
-    remainder = np.sqrt(np.maximum(1.0 - np.sum(np.square(factors), axis=0), 0.0))
-    shared = rng.standard_normal((shape[0], len(factors)), np.float32) @ factors
-    return shared + remainder * rng.standard_normal(shape, np.float32)
-
-
 def level_scaler(autoencoder):
     """scale(codes, gains) -> codes that decode gains (steps,) times as loud, for the codes where a gain on the
     sound is a simple change of the code: the sparse code (its peak values and band levels:
@@ -214,10 +119,8 @@ class LevelHold:
     Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
     sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
     step louder or quieter than the window ending on it allows is scaled just enough to bring that window
-    back inside; inside the range, the steps keep their own dynamics. Without it,
-    sparse-code continuations of some seeds swelled or sank by 4-11 dB within a minute, since the
-    model reads its own output back and nothing in a sparse score says "this loud"; dense ones sank by up
-    to 3.4 dB below the original seed, most of it the autoencoder's round trip.
+    back inside; inside the range, the steps keep their own dynamics. Real steps come from songs of any
+    level, and the dense code's round trip alone can lose a few dB against the original seed.
     """
 
     def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
@@ -247,7 +150,7 @@ class LevelHold:
             return enveloped_step_energies(segments, np.asarray(codes), self.code_format)
         # Only the frames heard from this step alone, between its two cross-fades (3/4 of the step), counted
         # for the whole step: in a cross-fade the sound is the sum of two steps' parts, whose energies do
-        # not add up where the neighbours are unrelated (as sampled steps are).
+        # not add up where the neighbours are unrelated (as steps at a join are).
         alone = segments[:, 2 * audio.SEGMENT_MARGIN:audio.STEP_FRAMES]
         return (np.sum(np.square(alone, dtype=np.float64), axis=(1, 2))
                 * (audio.STEP_FRAMES / (audio.STEP_FRAMES - 2 * audio.SEGMENT_MARGIN)))
@@ -287,67 +190,17 @@ def load_score_model(models_dir, name, autoencoder):
     from common.models import load_model, read_record
 
     record = read_record(models_dir, name, name)
-    if (record.get("output") != "gaussian" or "surprise_profiles" not in record
-            or (autoencoder.get("arch") == "sparse" and "peak_limits" not in record)):
-        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models with surprise profiles "
-                                      f"(and peak limits, for the sparse code): rerun {artifacts.MADE_BY[name]}")
+    if record.get("output") != "gaussian" or "autoencoder_fingerprint" not in record:
+        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models: rerun "
+                                      f"{artifacts.MADE_BY[name]}")
     artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
                          f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     return load_model(models_dir, name, name), record
 
 
-def surprise_plan(profiles, dynamics, num_steps, rng):
-    """(num_steps,) factors the noise power of each new step is scaled by: every second has the range of
-    surprise real music has in its steps, and the same average.
-
-    profiles: the score model's surprise profiles (its record): how far, in units of its predicted spread,
-    each step of a validation window fell from the prediction (mean square over the score). On real music
-    they range over ~20 dB (a note starts or a beat lands in a whole step at once) where independent
-    Gaussian errors would give +/-0.3 dB: the model cannot tell *when* music will surprise, only how much.
-    Each second (4 steps) gets one value from each quarter of their distribution, in random order, scaled so
-    the second's mean is the measured mean (the calibration): steps differ as much as music's do, but no
-    second is all quiet or all loud (drawing whole validation windows, whose steps are surprising together,
-    made the level swing by -13/+6 dB from second to second). dynamics 1 keeps the measured range, 0 makes
-    every step equally surprising (a flatter sound); in between, profiles ** dynamics.
-    """
-    measured = np.maximum(np.asarray(profiles, np.float64).ravel(), 1e-6)
-    quarters = np.array_split(np.sort(measured ** dynamics), STEPS_PER_SECOND)
-    seconds = -(-num_steps // STEPS_PER_SECOND)
-    draws = np.stack([quarter[rng.integers(len(quarter), size=seconds)] for quarter in quarters], axis=1)
-    draws = rng.permuted(draws, axis=1)  # (seconds, STEPS_PER_SECOND), each row one value per quarter
-    draws *= measured.mean() / draws.mean(axis=1, keepdims=True)
-    return draws.ravel()[:num_steps].astype(np.float32)
-
-
-def code_holds_spread(autoencoder):
-    """Whether the noise's size is held at the seed's (--scale-from seed) for this autoencoder's scores.
-
-    Holding it keeps the level when the score's energy is the sound's (dense and conv codes: their numbers
-    are amounts of sound). The sparse code's numbers are positions, values and log levels: on held-out real
-    music, holding made its loudest seconds 1.0-1.8 dB louder and its Frechet distance 0.1-0.3x worse.
-    """
-    return autoencoder.get("arch") != "sparse"
-
-
-def record_error_factors(record):
-    """The score model's (rank, latent) error factors as an array, made once (as JSON lists, converting them
-    for every window cost a quarter of conv1d's generation time), or None for a model saved without them."""
-    factors = record.get("error_factors")
-    return None if factors is None else np.asarray(factors, np.float32)
-
-
-def training_range(record):
-    """(lowest, highest) value of each score dimension in the training scores, each (latent,).
-
-    Sampled numbers are kept inside it: a Gaussian has tails no song has (a band level above full scale, say).
-    """
-    return np.asarray(record["score_min"], np.float32), np.asarray(record["score_max"], np.float32)
-
-
 def run(args):
-    if args.seconds <= 0 or args.temperature < 0 or args.dynamics < 0 or args.level_range < 0 or args.max_run < 1:
-        raise PipelineError("--seconds and --max-run must be positive, --temperature, --dynamics and --level-range "
-                            "at least 0")
+    if args.seconds <= 0 or args.temperature < 0 or args.level_range < 0 or args.max_run < 1:
+        raise PipelineError("--seconds and --max-run must be positive, --temperature and --level-range at least 0")
     from common.codec_layers import record_format
     from common.models import decode, encode, load_codec
 
@@ -357,34 +210,20 @@ def run(args):
     in_steps = record["in_steps"]
     seed_steps, name = load_seed_steps(args, in_steps)
 
-    # Encode the seed, continue its score, decode seed and continuation together (cross-faded at the join).
+    # Encode the seed, continue its score with real steps, decode seed and continuation together (cross-faded
+    # at the join).
     seed_score = encode(encoder, seed_steps)
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
-    plan = surprise_plan(record["surprise_profiles"], args.dynamics, num_steps + record["out_steps"], rng)
-    sparse = autoencoder.get("arch") == "sparse"
     scale = level_scaler(autoencoder)
-    code_format = record_format(autoencoder) if sparse else None
+    code_format = record_format(autoencoder) if autoencoder.get("arch") == "sparse" else None
     level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale, code_format)
                   if scale is not None and args.level_range > 0 else None)
-    if "error_factors" not in record:
-        log.warning("the %s model predates correlated sampling (its noise will be independent, continuations "
-                    "steadier than music): rerun %s", args.model, artifacts.MADE_BY[args.model])
-    if args.new_steps == "real":
-        pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"])
-        new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
-                                                    pool, num_steps, args.temperature, args.max_run, rng,
-                                                    args.quiet, level_hold)
-        clipped, joins, longest_run = 0, chooser.joins, chooser.longest_run * audio.STEP_SECONDS
-    else:
-        joins = longest_run = None
-        new_score, clipped = continue_score(model, seed_score, num_steps, args.temperature, args.scale_from, rng,
-                                            args.quiet, score_range=training_range(record), step_surprise=plan,
-                                            peak_limits=record.get("peak_limits"),
-                                            sparse_format=code_format,
-                                            hold_spread=code_holds_spread(autoencoder),
-                                            error_factors=record_error_factors(record),
-                                            keep_pitches=sparse and args.keep_pitches, level_hold=level_hold)
+    pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"])
+    new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps), pool,
+                                                  num_steps, args.temperature, args.max_run, rng, args.quiet,
+                                                  level_hold)
+    joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -400,19 +239,17 @@ def run(args):
     boundary = None if args.continuation_only else seed_frames / audio.SAMPLE_RATE
     picture = plots.continuation(result, boundary, out.with_suffix(".png"),
                                  f"{name}: {'continuation' if args.continuation_only else 'seed | continuation'} "
-                                 f"by the {args.model} model (temperature {args.temperature:g}, "
-                                 f"dynamics {args.dynamics:g})")
+                                 f"by the {args.model} model (temperature {args.temperature:g})")
 
     # Report: loudness against the seed's, peak, and how much the continuation copies the seed.
     figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score,
                                    decoded[:seed_frames])
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
-    figures["clipped_to_range"] = clipped
     figures["joins"], figures["longest_run_seconds"] = joins, longest_run
     figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
-        f"{args.temperature:g}, dynamics {args.dynamics:g}, scale from the {args.scale_from}): {out}\n"
+        f"{args.temperature:g}): {out}\n"
         f"  loudness {figures['continuation_rms_db']:.1f} dBFS vs the seed's {figures['seed_rms_db']:.1f} dBFS "
         f"(per second after the first 2 s: {figures['min_drift_db']:+.1f} to {figures['max_drift_db']:+.1f} dB; "
         f"{figures['min_drift_decoded_db']:+.1f} to {figures['max_drift_decoded_db']:+.1f} dB against the seed as "
@@ -421,9 +258,7 @@ def run(args):
         f"reduction; level hold: at most {figures['level_hold_max_db']:.1f} dB of gain change)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material); "
-        + (f"real steps, {joins} joins, at most {longest_run:g} s of one song in a row\n" if joins is not None else
-           f"{100 * clipped:.2f}% of sampled numbers were beyond the training scores' range (for a peak of the "
-           f"sparse code: at its frequency) and kept at its edge\n") +
+        f"real steps, {joins} joins, at most {longest_run:g} s of one song in a row\n"
         f"  picture: {picture}"
     )
     return figures

@@ -4,15 +4,14 @@ Runs the real pipeline (every step's main()) on a folder of songs, split by song
   - validation error of the next 5 steps: repeat the last step, the mean step, conv1d, lstm (same windows);
   - for every held-out song long enough, a --seconds continuation of its --offset seed by each model, and
     its loudness per second against the seed's (after the first 2 s), peak, NaN/Inf, how close new steps are
-    to the seed's (0 = copies the seed), how much the peak limiter acted and how many sampled numbers were
-    kept inside the training scores' range;
+    to the seed's (0 = copies the seed), how much the peak limiter acted and how many joins it made;
   - a Frechet distance on log-mel frames (as in FAD) between the continuations and the real held-out songs,
     beside the same distance for the autoencoder's round trip of those songs, and for the real next
     --seconds after each seed through the autoencoder (what a perfect score model would give: it covers
     only part of each song, so it is further from the whole songs than the round trip is); with the sparse
     code, also for those with every peak's sign at random (a perfect model but for phase).
-Each --dynamics value (music_generator.py --dynamics) gets its own rows; --samples continuations per seed,
-each with its own random seed, are pooled into each row (worst case of loudness and peak, Frechet of all).
+Each --temperature value (music_generator.py --temperature) gets its own rows; --samples continuations per
+seed, each with its own random seed, are pooled into each row (worst case of loudness and peak, Frechet of all).
 Prints one markdown table, with the data and training budget in its header.
 
 Run from the repository root (about 10 minutes on 2 CPU cores with the sizes below; the score models'
@@ -20,7 +19,7 @@ default sizes, 512, take about twice as long per epoch and stop as early on this
     python -m bench.continuation /tmp/realmusic --units 256 --filters 256 --score-epochs 6 --patience 2
     python -m bench.continuation /tmp/realmusic --arch dense --latent-dim 512 --ae-epochs 2 ...
     python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse   # only generate again
-    python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse --dynamics 0 0.5 1 --samples 3
+    python -m bench.continuation /tmp/realmusic --work-dir /tmp/bench --reuse --temperature 0 1 --samples 3
 """
 import argparse
 import itertools
@@ -68,16 +67,13 @@ def parse_args(argv):
                         help="seconds from one seed to the next in the same song, while a whole seed and "
                              "continuation fit (default 70: back to back, so the continuations' real "
                              "counterparts cover the songs; 0: one seed per song)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="music_generator.py --temperature")
-    parser.add_argument("--dynamics", nargs="+", type=float, default=[1.0],
-                        help="music_generator.py --dynamics values to compare (default: 1)")
+    parser.add_argument("--temperature", nargs="+", type=float, default=[1.0],
+                        help="music_generator.py --temperature values to compare (default: 1)")
     parser.add_argument("--samples", type=int, default=1,
                         help="continuations per held-out seed, each with its own random seed (--random-seed, "
                              "+1, ...), pooled: the Frechet distance of one sample per seed moves by ~0.1x "
                              "between random seeds (default 1)")
-    parser.add_argument("--scale-from", nargs="+", choices=("seed", "window"), default=["seed", "window"],
-                        help="music_generator.py --scale-from values to compare (default: both)")
-    parser.add_argument("--random-seed", type=int, default=0, help="seed of training and sampling (default 0)")
+    parser.add_argument("--random-seed", type=int, default=0, help="seed of training and generation (default 0)")
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error("--samples must be at least 1")
@@ -227,17 +223,16 @@ def seed_offsets(length_seconds, args, in_seconds=10.0):
     return offsets
 
 
-def continue_held_out_songs(args, dirs, work, lengths, model, scale_from, dynamics):
+def continue_held_out_songs(args, dirs, work, lengths, model, temperature):
     """--samples continuations of every held-out song by one model; their figures and their log-mel frames."""
     figures, frames = [], []
     for song, length in lengths.items():
         for offset, sample in itertools.product(seed_offsets(length, args), range(args.samples)):
-            out = work / "continuations" / (f"{Path(song).stem}_{offset:g}s_{model}_{scale_from}_dynamics{dynamics:g}_"
+            out = work / "continuations" / (f"{Path(song).stem}_{offset:g}s_{model}_temperature{temperature:g}_"
                                             f"{sample}.wav")
             figures.append(music_generator.main(dirs + [
                 "--seed-file", str(paths.input_dir(work / "data") / song), "--offset", str(offset),
-                "--seconds", str(args.seconds), "--model", model, "--temperature", str(args.temperature),
-                "--dynamics", str(dynamics), "--scale-from", scale_from,
+                "--seconds", str(args.seconds), "--model", model, "--temperature", str(temperature),
                 "--random-seed", str(args.random_seed + sample), "--continuation-only", "--out", str(out), "-q"]))
             audio_samples, _ = soundfile.read(str(out), dtype="float32")
             frames.append(metrics.log_mel_frames(audio_samples))
@@ -254,7 +249,7 @@ def summarise_continuations(figures):
         "peak": max(f["peak"] for f in figures), "finite": all(f["finite"] for f in figures),
         "seed_copy": float(np.median([f["seed_copy_median"] for f in figures])),
         "limiter_db": max(f["limiter_max_reduction_db"] for f in figures), "continuations": len(figures),
-        "clipped": float(np.mean([f.get("clipped_to_range", 0.0) for f in figures])),
+        "joins": float(np.mean([f.get("joins") or 0 for f in figures])),
     }
 
 
@@ -263,7 +258,7 @@ def continuation_cells(summary, fd, round_trip_fd):
             f"{summary['min_drift_decoded_db']:+.1f} / {summary['max_drift_decoded_db']:+.1f} | "
             f"{summary['peak']:.3f} | "
             f"{'yes' if summary['finite'] else 'NO'} | {summary['seed_copy']:.2f} | {summary['limiter_db']:.1f} | "
-            f"{100 * summary['clipped']:.1f}% | {fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
+            f"{summary['joins']:.0f} | {fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
 
 
 def percent(value):
@@ -273,7 +268,7 @@ def percent(value):
 def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless=None):
     rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
             "(min / max dB) | vs the seed as decoded | peak | finite | seed copy (median) | limiter (max dB) | "
-            "kept in range | Frechet vs real held-out |",
+            "joins (mean) | Frechet vs real held-out |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     repeat, mean = baselines["repeat_last_step_mse"], baselines["mean_step_mse"]
     blank = "| | | | | | | |"
@@ -285,9 +280,9 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
     if signless is not None:
         rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | | | "
                     f"{continuation_cells(*signless, round_trip_fd)}")
-    for (model, scale_from, dynamics), (summary, fd) in continuations.items():
+    for (model, temperature), (summary, fd) in continuations.items():
         mse = models[model]["validation"]["val_mse"]
-        rows.append(f"| {model}, continuations (--dynamics {dynamics:g} --scale-from {scale_from}) | {mse:.4f} | "
+        rows.append(f"| {model}, continuations (--temperature {temperature:g}) | {mse:.4f} | "
                     f"{percent(1 - mse / repeat)} | {percent(1 - mse / mean)} | "
                     f"{continuation_cells(summary, fd, round_trip_fd)}")
     sizes = {"conv1d": f"--filters {models['conv1d']['args']['filters']}",
@@ -301,7 +296,7 @@ def table(args, data, budget, baselines, models, continuations, round_trip_fd, t
               f"Budget: autoencoder `{flags}`, "
               f"{autoencoder['epochs_run']} epochs ({budget['autoencoder']}; validation SNR "
               f"{autoencoder['validation']['snr_db']:.1f} dB); score models (early stopping on validation): {trained}. "
-              f"{args.seconds:g} s continuations at temperature {args.temperature:g}: {budget['continuations']} "
+              f"{args.seconds:g} s continuations: {budget['continuations']} "
               f"per row ({args.samples} per held-out seed; {budget['seeds']} seeds, 10 s from {args.offset:g} s in "
               f"{seeding(args)}); random seed "
               f"{args.random_seed}.\n")
@@ -339,11 +334,10 @@ def main(argv=None):
             signless = (summarise_continuations(figures), metrics.frechet_distance(frames, real))
         continuations = {}
         for model in MODELS:
-            for scale_from in args.scale_from:
-                for dynamics in args.dynamics:
-                    figures, frames = continue_held_out_songs(args, dirs, work, lengths, model, scale_from, dynamics)
-                    continuations[(model, scale_from, dynamics)] = (summarise_continuations(figures),
-                                                                    metrics.frechet_distance(frames, real))
+            for temperature in args.temperature:
+                figures, frames = continue_held_out_songs(args, dirs, work, lengths, model, temperature)
+                continuations[(model, temperature)] = (summarise_continuations(figures),
+                                                       metrics.frechet_distance(frames, real))
         index = datasets.steps_index(paths.steps_dir(work / "data"))
         train_minutes = sum(s["num_steps"] for s in datasets.songs_in_split(index, "train")) * audio.STEP_SECONDS / 60
         data = (f"{args.music_dir} ({len(songs)} files; {len(datasets.songs_in_split(index, 'train'))} training "

@@ -225,7 +225,7 @@ def codec_rows(models_dir, steps, repeats):
 
 def generation_rows(name, dirs, seconds, repeats, out):
     """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()."""
-    spent = {"continue_score": [], "decode": []}
+    spent = {"continue_with_real_steps": [], "decode": []}
 
     def timing(function, key):
         def timed(*args, **kwargs):
@@ -236,15 +236,15 @@ def generation_rows(name, dirs, seconds, repeats, out):
                 spent[key].append(time.perf_counter() - started)
         return timed
 
-    originals = music_generator.continue_score, models.decode
-    music_generator.continue_score = timing(originals[0], "continue_score")
+    originals = music_generator.continue_with_real_steps, models.decode
+    music_generator.continue_with_real_steps = timing(originals[0], "continue_with_real_steps")
     models.decode = timing(originals[1], "decode")
     try:
         argv = dirs + ["--model", name, "--seconds", str(seconds), "-q", "--out", str(out)]
         whole = median_seconds(lambda: quietly(music_generator, argv), repeats)
     finally:
-        music_generator.continue_score, models.decode = originals
-    continuation, decoding = (float(np.median(spent[key][1:])) for key in ("continue_score", "decode"))
+        music_generator.continue_with_real_steps, models.decode = originals
+    continuation, decoding = (float(np.median(spent[key][1:])) for key in ("continue_with_real_steps", "decode"))
     return [(f"{name} generation: score continuation", f"{seconds / continuation:.0f}x realtime", None),
             (f"{name} generation: continuation + decoding", f"{seconds / (continuation + decoding):.0f}x realtime",
              None),

@@ -17,14 +17,11 @@ a standard deviation for every step and score dimension. Around each body:
   - it is trained on the Gaussian negative log-likelihood, so it learns how much of each step it cannot
     predict, instead of shrinking every prediction to the average step as MSE does; each window's term is
     weighted by its predicted variance ** --nll-beta (beta-NLL), so the mean is learned from every window,
-    not mostly from those the model is already sure of (score_layers.BetaGaussianNLL); sampling from that
-    Gaussian (music_generator.py --temperature 1) keeps continuations as lively as the music it learned;
+    not mostly from those the model is already sure of (score_layers.BetaGaussianNLL); the generator
+    chooses among real steps by their likelihood under that Gaussian;
   - Gaussian noise on the normalised inputs while training makes it robust to its own imperfect output.
 Its mean is judged against two baselines on the same validation windows: repeat the last step, and the
-mean step. Its record also keeps how surprising, step by step, 512 validation windows were in units of the
-predicted spread: music surprises a whole step at a time, which the generator reproduces (--dynamics); and
-in which directions its errors on training windows move together (error_factors), which the generator's
-noise follows.
+mean step; its predicted spread by how calibrated it is.
 """
 import logging
 
@@ -36,9 +33,6 @@ from common.errors import PipelineError
 log = logging.getLogger("musicgen")
 
 WINDOW_INPUT, REFERENCE_INPUT = "score_window", "reference_window"
-SURPRISE_PROFILES = 512  # validation windows whose step-by-step surprise the record keeps for sampling
-ERROR_FACTORS = 32  # directions in which the model's errors move together, kept for sampling (error_factors)
-ERROR_WINDOWS = 4096  # training windows those directions are measured on
 NLL_BETA = 0.5  # see score_layers.BetaGaussianNLL and docs/continuation.md
 
 
@@ -150,69 +144,20 @@ def predictions(model, scores, starts, in_steps, out_steps, batch=1024):
         yield (targets, *split_prediction(model.predict(model_inputs(inputs), verbose=0, batch_size=256)))
 
 
-def evenly_spread(count, total):
-    """Up to count indices spread evenly over range(total), first and last included."""
-    return np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
+def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024):
+    """MSE of the model's mean, per-dimension std of its errors, and how calibrated its predicted std is.
 
-
-def validation_figures(model, scores, starts, in_steps, out_steps, batch=1024, profiles=SURPRISE_PROFILES):
-    """MSE of the model's mean, per-dimension std of its errors, how calibrated its predicted std is, and
-    surprise profiles: the mean squared standardised error of each predicted step, (profiles, out_steps),
-    from windows spread evenly over the validation set.
-
-    calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right. It is the
-    mean of the profiles, but they vary far more than independent Gaussian errors would (see
-    music_generator.surprise_plan): music surprises a whole step at a time, often a few steps in a row.
+    calibration: mean of ((target - mean) / predicted std)^2, 1.0 when the predicted spread is right.
     """
-    squared_sum, count, step_surprise = np.zeros(scores.shape[1]), 0, []
+    squared_sum, count, standardised_sum = np.zeros(scores.shape[1]), 0, 0.0
     for targets, mean, spread in predictions(model, scores, starts, in_steps, out_steps, batch):
         errors = (targets - mean).astype(np.float64)
         squared_sum += np.sum(errors ** 2, axis=(0, 1))
-        step_surprise.append(np.mean((errors / spread) ** 2, axis=-1))  # (windows, out_steps)
+        standardised_sum += float(np.sum((errors / spread) ** 2))
         count += errors.shape[0] * errors.shape[1]
-    step_surprise = np.concatenate(step_surprise)
     per_dimension = squared_sum / count
-    chosen = evenly_spread(profiles, len(step_surprise))
-    return {"val_mse": float(per_dimension.mean()), "calibration": float(step_surprise.mean()),
-            "surprise_spread_db": float(np.std(10 * np.log10(step_surprise + 1e-12)))}, \
-        np.sqrt(per_dimension), step_surprise[chosen]
-
-
-def error_factors(model, scores, starts, in_steps, out_steps, rank=ERROR_FACTORS, windows=ERROR_WINDOWS,
-                  batch=1024):
-    """(rank, latent) factors of how the model's errors move together: the leading eigenvectors of the
-    correlation matrix of its standardised errors ((target - mean) / predicted std), each times the square
-    root of its eigenvalue, measured on windows spread evenly over the given (training) windows.
-
-    The model predicts a spread per number, as if its errors were independent, but music changes many
-    numbers of a step together (a note brings its partials and its band levels): on held-out real music the
-    largest direction alone holds ~17% of the error's variance, where independent errors would give 0.2%.
-    Sampled with independent noise, the numbers' changes cancel out in every band and continuations sound
-    steadier than music; music_generator.correlated_noise draws noise with these correlations instead.
-    """
-    latent_dim = scores.shape[1]
-    chosen = starts[evenly_spread(windows, len(starts))]
-    gram, total, count = np.zeros((latent_dim, latent_dim)), np.zeros(latent_dim), 0
-    for targets, mean, spread in predictions(model, scores, chosen, in_steps, out_steps, batch):
-        standardised = ((targets - mean) / spread).reshape(-1, latent_dim).astype(np.float64)
-        gram += standardised.T @ standardised
-        total += standardised.sum(axis=0)
-        count += len(standardised)
-    covariance = gram / count - np.outer(total / count, total / count)
-    scale = np.sqrt(np.maximum(np.diag(covariance), 1e-12))
-    values, vectors = np.linalg.eigh(covariance / np.outer(scale, scale))
-    leading = np.argsort(values)[::-1][:min(rank, latent_dim)]
-    return (vectors[:, leading] * np.sqrt(np.maximum(values[leading], 0.0))).T
-
-
-def sparse_code_limits(autoencoder, train_scores):
-    """{"peak_limits": (2, bands)} for scores of the sparse code (codec_layers.peak_limits), else {}."""
-    from common import codec_layers
-
-    if autoencoder.get("arch") != "sparse":
-        return {}
-    code_format = codec_layers.record_format(autoencoder)
-    return {"peak_limits": codec_layers.peak_limits(train_scores, code_format).tolist()}
+    return {"val_mse": float(per_dimension.mean()),
+            "calibration": standardised_sum / (count * scores.shape[1])}, np.sqrt(per_dimension)
 
 
 def train(args, name, build_body):
@@ -224,7 +169,7 @@ def train(args, name, build_body):
     from common.models import save_model, write_record
 
     # Load.
-    index, splits, autoencoder = load_windows(args)
+    index, splits, _ = load_windows(args)
     in_steps, out_steps, latent_dim = index["in_steps"], index["out_steps"], index["latent_dim"]
     train_scores, train_starts = splits["train"]
     val_scores, val_starts = splits["validation"]
@@ -256,10 +201,8 @@ def train(args, name, build_body):
                         verbose=training.fit_verbosity(args))
 
     # Measure against the baselines on the same validation windows, then save the model and at once its record.
-    model_figures, residual_std, surprise_profiles = validation_figures(model, val_scores, val_starts, in_steps,
-                                                                        out_steps)
+    model_figures, residual_std = validation_figures(model, val_scores, val_starts, in_steps, out_steps)
     reference = baselines(train_scores, val_scores, val_starts, in_steps, out_steps)
-    factors = error_factors(model, train_scores, train_starts, in_steps, out_steps)  # not the validation songs'
     val_mse = model_figures["val_mse"]
     figures = {**model_figures, **{f"{key}_mse": value for key, value in reference.items()},
                "improvement_over_repeat": 1 - val_mse / reference["repeat_last_step"],
@@ -268,13 +211,9 @@ def train(args, name, build_body):
     write_record(args.models_dir, name, {
         "kind": name, "in_steps": in_steps, "out_steps": out_steps, "latent_dim": latent_dim,
         "output": "gaussian", "scores_fingerprint": index["fingerprint"],
-        # Sampled steps are kept inside what the model was trained on (see music_generator.py).
-        "score_min": train_scores.min(axis=0).tolist(), "score_max": train_scores.max(axis=0).tolist(),
-        **sparse_code_limits(autoencoder, train_scores),
         "autoencoder_fingerprint": index["autoencoder_fingerprint"],
         "model_fingerprint": artifacts.file_fingerprint(paths.model_path(args.models_dir, name)),
-        "residual_std": residual_std.tolist(), "surprise_profiles": np.round(surprise_profiles, 4).tolist(),
-        "error_factors": np.round(factors, 4).tolist(),
+        "residual_std": residual_std.tolist(),
         "validation": figures, "epochs_run": len(history.history["loss"]),
         "args": training.save_arguments(args),
     })

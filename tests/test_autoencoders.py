@@ -326,47 +326,6 @@ def test_sparse_decoder_turns_any_score_into_finite_audio():
     assert np.isfinite(decoder.predict(wild, verbose=0)).all()
 
 
-def hand_made_codes(rows):
-    """[(bins, values, band levels)] -> (len(rows), 8) sparse codes of 3 peaks and 2 bands (mid, side)."""
-    return np.array([[b / DCT_BINS for b in bins] + list(values) + list(np.log(levels))
-                     for bins, values, levels in rows], np.float32)
-
-
-def test_peak_limits_are_the_largest_peak_and_peak_to_level_ratio_of_each_band():
-    from common.codec_layers import keep_peaks_within, peak_limits
-
-    side = audio.SEGMENT_FRAMES  # the first side bin: code_layout(8) has one band over mid, one over side
-    training = hand_made_codes([([10, 100, side + 5], [2.0, -3.0, 0.5], [0.1, 0.05]),
-                                ([20, side + 7, side + 9], [1.0, -4.0, 0.2], [0.5, 1.0])])
-    assert code_layout(8) == (3, 2)
-    # Largest |value|: 3 (mid), 4 (side); largest |value| / level: 3 / 0.1 (mid), 0.5 / 0.05 (side).
-    limits = peak_limits(training, "dct")
-    np.testing.assert_allclose(limits, [[3.0, 4.0], [30.0, 10.0]], rtol=1e-5)
-    np.testing.assert_array_equal(peak_limits(training, "dct", chunk=1), limits)
-    kept, count = keep_peaks_within(training, limits, "dct")  # the codes they were measured on pass unchanged
-    np.testing.assert_array_equal(kept, training)
-    assert count == 0
-    # Loud peaks over a quiet mid band are kept at 30 x its level; the side band's peak of 3 is within both.
-    sampled = hand_made_codes([([50, 60, side + 100], [5.0, -0.5, 3.0], [0.01, 1.0])])
-    kept, count = keep_peaks_within(sampled, limits, "dct")
-    np.testing.assert_allclose(kept[0, 3:6], [0.3, -0.3, 3.0], rtol=1e-5)
-    np.testing.assert_array_equal(np.delete(kept, [3, 4, 5], axis=1), np.delete(sampled, [3, 4, 5], axis=1))
-    assert count == 2
-    # Where training songs had no peak at all, a sampled peak is silenced.
-    mid_only = peak_limits(hand_made_codes([([10, 100, 200], [2.0, -3.0, 0.5], [0.1, 0.05])]), "dct")
-    assert mid_only[0, 1] == 0 and mid_only[1, 1] == 0
-    assert keep_peaks_within(sampled, mid_only, "dct")[0][0, 5] == 0
-
-
-def test_sorted_peaks_keep_their_values_and_the_levels_stay():
-    from common.codec_layers import sort_peaks
-
-    side = audio.SEGMENT_FRAMES
-    sampled = hand_made_codes([([side + 9, 20, 7], [1.0, -4.0, 0.2], [0.5, 1.0])])
-    np.testing.assert_array_equal(sort_peaks(sampled, "dct"), hand_made_codes([([7, 20, side + 9], [0.2, -4.0, 1.0],
-                                                                          [0.5, 1.0])]))
-
-
 def test_sparse_code_beats_the_pca_of_the_same_size_on_an_unheard_song():
     train = np.concatenate([synth_song(6.0, seed=seed) for seed in (1, 2, 3)])
     mean, basis = autoencode.fit_pca(segments_of(train).reshape(-1, audio.SEGMENT_FRAMES * audio.CHANNELS), 32)

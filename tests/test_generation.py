@@ -1,12 +1,12 @@
-"""Score models and continuations: baselines, the Gaussian read-out, seed-anchored sampling, determinism, and
-60-second continuations that keep the seed's loudness without clipping."""
+"""Score models and continuations: baselines, the Gaussian read-out, continuations from real steps,
+determinism, and 60-second continuations that keep the seed's loudness without clipping."""
 import numpy as np
 import pytest
 import soundfile
 
 import lstm_creater
 import music_generator
-from common import audio, metrics, paths, score_models
+from common import audio, metrics, paths, score_models, step_features
 from tests.conftest import TINY_SCORE, synth_song, write_song
 
 
@@ -115,146 +115,13 @@ def test_the_lstm_is_compiled_with_xla_for_generation_and_predicts_as_without_it
     plain, compiled = (models.inference(model, inputs, jit_compile=jit) for jit in (False, True))
     np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-5)
     assert np.abs(plain - model.predict(inputs, verbose=0)).max() < 1e-5
-    music_generator.continue_score(model, window[0], 4, 1.0, "seed", np.random.default_rng(0), quiet=True)
+    # A pool of two 30-step songs of random steps, whatever they sound like.
+    rng = np.random.default_rng(0)
+    pool = (rng.normal(size=(60, 3)).astype(np.float32), rng.normal(size=(60, step_features.SIZE)).astype(np.float32),
+            np.repeat([0, 1], 30))
+    music_generator.continue_with_real_steps(model, window[0], rng.normal(size=(8, step_features.SIZE)), pool, 4,
+                                             1.0, 4, rng, quiet=True)
     assert set(model.__dict__["_musicgen_inference"]) == {False, True}  # the generator took the compiled one
-
-
-@pytest.mark.parametrize("scale_from", ["seed", "window"])
-def test_sampling_is_deterministic_per_random_seed(scale_from):
-    model, mean, _ = tiny_model()
-    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 3))).astype(np.float32)
-
-    def continuation(temperature, random_seed):
-        new, clipped = music_generator.continue_score(model, seed_score, 23, temperature, scale_from,
-                                                      np.random.default_rng(random_seed), quiet=True)
-        assert clipped == 0  # no range given
-        return new
-
-    first = continuation(1.0, 0)
-    assert first.shape == (23, 3) and np.isfinite(first).all()
-    np.testing.assert_array_equal(first, continuation(1.0, 0))
-    assert np.abs(first - continuation(1.0, 1)).mean() > 0.1
-    # Temperature 0 takes the mean: the random seed does not matter, and nothing is random.
-    np.testing.assert_array_equal(continuation(0.0, 0), continuation(0.0, 1))
-    assert np.abs(continuation(0.0, 0) - first).mean() > 0.1
-
-
-def test_seed_anchored_sampling_keeps_the_seeds_spread_for_hundreds_of_steps():
-    """An untrained model sampled at temperature 1 keeps each dimension's mean and spread at the seed's."""
-    latent, in_steps = 6, 8
-    mean, variance = np.zeros(latent), np.ones(latent)
-    model = score_models.wrap_body(lstm_creater.build_body(in_steps, 2, latent, units=4), in_steps, 2, latent, mean,
-                                   variance, input_noise=0.0, name="lstm")
-    seed_spread = np.array([0.1, 0.3, 1.0, 2.0, 3.0, 0.5])
-    seed_score = (seed_spread * np.random.default_rng(2).choice([-1.0, 1.0], (in_steps, latent))).astype(np.float32)
-    new, _ = music_generator.continue_score(model, seed_score, 400, 1.0, "seed", np.random.default_rng(0), quiet=True)
-    assert np.all(np.abs(new.mean(axis=0) - seed_score.mean(axis=0)) <= 0.2 * seed_spread)
-    np.testing.assert_allclose(new.std(axis=0), np.sqrt(seed_score.var(axis=0) + 0.01), rtol=0.15)
-
-
-def test_sampled_numbers_stay_inside_the_training_range():
-    model, mean, _ = tiny_model()
-    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 3))).astype(np.float32)
-    lowest, highest = np.array([-0.5, -3.0, -1.0], np.float32), np.array([0.5, 3.0, 1.0], np.float32)
-    new, clipped = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0),
-                                                  quiet=True, score_range=(lowest, highest))
-    assert np.all(new >= lowest) and np.all(new <= highest)
-    at_edges = np.mean((new == lowest) | (new == highest))
-    assert 0.05 < clipped == pytest.approx(at_edges, abs=0.02)
-
-
-def test_sampled_peaks_of_the_sparse_code_stay_inside_the_training_peak_limits():
-    from common.codec_layers import code_layout
-
-    model, mean, _ = tiny_model()  # 3 numbers: the sparse code's layout for one peak and one band
-    assert code_layout(3) == (1, 1)
-    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 3))).astype(np.float32)
-    limits = np.array([[0.4], [2.0]])  # |value| <= 0.4 and <= 2 x the band's level
-    new, kept_share = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0),
-                                                     quiet=True, peak_limits=limits, sparse_format="lapped")
-    ceiling = np.minimum(0.4, 2.0 * np.exp(new[:, 2]))
-    assert np.all(np.abs(new[:, 1]) <= ceiling * (1 + 1e-6))
-    at_ceiling = np.isclose(np.abs(new[:, 1]), ceiling, rtol=1e-6)
-    assert kept_share == pytest.approx(np.mean(at_ceiling) / 3, abs=0.01) and np.mean(at_ceiling) > 0.2
-    free, _ = music_generator.continue_score(model, seed_score, 200, 1.0, "seed", np.random.default_rng(0), quiet=True)
-    assert np.mean(np.abs(free[:, 1]) > np.minimum(0.4, 2.0 * np.exp(free[:, 2]))) > 0.2
-
-
-def test_sampled_sparse_codes_list_their_peaks_by_ascending_position_as_the_encoder_does():
-    from common.codec_layers import code_layout
-
-    model, mean, _ = tiny_model(latent=8)
-    peaks = code_layout(8)[0]
-    seed_score = (mean + np.random.default_rng(5).normal(size=(8, 8))).astype(np.float32)
-    seed_score[:, :peaks] = np.sort(seed_score[:, :peaks], axis=1)
-    no_limit = np.full((2, code_layout(8)[1]), np.inf)
-    listed, kept = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
-                                                  quiet=True, peak_limits=no_limit, sparse_format="lapped")
-    assert kept == 0 and np.all(np.diff(listed[:, :peaks], axis=1) >= 0)
-    free, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0), quiet=True)
-    assert np.mean(np.any(np.diff(free[:, :peaks], axis=1) < 0, axis=1)) > 0.2  # (values travel with them:
-    # test_sorted_peaks_keep_their_values_and_the_levels_stay)
-
-
-def test_surprise_plan_gives_every_second_one_surprise_from_each_quarter_and_the_same_mean():
-    levels = np.array([0.2, 0.6, 1.0, 2.2])  # mean 1.0; ten steps of each, so each quarter holds one level
-    profiles = np.repeat(levels, 10).reshape(8, 5)
-    plan = music_generator.surprise_plan(profiles, 1.0, 400, np.random.default_rng(0))
-    seconds = plan.reshape(100, 4)
-    np.testing.assert_allclose(np.sort(seconds, axis=1), np.tile(levels, (100, 1)), rtol=1e-6)
-    assert len({tuple(np.argsort(second)) for second in seconds}) > 10  # in random order
-    # dynamics 0: every step equally surprising, at the measured mean; 0.5: the contrasts square-rooted.
-    np.testing.assert_allclose(music_generator.surprise_plan(profiles, 0.0, 10, np.random.default_rng(0)), 1.0,
-                               rtol=1e-6)
-    half = np.sort(music_generator.surprise_plan(profiles, 0.5, 4, np.random.default_rng(0)))
-    assert half.mean() == pytest.approx(1.0, rel=1e-6) and half[3] / half[0] == pytest.approx(np.sqrt(11), rel=1e-5)
-    # Same generator state, same plan; 7 steps are cut from two whole seconds.
-    np.testing.assert_array_equal(music_generator.surprise_plan(profiles, 1.0, 7, np.random.default_rng(3)),
-                                  music_generator.surprise_plan(profiles, 1.0, 8, np.random.default_rng(3))[:7])
-
-
-def test_each_step_is_as_surprising_as_its_plan_says():
-    """An untrained model predicts the seed's spread; a plan alternating 4 and 1/4 makes every other step
-    twice, the others half as far from the mean, so 4 times as spread out as each other."""
-    latent, in_steps = 6, 8
-    model = score_models.wrap_body(lstm_creater.build_body(in_steps, 2, latent, units=4), in_steps, 2, latent,
-                                   np.zeros(latent), np.ones(latent), input_noise=0.0, name="lstm")
-    seed_score = np.random.default_rng(2).choice([-1.0, 1.0], (in_steps, latent)).astype(np.float32)
-    plan = np.tile(np.array([4.0, 0.25], np.float32), 201)
-    new, _ = music_generator.continue_score(model, seed_score, 400, 1.0, "seed", np.random.default_rng(0), quiet=True,
-                                            step_surprise=plan)
-    assert new[0::2].std() / new[1::2].std() == pytest.approx(4.0, rel=0.15)
-    assert new[0::2].std() == pytest.approx(2.0 * seed_score.std(), rel=0.15)
-
-
-class WanderingSpread:
-    """A stand-in score model: mean 0, and a spread that swings with the window's last step (x0.5 to x1.5)."""
-
-    layers = ()  # no LSTM among them: the generator calls it without XLA
-
-    def __call__(self, inputs, training=False):
-        import tensorflow as tf
-
-        window = inputs[score_models.WINDOW_INPUT]  # (1, in_steps, latent)
-        size = 1.0 + 0.5 * tf.sin(10.0 * tf.reduce_sum(window[:, -1:], axis=-1, keepdims=True))  # (1, 1, 1)
-        mean = tf.zeros([1, 5, window.shape[-1]])
-        return tf.concat([mean, size * tf.ones_like(mean)], axis=-1)
-
-
-@pytest.mark.parametrize("scale_from, hold, wanders", [("seed", True, False), ("window", True, True),
-                                                       ("seed", False, True)])
-def test_with_the_seed_as_reference_the_noise_keeps_the_size_it_had_after_the_seed(scale_from, hold, wanders):
-    seed_score = np.random.default_rng(4).normal(size=(8, 64)).astype(np.float32)
-    new, _ = music_generator.continue_score(WanderingSpread(), seed_score, 400, 1.0, scale_from,
-                                            np.random.default_rng(0), quiet=True, hold_spread=hold)
-    window_db = 10 * np.log10(np.mean(np.square(new.reshape(80, 5 * 64)), axis=1))
-    # 320 numbers per window: by chance alone their power varies by ~0.35 dB; the stand-in's spread by ~5 dB.
-    assert (window_db.std() > 2.0) if wanders else (window_db.std() < 0.6), window_db.std()
-
-
-def test_the_noise_is_held_at_the_seeds_size_for_every_code_but_the_sparse_one():
-    assert [music_generator.code_holds_spread({"arch": arch}) for arch in ("dense", "conv", "sparse")] == \
-        [True, True, False]
 
 
 @pytest.fixture(scope="module")
@@ -286,19 +153,6 @@ def test_score_model_reports_both_baselines(lstm_dirs):
     assert 0.3 < figures["calibration"] < 3  # the predicted spread is of the size of the real errors
 
 
-def test_score_model_keeps_surprise_profiles_of_its_validation_windows(lstm_dirs):
-    import json
-
-    dirs, figures = lstm_dirs
-    record = json.loads((paths.model_record_path(dirs[3], "lstm")).read_text())
-    profiles = np.array(record["surprise_profiles"])
-    assert profiles.shape[1] == record["out_steps"] and 2 <= len(profiles) <= score_models.SURPRISE_PROFILES
-    assert np.all(profiles >= 0)
-    # Spread evenly over the validation windows, their mean is the calibration (all of them, here).
-    assert profiles.mean() == pytest.approx(figures["calibration"], rel=0.1)
-    assert figures["surprise_spread_db"] == pytest.approx(np.std(10 * np.log10(profiles + 1e-12)), rel=0.1, abs=0.1)
-
-
 def generate(lstm_dirs, tmp_path, name, *extra):
     dirs, _ = lstm_dirs
     seed = tmp_path / "seed.wav"
@@ -324,37 +178,18 @@ def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path):
     np.testing.assert_array_equal(mean_a, mean_b)
 
 
-def test_a_minute_of_continuation_keeps_the_seeds_loudness_without_clipping(lstm_dirs, tmp_path):
-    samples, figures = generate(lstm_dirs, tmp_path, "minute", "--seconds", "60", "--new-steps", "sampled")
-    seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
-    drift = metrics.loudness_per_second(samples)[2:] - seed_level
-    assert len(samples) == 60 * audio.SAMPLE_RATE and np.isfinite(samples).all()
-    assert np.abs(samples).max() <= 1.0 and figures["limiter_max_reduction_db"] >= 0
-    # A model trained for seconds on two synthetic songs: the level holds on average and never runs away
-    # (the benchmark holds real models on real music to +/-3 dB for every second).
-    assert abs(np.median(drift)) <= 2.0 and np.all(np.abs(drift) <= 5.0), drift
-    assert figures["min_drift_db"] == pytest.approx(drift.min(), abs=0.01)
-    # Against the seed as decoded (the autoencoder's round trip may lose level): the same seconds, shifted.
-    shift = figures["seed_rms_db"] - figures["decoded_seed_rms_db"]
-    assert figures["min_drift_decoded_db"] == pytest.approx(figures["min_drift_db"] + shift, abs=1e-6)
-    assert figures["max_drift_decoded_db"] == pytest.approx(figures["max_drift_db"] + shift, abs=1e-6)
-    assert -20 < figures["decoded_seed_rms_db"] < 0
-    # New material, not the seed looped: generated steps are far from every seed step.
-    assert figures["seed_copy_median"] > 0.3
-    # Always taking the mean (what an MSE-trained model does) loses what the model cannot predict, and fades.
-    faded, _ = generate(lstm_dirs, tmp_path, "mean only", "--seconds", "60", "--temperature", "0",
-                        "--new-steps", "sampled")
-    assert audio.rms_db(faded) < audio.rms_db(samples) - 1.5
-
-
 def test_a_minute_of_real_steps_joins_songs_keeps_the_level_and_replays_nothing_for_long(lstm_dirs, tmp_path):
-    from common.models import decode, load_codec
-
     samples, figures = generate(lstm_dirs, tmp_path, "real", "--seconds", "60", "--max-run", "6")
     seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
     drift = metrics.loudness_per_second(samples)[2:] - seed_level
     assert len(samples) == 60 * audio.SAMPLE_RATE and np.isfinite(samples).all() and np.abs(samples).max() <= 1
     assert np.all(np.abs(drift) <= 3.0), drift
+    assert figures["limiter_max_reduction_db"] >= 0 and figures["min_drift_db"] == pytest.approx(drift.min(), abs=0.01)
+    # Against the seed as decoded (the autoencoder's round trip may lose level): the same seconds, shifted.
+    shift = figures["seed_rms_db"] - figures["decoded_seed_rms_db"]
+    assert figures["min_drift_decoded_db"] == pytest.approx(figures["min_drift_db"] + shift, abs=1e-6)
+    assert figures["max_drift_decoded_db"] == pytest.approx(figures["max_drift_db"] + shift, abs=1e-6)
+    assert -20 < figures["decoded_seed_rms_db"] < 0
     # Runs of one song's consecutive steps of at most 6 (1.5 s), so at least 240 / 6 - 1 joins.
     assert figures["longest_run_seconds"] <= 1.5 and figures["joins"] >= 39
 
@@ -402,7 +237,7 @@ def test_real_steps_need_step_features_and_say_which_step_to_rerun(lstm_dirs, tm
     assert "rerun create_encoded_data.py" in error and len(error.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("missing", ["output", "surprise_profiles"])
+@pytest.mark.parametrize("missing", ["output", "autoencoder_fingerprint"])
 def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path, capsys, missing):
     import json
     import shutil
@@ -420,61 +255,6 @@ def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path,
         music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed), "-q"])
     assert exit_info.value.code == 1
     assert "rerun lstm_creater.py" in capsys.readouterr().err
-
-
-def test_correlated_noise_moves_numbers_together_and_keeps_each_ones_variance():
-    # Numbers 0 and 1 share one factor (correlation 0.8), number 2 has none.
-    factors = np.array([[np.sqrt(0.8), np.sqrt(0.8), 0.0]], np.float32)
-    noise = music_generator.correlated_noise(np.random.default_rng(0), (20000, 3), factors)
-    np.testing.assert_allclose(noise.var(axis=0), 1.0, atol=0.04)
-    correlation = np.corrcoef(noise, rowvar=False)
-    assert correlation[0, 1] == pytest.approx(0.8, abs=0.02) and abs(correlation[0, 2]) < 0.03
-    independent = music_generator.correlated_noise(np.random.default_rng(0), (20000, 3))
-    assert abs(np.corrcoef(independent, rowvar=False)[0, 1]) < 0.03
-
-
-class ZeroMeanUnitSpread:
-    """A stand-in score model that always predicts mean 0 and spread 1: its errors are the targets."""
-
-    def __init__(self, out_steps, latent):
-        self.out_steps, self.latent = out_steps, latent
-
-    def predict(self, inputs, verbose=0, batch_size=None):
-        windows = len(inputs[score_models.WINDOW_INPUT])
-        return np.concatenate([np.zeros((windows, self.out_steps, self.latent), np.float32),
-                               np.ones((windows, self.out_steps, self.latent), np.float32)], axis=-1)
-
-
-def test_error_factors_find_the_direction_the_models_errors_share():
-    rng = np.random.default_rng(0)
-    scores = rng.standard_normal((24000, 4)).astype(np.float32)
-    scores[:, 1] = scores[:, 0]  # numbers 0 and 1 always err together; 2 and 3 on their own
-    starts = np.arange(0, 24000 - 6, 3)  # 8000 windows, of which 4096 are measured (8192 target steps)
-    factors = score_models.error_factors(ZeroMeanUnitSpread(2, 4), scores, starts, in_steps=4, out_steps=2, rank=2)
-    assert factors.shape == (2, 4)
-    # The correlation matrix's leading eigenvector is (1, 1, 0, 0) / sqrt 2 with eigenvalue 2: factor (1, 1, 0, 0).
-    np.testing.assert_allclose(np.abs(factors[0]), [1, 1, 0, 0], atol=0.05)
-    assert np.all(np.abs(factors[1, :2]) < 0.05)  # the next direction is the independent ones'
-
-
-def test_sampled_peaks_keep_to_the_frequencies_of_the_window_read():
-    from common.codec_layers import code_layout, spectrum_bins
-
-    model, mean, _ = tiny_model(latent=8)
-    peaks = code_layout(8)[0]
-    rng = np.random.default_rng(5)
-    seed_score = (mean + rng.normal(size=(8, 8))).astype(np.float32)
-    seed_score[:, :peaks] = np.sort(rng.integers(0, 20, size=(8, peaks)) * 1000 / spectrum_bins("lapped"), axis=1)
-    no_limit = np.full((2, code_layout(8)[1]), np.inf)
-    seed_bins = set(np.round(seed_score[:, :peaks] * spectrum_bins("lapped")).astype(int).ravel())
-    for keep_pitches in (True, False):
-        new, _ = music_generator.continue_score(model, seed_score, 100, 1.0, "seed", np.random.default_rng(0),
-                                                quiet=True, peak_limits=no_limit, sparse_format="lapped",
-                                                keep_pitches=keep_pitches)
-        bins = np.round(new[:, :peaks] * spectrum_bins("lapped")).astype(int)
-        assert np.all(np.diff(bins, axis=1) >= 0)
-        # The window read only ever holds the seed's bins and bins moved onto them.
-        assert set(bins.ravel()) <= seed_bins if keep_pitches else not set(bins.ravel()) <= seed_bins
 
 
 def sparse_decoder(latent, transform):
@@ -560,21 +340,3 @@ def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(l
     free, free_figures = generate(lstm_dirs, tmp_path, "free", "--seconds", "30", "--level-range", "0")
     free_drift = metrics.loudness_per_second(free)[2:] - seed_level
     assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
-
-
-def test_a_score_model_without_error_factors_still_generates_and_says_what_to_rerun(lstm_dirs, tmp_path, capsys):
-    import json
-    import shutil
-
-    dirs, _ = lstm_dirs
-    models = tmp_path / "models"
-    shutil.copytree(dirs[3], models)
-    record = json.loads((models / "lstm.json").read_text())
-    assert np.asarray(record.pop("error_factors")).shape == (min(score_models.ERROR_FACTORS, 64), 64)
-    (models / "lstm.json").write_text(json.dumps(record))
-    out, seed = tmp_path / "old.wav", tmp_path / "seed.wav"
-    write_song(seed, seconds=12)
-    music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed),
-                          "--seconds", "2", "--out", str(out), "-q"])
-    said = "".join(capsys.readouterr())
-    assert out.exists() and "predates correlated sampling" in said and "rerun lstm_creater.py" in said

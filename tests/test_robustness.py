@@ -268,14 +268,14 @@ def test_seed_file_mistakes_are_one_line(trained, tmp_path, capsys):
     assert not (trained / "out.wav").exists()
 
 
-@pytest.mark.parametrize("flag, value", [("--seconds", "0"), ("--temperature", "-1"), ("--dynamics", "-0.5"),
-                                         ("--level-range", "-1")])
+@pytest.mark.parametrize("flag, value", [("--seconds", "0"), ("--temperature", "-1"), ("--level-range", "-1"),
+                                         ("--max-run", "0")])
 def test_generation_settings_out_of_range_are_one_line(trained, tmp_path, capsys, flag, value):
     out = tmp_path / "out.wav"
     args = dirs_of(trained) + ["--model", "conv1d", "--seconds", "1", flag, value, "-q", "--out", str(out)]
     status, _, err = run_main(music_generator, args, capsys)
-    assert_one_error_line(status, err,
-                          "--seconds must be positive, --temperature, --dynamics and --level-range at least 0")
+    assert_one_error_line(status, err, "--seconds and --max-run must be positive, --temperature and --level-range "
+                          "at least 0")
     assert not out.exists()
 
 
