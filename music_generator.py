@@ -15,7 +15,6 @@ gives the same WAV. How and why: docs/continuation.md.
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
 """
-import collections
 import functools
 import logging
 from pathlib import Path
@@ -96,7 +95,7 @@ def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, 
         bar.update(len(steps))
     bar.close()
     new = np.asarray(score[in_steps:in_steps + num_steps], np.float32)
-    return (new if level_hold is None else level_hold.per_second(new)), chooser
+    return (new if level_hold is None else level_hold(new)), chooser
 
 
 def level_scaler(autoencoder):
@@ -111,16 +110,17 @@ def level_scaler(autoencoder):
 
 
 class LevelHold:
-    """Keeps every second (any STEPS_PER_SECOND consecutive steps) of a continuation within +/- range_db of
-    the seed's mean step energy (seed_steps: the original's; else the decoded seed's), by a gain on each new
-    step: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler; default: the
-    sparse code's codec_layers.scale_codes for code_format).
+    """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a continuation
+    within +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's),
+    by one gain per second: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler;
+    default: the sparse code's codec_layers.scale_codes for code_format).
 
     Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
     sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
-    step louder or quieter than the window ending on it allows is scaled just enough to bring that window
-    back inside; inside the range, the steps keep their own dynamics. Real steps come from songs of any
-    level, and the dense code's round trip alone can lose a few dB against the original seed.
+    second louder or quieter than the range is scaled just enough to bring it back inside; within a second the
+    steps keep their own dynamics (a beat's loud and quiet steps: a gain per step silenced whole steps of real
+    music to hold a loud second). Real steps come from songs of any level, and the dense code's round trip
+    alone can lose a few dB against the original seed.
     """
 
     def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
@@ -137,7 +137,6 @@ class LevelHold:
             self.low, self.high = 0.0, np.inf
         else:
             self.low, self.high = reference * 10 ** (-range_db / 10), reference * 10 ** (range_db / 10)
-        self.recent = collections.deque(seed_energy[-(STEPS_PER_SECOND - 1):], maxlen=STEPS_PER_SECOND - 1)
         self.gains = []
 
     def step_energies(self, codes):
@@ -156,20 +155,7 @@ class LevelHold:
                 * (audio.STEP_FRAMES / (audio.STEP_FRAMES - 2 * audio.SEGMENT_MARGIN)))
 
     def __call__(self, steps):
-        gains = []
-        for energy in self.step_energies(steps):
-            before = sum(self.recent)
-            allowed = np.clip(energy, STEPS_PER_SECOND * self.low - before, STEPS_PER_SECOND * self.high - before)
-            gain = float(np.sqrt(max(allowed, 0.0) / energy)) if energy > 0 else 1.0
-            gains.append(gain)
-            self.recent.append(energy * gain ** 2)
-        self.gains.extend(gains)
-        return self.scale(steps, np.asarray(gains))
-
-    def per_second(self, steps):
-        """Real steps, which keep their own dynamics within each second: one gain for each whole second (4 steps
-        from the first) brings a second outside the range just inside it. (A gain per step, as __call__ gives
-        sampled steps, silenced whole steps of real music to hold a loud second.)"""
+        """(num_steps, latent) new steps, from the first of the continuation -> the same, each second held."""
         energies = self.step_energies(steps)
         gains = np.ones(len(steps))
         for first in range(0, len(steps), STEPS_PER_SECOND):

@@ -297,15 +297,15 @@ def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(t
     steps = random_sparse_codes(30, 64, transform, 0.05, 1e-3, seed=2)
     steps[10:20] = random_sparse_codes(10, 64, transform, 0.05 * np.sqrt(10), 1e-3 * np.sqrt(10), seed=3)
     steps[20:] = random_sparse_codes(10, 64, transform, 0.05 / np.sqrt(10), 1e-3 / np.sqrt(10), seed=4)
-    held = np.concatenate([hold(steps[first:first + 5]) for first in range(0, 30, 5)])
-    energies = np.concatenate([hold.step_energies(seed_score)[-3:], hold.step_energies(held)])
-    seconds = np.convolve(energies, np.ones(4) / 4, mode="valid")  # every 4 consecutive steps
-    level_db = 10 * np.log10(seconds / reference)
+    held = hold(steps[:28])
+    level_db = 10 * np.log10(hold.step_energies(held).reshape(7, 4).mean(axis=1) / reference)  # whole seconds
     # The lapped code's noise takes another pattern when scaled, so its energy moves by a little.
     assert np.all(np.abs(level_db) <= 2.0 + (0.2 if transform == "lapped" else 1e-3)), level_db
-    assert np.all(np.array(hold.gains[:5]) == 1.0)  # steps whose second is inside the range are left alone
+    gains = np.array(hold.gains).reshape(7, 4)
+    assert np.all(gains[:2] == 1.0)  # seconds inside the range are left alone
+    assert np.all(gains == gains[:, :1])  # one gain a second: its steps keep their own dynamics
     assert hold.largest_change_db() > 5.0
-    unheld = 10 * np.log10(np.convolve(hold.step_energies(steps), np.ones(4) / 4, mode="valid") / reference)
+    unheld = 10 * np.log10(hold.step_energies(steps[:28]).reshape(7, 4).mean(axis=1) / reference)
     assert unheld.max() > 7 and unheld.min() < -7
 
 
@@ -336,7 +336,7 @@ def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(l
     drift = metrics.loudness_per_second(samples)[2:] - seed_level
     # The hold measures each step between its cross-fades; the cross-fades and the limiter add a little.
     assert np.all(np.abs(drift) <= 0.5 + 0.3), drift
-    assert figures["level_hold_max_db"] > 1.0
+    assert figures["level_hold_max_db"] > 0.3  # it acted (real steps of the seed's corpus vary by ~1 dB)
     free, free_figures = generate(lstm_dirs, tmp_path, "free", "--seconds", "30", "--level-range", "0")
     free_drift = metrics.loudness_per_second(free)[2:] - seed_level
     assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
