@@ -210,6 +210,7 @@ def run(args):
                                                   num_steps, args.temperature, args.max_run, rng, args.quiet,
                                                   level_hold)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
+    from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
@@ -231,7 +232,7 @@ def run(args):
     figures = continuation_figures(audio.unframe_steps(seed_steps), continuation, seed_score, new_score,
                                    decoded[:seed_frames])
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
-    figures["joins"], figures["longest_run_seconds"] = joins, longest_run
+    figures["joins"], figures["longest_run_seconds"], figures["share_from_seed"] = joins, longest_run, from_seed
     figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
@@ -244,7 +245,8 @@ def run(args):
         f"reduction; level hold: at most {figures['level_hold_max_db']:.1f} dB of gain change)\n"
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material); "
-        f"real steps, {joins} joins, at most {longest_run:g} s of one song in a row\n"
+        f"real steps ({100 * from_seed:.0f}% of them the seed's), {joins} joins, at most {longest_run:g} s of one "
+        f"song in a row\n"
         f"  picture: {picture}"
     )
     return figures
