@@ -53,6 +53,10 @@ def parse_args(argv):
                             f"{arch} {'on' if lapped else 'off'}" for arch, lapped in DEFAULT_LAPPED.items()) + ")")
     parser.add_argument("--envelope-blocks", type=int, default=None,
                         help="sparse: loudness blocks a step (default 8; 0: none)")
+    parser.add_argument("--noise-groups", type=int, default=None,
+                        help="sparse: frequency groups of the noise envelope (default 3 for 512-number codes; 0: none)")
+    parser.add_argument("--noise-blocks", type=int, default=None,
+                        help="sparse: time blocks of the noise envelope a step (default 16)")
     parser.add_argument("--init", choices=("pca", "random"), default="pca",
                         help="dense: start from PCA (default) or random weights")
     parser.add_argument("--pca-segments", type=int, default=3000,
@@ -135,25 +139,35 @@ def build_conv(latent_dim, width):
     return encoder, decoder
 
 
-def build_sparse(latent_dim, lapped=False, envelope_blocks=None):
+def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None):
     """The sparse spectral code of common/codec_layers.py: the largest coefficients of the segment's DCT or of
-    a lapped transform (MDCT-like) + band levels + the step's envelope, no weights. envelope_blocks: None for
-    codec_layers.default_envelope_blocks."""
+    a lapped transform (MDCT-like) + band levels + the noise envelope + the step's envelope, no weights.
+    envelope_blocks, noise_groups, noise_blocks: None for codec_layers' defaults."""
     import keras
 
-    from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding, code_layout, default_envelope_blocks
+    from common.codec_layers import (
+        DEFAULT_NOISE_BLOCKS,
+        SparseSpectrumDecoding,
+        SparseSpectrumEncoding,
+        code_layout,
+        default_envelope_blocks,
+        default_noise_groups,
+    )
 
     if envelope_blocks is None:
         envelope_blocks = default_envelope_blocks(latent_dim)
-    peaks, bands = code_layout(latent_dim, envelope_blocks)
+    noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
+    noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
+    noise_blocks = noise_blocks if noise_groups else 0
+    peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks)
     transform = "lapped" if lapped else "dct"
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     encoding = SparseSpectrumEncoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
-                                      name="score")
+                                      noise_groups=noise_groups, noise_blocks=noise_blocks, name="score")
     encoder = keras.Model(segment, encoding(segment), name="encoder")
     score = keras.Input((latent_dim,), name="score")
     decoding = SparseSpectrumDecoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
-                                      name="reconstruction")
+                                      noise_groups=noise_groups, noise_blocks=noise_blocks, name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 
@@ -164,19 +178,24 @@ def sparse_record(decoder):
 
     code_format = sparse_format(decoder)
     return {"sparse_transform": code_format and code_format.transform,
-            "envelope_blocks": code_format and code_format.envelope_blocks}
+            "envelope_blocks": code_format and code_format.envelope_blocks,
+            "noise_groups": code_format and code_format.noise_groups,
+            "noise_blocks": code_format and code_format.noise_blocks}
 
 
-def build_architecture(arch, latent_dim, width=64, lapped=False, envelope_blocks=None):
+def build_architecture(arch, latent_dim, width=64, lapped=False, envelope_blocks=None, noise_groups=None,
+                       noise_blocks=None):
     """(encoder, decoder) of one architecture: (batch, SEGMENT_FRAMES, 2) -> (batch, latent_dim) -> back.
     width: the conv architecture's channels; lapped: sparse and dense through a lapped transform;
-    envelope_blocks: the sparse code's (None: its default)."""
+    envelope_blocks, noise_groups, noise_blocks: the sparse code's (None: its defaults)."""
     if lapped and arch not in ("sparse", "dense"):
         raise PipelineError(f"--lapped is for the sparse and dense architectures, not {arch}")
-    if envelope_blocks and arch != "sparse":
-        raise PipelineError(f"--envelope-blocks is for the sparse architecture, not {arch}")
+    for flag, value in (("--envelope-blocks", envelope_blocks), ("--noise-groups", noise_groups),
+                        ("--noise-blocks", noise_blocks)):
+        if value and arch != "sparse":
+            raise PipelineError(f"{flag} is for the sparse architecture, not {arch}")
     if arch == "sparse":
-        return build_sparse(latent_dim, lapped, envelope_blocks)
+        return build_sparse(latent_dim, lapped, envelope_blocks, noise_groups, noise_blocks)
     if arch == "dense":
         return build_dense(latent_dim, lapped)
     return build_conv(latent_dim, width)
@@ -187,7 +206,8 @@ def build(args):
 
     from common.models import LappedMSE, SpectralWaveformLoss
 
-    encoder, decoder = build_architecture(args.arch, args.latent_dim, args.width, args.lapped, args.envelope_blocks)
+    encoder, decoder = build_architecture(args.arch, args.latent_dim, args.width, args.lapped, args.envelope_blocks,
+                                          args.noise_groups, args.noise_blocks)
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     loss_name = args.loss if args.loss != "auto" else ("mse" if args.arch == "dense" else "spectral")
     loss = SpectralWaveformLoss() if loss_name == "spectral" else "mse"
@@ -401,6 +421,15 @@ def run(args):
     if args.envelope_blocks is not None and not 0 <= args.envelope_blocks <= args.latent_dim - 3:
         raise PipelineError(f"--envelope-blocks must be 0 to --latent-dim - 3 ({args.latent_dim - 3}), "
                             f"not {args.envelope_blocks}")
+    if args.arch == "sparse":
+        from common.codec_layers import DEFAULT_NOISE_BLOCKS, code_layout, default_envelope_blocks, default_noise_groups
+
+        blocks = default_envelope_blocks(args.latent_dim) if args.envelope_blocks is None else args.envelope_blocks
+        noise_blocks = DEFAULT_NOISE_BLOCKS if args.noise_blocks is None else args.noise_blocks
+        groups = default_noise_groups(args.latent_dim, noise_blocks) if args.noise_groups is None else args.noise_groups
+        if groups < 0 or noise_blocks < 1 or code_layout(args.latent_dim, blocks, groups, noise_blocks)[0] < 1:
+            raise PipelineError(f"--noise-groups {groups} x --noise-blocks {noise_blocks} leave no room for peaks in "
+                                f"a code of {args.latent_dim} numbers (groups >= 0, blocks >= 1)")
     if args.max_minutes < 0:
         raise PipelineError("--max-minutes must be 0 (no limit) or more")
     import tensorflow as tf

@@ -5,7 +5,11 @@ the level of everything else:
     code[:peaks]                 where the largest coefficients are: bin / number of bins, ascending, in [0, 1)
     code[peaks:2 * peaks]        their values
     code[2 * peaks:2 * peaks + bands]  natural log of the RMS of the remaining coefficients in each band
-    code[2 * peaks + bands:]     natural log of the RMS of the step's sound in each of envelope_blocks equal
+    code[2 * peaks + bands:-envelope_blocks]  the noise envelope (noise_groups x noise_blocks; none in codes
+                                 saved before it, nor in tiny ones): natural log of the RMS of what the peaks
+                                 leave out, in each of noise_groups frequency groups (3 by default: below
+                                 790 Hz, to 2.5 kHz, above) and noise_blocks equal blocks of the step (16, 16 ms)
+    code[-envelope_blocks:]      natural log of the RMS of the step's sound in each of envelope_blocks equal
                                  blocks of time (8 by default, 31 ms each; none in codes saved before them)
 The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end, by one of two transforms:
   "lapped" (autoencode.py --lapped): a lapped orthogonal transform (MDCT-like: each segment's
@@ -22,6 +26,12 @@ which ones changes from step to step, so keeping the largest (an adaptive choice
 can make) beats PCA of the same size by several dB of SI-SDR on held-out real music (bench/fidelity.py).
 The decoder fills the bins it has no value for with noise at a fraction of each band's level (NOISE_GAIN),
 so quiet bands are not left as silent holes (which is what log-spectral and log-mel distances punish).
+With a noise envelope the decoder makes its noise by short frames (32 ms, a hop of 8 ms) instead, each band at
+its level and each group, block by block, at the envelope's RMS: a long transform's noise fill is spread evenly
+over its quarter second, which on real music took most attacks away (onsets, beat). On held-out real music
+it brought the round trip's onset F-measure from 0.66 to 0.90 (orchestral) and 0.58 to 0.75 (drums and bass),
+for 0.3-0.4 dB of SI-SDR (20 fewer peaks) and a lower log-spectral distance (README, "Choosing the
+autoencoder"). Its encoder and decoder use SciPy's FFTs (_fft_on_cpu), faster than TensorFlow's on 2 cores.
 The envelope is a gain curve models.decode puts on the decoded sound (impose_envelope): a round trip's sound
 has it already, but a score model's predicted peaks have the right size and no reliable sign (phase), and
 random signs spread each step's energy evenly over its quarter second, so a beat or a note's attack becomes
@@ -40,8 +50,9 @@ import weakref
 
 import keras
 import numpy as np
+import scipy.fft
 
-from common.audio import CHANNELS, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES, crossfade_window
+from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES, crossfade_window
 
 TRANSFORMS = ("dct", "lapped")  # the first is the default (autoencode.py without --lapped)
 LOWEST_BAND_BINS = 8  # the first band spans 0-16 Hz (lapped; dct: 0-13 Hz); band edges are log-spaced above it
@@ -60,10 +71,10 @@ MIN_ENVELOPE_GAIN = 0.5
 ENVELOPE_PASSES = 2  # impose_envelope's: its first gains and one correction
 
 
-def code_layout(latent_dim, envelope_blocks=0):
-    """(peaks, bands) for a code of latent_dim (>= envelope_blocks + 3) numbers: after the envelope, about an
-    eighth of the rest for band levels."""
-    rest = latent_dim - envelope_blocks
+def code_layout(latent_dim, envelope_blocks=0, noise_groups=0, noise_blocks=0):
+    """(peaks, bands) for a code of latent_dim (>= envelope_blocks + noise_groups * noise_blocks + 3) numbers:
+    after the envelope and the noise envelope, about an eighth of the rest for band levels."""
+    rest = latent_dim - envelope_blocks - noise_groups * noise_blocks
     peaks = (rest - max(1, round(rest / 8))) // 2
     return peaks, rest - 2 * peaks
 
@@ -77,15 +88,27 @@ def default_envelope_blocks(latent_dim):
     return min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
 
 
+DEFAULT_NOISE_GROUPS = 3  # below 790 Hz, 790 Hz - 2.5 kHz, above (noise_group_of_hertz)
+DEFAULT_NOISE_BLOCKS = 16  # 16 ms each
+
+
+def default_noise_groups(latent_dim, noise_blocks=DEFAULT_NOISE_BLOCKS):
+    """Noise envelope groups of a new sparse code (autoencode.py): DEFAULT_NOISE_GROUPS where their numbers
+    take at most an eighth of the code, else none (tiny test codes keep the layout they had)."""
+    return DEFAULT_NOISE_GROUPS if DEFAULT_NOISE_GROUPS * noise_blocks <= latent_dim // 8 else 0
+
+
 @dataclasses.dataclass(frozen=True)
 class SparseFormat:
     """What it takes to read a sparse code besides its size: its transform and its envelope blocks."""
     transform: str = "dct"
     envelope_blocks: int = 0
+    noise_groups: int = 0
+    noise_blocks: int = 0
 
     def layout(self, latent_dim):
         """(peaks, bands) of a code of latent_dim numbers in this format."""
-        return code_layout(latent_dim, self.envelope_blocks)
+        return code_layout(latent_dim, self.envelope_blocks, self.noise_groups, self.noise_blocks)
 
 
 def as_sparse_format(code_format):
@@ -481,7 +504,7 @@ def sparse_format(decoder):
     last = decoder.layers[-1] if decoder.layers else None
     if not isinstance(last, SparseSpectrumDecoding):
         return None
-    return SparseFormat(last.transform, last.envelope_blocks)
+    return SparseFormat(last.transform, last.envelope_blocks, last.noise_groups, last.noise_blocks)
 
 
 def decoded_segments_are_lapped(decoder):
@@ -494,7 +517,134 @@ def decoded_segments_are_lapped(decoder):
 def record_format(autoencoder):
     """The SparseFormat an autoencoder record describes: records from before the lapped transform name no
     transform and were made with "dct", those from before the envelope have none."""
-    return SparseFormat(autoencoder.get("sparse_transform") or "dct", int(autoencoder.get("envelope_blocks") or 0))
+    return SparseFormat(autoencoder.get("sparse_transform") or "dct", int(autoencoder.get("envelope_blocks") or 0),
+                        int(autoencoder.get("noise_groups") or 0), int(autoencoder.get("noise_blocks") or 0))
+
+
+NOISE_TABLE = 65537  # complex Gaussian numbers the short-time noise is drawn from (rotated per step)
+
+
+def noise_group_of_hertz(hertz, groups):
+    """Group number of each frequency (Hz) in the noise envelope: log-spaced edges between 250 Hz and 8 kHz
+    (2 groups: split at 1.4 kHz; 3: at 790 Hz and 2.5 kHz)."""
+    edges = np.geomspace(250.0, 8000.0, groups + 1)[1:-1]
+    return np.searchsorted(edges, np.asarray(hertz), side="right").astype(np.int32)
+
+
+def _noise_hop(blocks):
+    """Frames per noise block (the last frame or so of a step is left out of the encoder's measure)."""
+    return STEP_FRAMES // blocks
+
+
+def _fft_on_cpu(function, inputs, dtype, last_axis):
+    """function(numpy array) -> numpy array run by SciPy's FFTs inside the graph (tf.numpy_function): on 2 CPU
+    cores they are 2-4x faster than TensorFlow's for these sizes. The result has the shape of inputs but for
+    its last axis, last_axis long."""
+    import tensorflow as tf
+
+    result = tf.numpy_function(lambda array: function(array).astype(dtype.as_numpy_dtype), [inputs], dtype,
+                               stateful=False)
+    result.set_shape(inputs.shape[:-1].concatenate([last_axis]))
+    return result
+
+
+def _fast_spectrum(segment, transform):
+    """_spectrum, by SciPy's DCT for "dct" (2x faster on 2 CPU cores than TensorFlow's; codes with a noise
+    envelope use it, older ones keep TensorFlow's, so they decode to the same samples as before)."""
+    import tensorflow as tf
+
+    if transform != "dct":
+        return _spectrum(segment, transform)
+    coefficients = _fft_on_cpu(lambda samples: scipy.fft.dct(samples, norm="ortho", axis=-1), _mid_side(segment),
+                               tf.float32, SEGMENT_FRAMES)
+    return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
+
+
+def _fast_waveform(spectrum, transform):
+    """_waveform, by SciPy's inverse DCT for "dct" (see _fast_spectrum)."""
+    import tensorflow as tf
+
+    if transform != "dct":
+        return _waveform(spectrum, transform)
+    return _left_right(_fft_on_cpu(lambda coefficients: scipy.fft.idct(coefficients, norm="ortho", axis=-1),
+                                   tf.reshape(spectrum, [-1, CHANNELS, SEGMENT_FRAMES]), tf.float32, SEGMENT_FRAMES))
+
+
+def _residual_envelope(rest, groups, blocks):
+    """(batch, SEGMENT_FRAMES, 2) waveform of what the peaks leave out -> (batch, groups * blocks) natural log
+    of its RMS over both channels in each frequency group (by a short FFT of each block) and block of the step."""
+    import tensorflow as tf
+
+    hop = _noise_hop(blocks)
+    step = tf.transpose(rest[:, SEGMENT_MARGIN:SEGMENT_MARGIN + blocks * hop], [0, 2, 1])  # (batch, 2, frames)
+    bins = hop // 2 + 1
+    # A Hann window (its power normalised) keeps the bass from leaking into the higher groups' measure.
+    window = np.hanning(hop + 2)[1:-1]
+    window /= np.sqrt(np.mean(window ** 2))
+    power = tf.reduce_sum(_fft_on_cpu(lambda frames: np.square(np.abs(scipy.fft.rfft(frames * window, axis=-1))),
+                                      tf.reshape(step, [-1, CHANNELS, blocks, hop]), tf.float32, bins), axis=1)
+    weight = np.full(bins, 2.0)
+    weight[0] = 1.0
+    if hop % 2 == 0:
+        weight[-1] = 1.0
+    one_hot = np.eye(groups, dtype=np.float32)[noise_group_of_hertz(np.arange(bins) * SAMPLE_RATE / hop, groups)]
+    energy = tf.matmul(power, tf.constant(weight[:, None] * one_hot, tf.float32)) / (hop * hop * CHANNELS)
+    log_rms = tf.math.log(tf.sqrt(tf.transpose(energy, [0, 2, 1])) + 1e-12)  # (batch, groups, blocks)
+    return tf.reshape(tf.maximum(log_rms, LOG_LEVEL_LIMITS[0]), [-1, groups * blocks])
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_synthesis_plan(blocks, groups, bands, transform):
+    """Constants of the short-time noise: frames of 2 hops (a noise block) with a sine window, a hop half a
+    block, from before the segment's start to after its end; each frame takes the level of the block its
+    centre is in (the first or last block's in the margins), so the noise of an attack starts at most a
+    quarter of a block before its block. Returns a dict: hop, length, window, the band (2, bins) and group
+    (bins,) of each bin of a frame, the block (frames,) of each frame, and where the overlap-added frames
+    start in the segment."""
+    hop = _noise_hop(blocks) // 2
+    length, bins = 2 * hop, hop + 1
+    hertz = np.arange(bins) * SAMPLE_RATE / length
+    channel_bins = bins_per_channel(transform)
+    long_bin = np.clip(np.round(hertz / (SAMPLE_RATE / 2 / channel_bins)), 0, channel_bins - 1).astype(int)
+    band_numbers = band_of_each_bin(bands, transform)
+    # Frame k covers SEGMENT_MARGIN + k * hop - hop / 2 .. + 2 hop: two frames overlap at every frame kept.
+    first = -int(np.ceil((SEGMENT_MARGIN - hop // 2) / hop)) - 1
+    last = int(np.ceil((SEGMENT_FRAMES - SEGMENT_MARGIN + hop // 2) / hop))
+    frames = np.arange(first, last + 1)
+    centres = frames * hop + hop // 2  # in the step's frames
+    block = np.clip(np.searchsorted(envelope_block_edges(blocks), centres, side="right") - 1, 0, blocks - 1)
+    return {"hop": hop, "length": length,
+            "window": np.sin(np.pi * (np.arange(length) + 0.5) / length).astype(np.float32),
+            "band": np.stack([band_numbers[long_bin], band_numbers[channel_bins + long_bin]]).astype(np.int32),
+            "group": noise_group_of_hertz(hertz, groups), "block": block.astype(np.int32),
+            "start": SEGMENT_MARGIN + first * hop - hop // 2}
+
+
+def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, blocks, transform):
+    """(batch, SEGMENT_FRAMES, 2) noise with each band's level (level: (batch, bands), as in the band levels)
+    shaping its spectrum and, in each frequency group and block of the step, the RMS noise_gain times the noise
+    envelope's (log_targets: (batch, groups * blocks)): random-phase frames of a short inverse FFT,
+    overlap-added. rotation (batch, 1): where in table (NOISE_TABLE complex numbers) each step's noise starts."""
+    import tensorflow as tf
+
+    plan = _noise_synthesis_plan(blocks, groups, level.shape[-1], transform)
+    hop, length, frames = plan["hop"], plan["length"], len(plan["block"])
+    bins = hop + 1
+    shape = tf.gather(level, plan["band"], axis=1)  # (batch, 2, bins)
+    one_hot = tf.constant(np.eye(groups, dtype=np.float32)[plan["group"]])  # (bins, groups)
+    group_power = tf.matmul(tf.reduce_sum(tf.square(shape), axis=1), one_hot)  # (batch, groups)
+    targets = tf.exp(tf.clip_by_value(tf.reshape(log_targets, [-1, groups, blocks]), *LOG_LEVEL_LIMITS))
+    # E[x^2] of an inverse FFT of random-phase bins of sizes a_k is 2 sum a_k^2 / length^2 (windows overlapped).
+    scale = noise_gain * targets * length / tf.sqrt(2 * group_power + 1e-30)[..., None]  # (batch, groups, blocks)
+    per_frame = tf.gather(tf.gather(scale, plan["block"], axis=2), plan["group"], axis=1)  # (batch, bins, frames)
+    sizes = shape[:, None] * tf.transpose(per_frame, [0, 2, 1])[:, :, None]  # (batch, frames, 2, bins)
+    where = tf.math.floormod(tf.range(frames * CHANNELS * bins)[None] + rotation, NOISE_TABLE)
+    phases = tf.reshape(tf.gather(tf.constant(table), where), [-1, frames, CHANNELS, bins])
+    waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1), tf.complex(sizes, 0.0) * phases,
+                        tf.float32, length) * plan["window"]
+    joined = tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), hop)  # (batch, 2, (frames + 1) hop)
+    mid_side = joined[..., -plan["start"]:-plan["start"] + SEGMENT_FRAMES]
+    return _left_right(mid_side)
 
 
 def _scatter(batch_indices, values, batch_size, total_bins):
@@ -527,16 +677,17 @@ class SparseSpectrumEncoding(keras.layers.Layer):
     envelope_blocks to 0 for those saved before the envelope.
     """
 
-    def __init__(self, peaks, bands, transform="dct", envelope_blocks=0, **kwargs):
+    def __init__(self, peaks, bands, transform="dct", envelope_blocks=0, noise_groups=0, noise_blocks=0, **kwargs):
         super().__init__(**kwargs)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
+        self.noise_groups, self.noise_blocks = int(noise_groups), int(noise_blocks)
         self.band_numbers = band_of_each_bin(self.bands, self.transform)
 
     def call(self, segment):
         import tensorflow as tf
 
-        spectrum = _spectrum(segment, self.transform)
+        spectrum = (_fast_spectrum if self.noise_groups else _spectrum)(segment, self.transform)
         _, largest = tf.math.top_k(tf.abs(spectrum), self.peaks)
         bins = tf.sort(largest, axis=-1)  # ascending frequency, so each slot of the score keeps a rough register
         values = tf.gather(spectrum, bins, batch_dims=1)
@@ -547,16 +698,22 @@ class SparseSpectrumEncoding(keras.layers.Layer):
         log_level = tf.maximum(log_level, LOG_LEVEL_LIMITS[0])
         positions = tf.cast(bins, spectrum.dtype) / spectrum_bins(self.transform)
         parts = [positions, values, log_level]
+        if self.noise_groups:
+            # The noise envelope: the RMS over time of what the peaks leave out, in each frequency group.
+            rest = _fast_waveform(spectrum * (1 - kept), self.transform)
+            parts.append(_residual_envelope(rest, self.noise_groups, self.noise_blocks))
         if self.envelope_blocks:
             parts.append(_step_envelope(segment, self.envelope_blocks))
         return tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], 2 * self.peaks + self.bands + self.envelope_blocks)
+        return (input_shape[0],
+                2 * self.peaks + self.bands + self.noise_groups * self.noise_blocks + self.envelope_blocks)
 
     def get_config(self):
         return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "transform": self.transform,
-                "envelope_blocks": self.envelope_blocks}
+                "envelope_blocks": self.envelope_blocks, "noise_groups": self.noise_groups,
+                "noise_blocks": self.noise_blocks}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -577,16 +734,21 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     """
 
     def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", envelope_blocks=0,
-                 **kwargs):
+                 noise_groups=0, noise_blocks=0, **kwargs):
         super().__init__(**kwargs)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
+        self.noise_groups, self.noise_blocks = int(noise_groups), int(noise_blocks)
         self.noise_gain, self.noise_seed = float(noise_gain), int(noise_seed)
         self.band_numbers = band_of_each_bin(self.bands, self.transform)
         total = spectrum_bins(self.transform)
         random = np.random.default_rng(self.noise_seed)
         self.noise = random.standard_normal(total).astype(np.float32)
         self.noise_signs = np.sign(random.standard_normal(total)).astype(np.float32)
+        if self.noise_groups:  # unit-power complex Gaussian numbers for the short-time noise
+            self.noise_table = (random.standard_normal((2, NOISE_TABLE)) / np.sqrt(2)).astype(np.float32)
+            self.noise_table = (self.noise_table[0] + 1j * self.noise_table[1]).astype(np.complex64)
+            self.sign_turns = random.integers(0, NOISE_TABLE, self.peaks).astype(np.int32)
 
     def call(self, code):
         import tensorflow as tf
@@ -596,6 +758,19 @@ class SparseSpectrumDecoding(keras.layers.Layer):
         values = code[:, self.peaks:2 * self.peaks]
         level = tf.exp(tf.clip_by_value(code[:, 2 * self.peaks:2 * self.peaks + self.bands], *LOG_LEVEL_LIMITS))
         spectrum = _scatter(bins, values, batch_size, total)
+        if self.noise_groups:  # peaks by the long transform, the noise by short frames shaped in time
+            first = 2 * self.peaks + self.bands
+            # Where the step's noise starts in the table: from its peaks' bins and signs, so a steady sound's
+            # steps (the same bins) still get different noise, and a louder step (scale_codes) the same.
+            signs = tf.cast(values > 0, tf.int32) * tf.constant(self.sign_turns)
+            turn = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True)
+                                    + tf.reduce_sum(signs, axis=-1, keepdims=True), NOISE_TABLE)
+            noise = _short_time_noise(level, code[:, first:first + self.noise_groups * self.noise_blocks], turn,
+                                      self.noise_table, self.noise_gain, self.noise_groups, self.noise_blocks,
+                                      self.transform)
+            if self.transform == "lapped":  # cross-faded as they are: power-complementary in the margins
+                noise *= (lapped_window() / crossfade_window())[None, :, None]
+            return _fast_waveform(spectrum, self.transform) + noise
         empty = 1 - tf.minimum(_scatter(bins, tf.ones_like(values), batch_size, total), 1.0)
         rotation = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True), total)
         every_bin = tf.range(total)[None]
@@ -615,4 +790,6 @@ class SparseSpectrumDecoding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "noise_gain": self.noise_gain,
-                "noise_seed": self.noise_seed, "transform": self.transform, "envelope_blocks": self.envelope_blocks}
+                "noise_seed": self.noise_seed, "transform": self.transform, "envelope_blocks": self.envelope_blocks,
+                "noise_groups": self.noise_groups,
+                "noise_blocks": self.noise_blocks}
