@@ -72,7 +72,8 @@ def run(args):
         raise
     finally:
         bar.close()
-    windows = {split: sum(e["num_windows"] for e in entries if e["split"] == split) for split in ("train", "validation")}
+    windows = {split: sum(e["num_windows"] for e in entries if e["split"] == split)
+               for split in ("train", "validation")}
     if windows["train"] == 0:
         datasets.discard_run(folder, run_folder)
         raise PipelineError(f"no training song is longer than one window ({window} steps = "

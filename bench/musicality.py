@@ -139,12 +139,12 @@ def seed_baseline(seed_steps, num_steps, shuffle, rng):
 
 def generate(args, dirs, path, offset, seconds, candidate, out):
     model, _, greedy = candidate.partition("-")
-    music_generator.main(dirs + [
+    generated = music_generator.main(dirs + [
         "--seed-file", str(path), "--offset", str(offset), "--seconds", str(seconds), "--model", model,
         "--random-seed", str(args.random_seed), "--continuation-only", "--out", str(out), "-q"]
         + (["--temperature", "0"] if greedy else []))
     samples, _ = soundfile.read(str(out), dtype="float32", always_2d=True)
-    return samples
+    return samples, generated["share_from_seed"]
 
 
 def continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folder):
@@ -154,13 +154,15 @@ def continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folde
     _, _, decoded = decode_seed_and_next(*codec, seed_steps, next_steps)
     seed_frames, frames = IN_STEPS * audio.STEP_FRAMES, len(next_steps) * audio.STEP_FRAMES
     made = {"real": audio.unframe_steps(next_steps), "round-trip": decoded[seed_frames:]}
+    from_seed = {}  # candidate: share of its new steps that are the seed's own (the generator's figure)
     for candidate in args.candidates:
         if candidate in ("shuffled", "looped"):
             made[candidate] = seed_baseline(seed_steps, len(next_steps), candidate == "shuffled", rng)
         elif candidate not in made:
-            made[candidate] = generate(args, dirs, path, offset, len(next_steps) * audio.STEP_SECONDS, candidate,
-                                       folder / f"{candidate}.wav")[:frames]
-    return made, decoded[:seed_frames]
+            samples, from_seed[candidate] = generate(args, dirs, path, offset, len(next_steps) * audio.STEP_SECONDS,
+                                                     candidate, folder / f"{candidate}.wav")
+            made[candidate] = samples[:frames]
+    return made, decoded[:seed_frames], from_seed
 
 
 def figures(samples, seed, bands, references, seed_vectors):
@@ -187,13 +189,14 @@ def measure_songs(args, dirs, work, tests, codec, bands, references):
         seed_steps, next_steps, offset = chosen
         folder = work / "musicality" / path.stem
         folder.mkdir(parents=True, exist_ok=True)
-        made, decoded_seed = continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folder)
+        made, decoded_seed, from_seed = continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folder)
         seed = audio.unframe_steps(seed_steps)
         seed_vectors = [mf.step_vectors(seed, bands), mf.step_vectors(decoded_seed, bands)]
         seed_round_trip[path.name] = mf.longest_copy_seconds(seed_vectors[1], seed_vectors[:1])
         per_song[path.name], clips[path.name] = {}, {}
         for candidate, samples in made.items():
-            per_song[path.name][candidate] = figures(samples, seed, bands, references, seed_vectors)
+            per_song[path.name][candidate] = dict(figures(samples, seed, bands, references, seed_vectors),
+                                                  from_seed=from_seed.get(candidate))
             clips[path.name][candidate] = mf.clip_features(samples)
             if candidate in ("real", "round-trip", "shuffled", "looped"):  # the generator wrote the others
                 audio.write_wav(folder / f"{candidate}.wav", samples)
@@ -215,6 +218,8 @@ def summarise(per_song, clips, candidates):
         row["copy_ok"] = all(max(f["copy_seed_seconds"], f["copy_training_seconds"])
                              <= max(TARGETS["copy_seconds"], per_song[song]["real"]["copy_seed_seconds"])
                              for song, f in zip(songs, figures_of))
+        shares = [f["from_seed"] for f in figures_of if f.get("from_seed") is not None]
+        row["from_seed"] = float(np.mean(shares)) if shares else None
         row["min_drift_db"] = min(f["min_drift_db"] for f in figures_of)
         row["max_drift_db"] = max(f["max_drift_db"] for f in figures_of)
         row["peak"] = max(f["peak"] for f in figures_of)
@@ -250,13 +255,17 @@ def cell(value, ceiling=None):
     return f"{value:.3f}" + ("" if ceiling is None else f" ({value / ceiling:.2f}x)")
 
 
+def share(value):
+    return "-" if value is None else f"{value:.0%}"
+
+
 def table(header, rows):
     ceiling = rows["round-trip"]
     lines = [header, "",
              "| candidate | tonalness (x RT) | chroma flux (x RT) | pulse (x RT) | key agreement | classifier vs real "
-             "| classifier vs RT | copy stretch s | loudness vs seed min / max dB | peak | classifier | tonal | "
-             "flux | pulse | key | copy | guards |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| classifier vs RT | copy stretch s | new steps from the seed | loudness vs seed min / max dB | peak "
+             "| classifier | tonal | flux | pulse | key | copy | guards |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for candidate, row in rows.items():
         checks = passes(row, ceiling)
         verdicts = " | ".join("pass" if checks[name] else "FAIL" for name in checks)
@@ -264,7 +273,8 @@ def table(header, rows):
             f"| {candidate} | {cell(row['tonalness'], ceiling['tonalness'])} | "
             f"{cell(row['chroma_flux'], ceiling['chroma_flux'])} | {cell(row['pulse'], ceiling['pulse'])} | "
             f"{cell(row['key'])} | {cell(row.get('classifier_vs_real'))} | {cell(row.get('classifier_vs_round-trip'))} "
-            f"| {row['copy_seconds']:.2f} | {row['min_drift_db']:+.1f} / {row['max_drift_db']:+.1f} | "
+            f"| {row['copy_seconds']:.2f} | {share(row.get('from_seed'))} "
+            f"| {row['min_drift_db']:+.1f} / {row['max_drift_db']:+.1f} | "
             f"{row['peak']:.3f} | {verdicts} |")
     lines.append("")
     lines.append("Targets (RT = the real next through the autoencoder): classifier vs RT <= 0.75; tonalness >= 0.75x "

@@ -89,7 +89,8 @@ def load_stored_song_steps(folder, song):
     """(num_steps, STEP_FRAMES, 2) steps of one song as stored (int16 or float): half the memory of float32."""
     arrays = artifacts.read_npz(Path(folder) / song["file"], "steps")
     if "steps" not in arrays or arrays["steps"].shape[1:] != (STEP_FRAMES, CHANNELS):
-        raise artifacts.ArtifactError(f"{folder}/{song['file']} does not hold steps: rerun combine_encoded_test_data.py")
+        raise artifacts.ArtifactError(f"{folder}/{song['file']} does not hold steps: "
+                                      "rerun combine_encoded_test_data.py")
     return arrays["steps"]
 
 

@@ -7,7 +7,8 @@ hits whole (concatenative continuation, as the Continuator and OMax do with thei
 joins follow the music: a candidate is a step whose own previous steps sound like the last steps chosen
 (common/step_features.py: notes, spectrum, beat position, level), so lines, harmony and pulse go on across
 the join, and the score model picks among them. Runs of a source's own consecutive steps are cut after
-max_run steps, so nothing is replayed for long: each run's length is drawn from max_run // 2 to max_run (max_run at temperature 0).
+max_run steps, so nothing is replayed for long: a run lasts max_run // 2 to max_run steps (max_run at
+temperature 0).
 """
 import numpy as np
 
