@@ -18,9 +18,10 @@ CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps chose
 CANDIDATES = 24  # closest joins the score model chooses among
 MAX_RUN = 10  # consecutive steps of one source at most (2.5 s), then a join
 AVOID_RECENT = 16  # a step used in the last 4 s is not chosen again: no short loops
-SHARPNESS = 4.0  # choice probability ~ exp(-SHARPNESS * cost / temperature), costs in units of their median
+SHARPNESS = 8.0  # choice probability ~ exp(-SHARPNESS * cost / temperature)
 LIKELIHOOD_WEIGHT = 1.0  # how much the score model's judgement counts among the closest joins
 SEED_WEIGHT = 2.0  # how much staying close to the seed counts against following on well (per step compared)
+BEAT_WEIGHT = 2.0  # cost of a join within the seed that lands half a beat off its pulse (times the pulse's strength)
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
 
@@ -55,6 +56,11 @@ class StepChoice:
         # 1.1x to 0.46x the round trip's (other songs' tempos) and orchestral tonalness to 0.7x.
         self.distance_to_seed = np.min(squared_distances(self.features[self.pool], self.features[list(history)]),
                                        axis=1)
+        # A join from one seed step to another keeps the seed's beat where the jump is a whole number of its
+        # beat periods (measured on the seed's block levels); most new steps are the seed's.
+        self.is_seed = np.zeros(len(sources), bool)
+        self.is_seed[list(history)] = True
+        self.beat_blocks, self.beat_strength = step_features.beat_period(np.asarray(features)[list(history)])
         # Distances are counted in units of the typical distance between two steps of the pool.
         pairs = np.random.default_rng(0).integers(len(self.features), size=(2, 4096))
         self.typical_distance = max(float(np.median(np.sum(np.square(
@@ -95,6 +101,7 @@ class StepChoice:
         # How well each candidate follows on (per step compared) and how close it stays to the seed; the score
         # model then weighs in on the closest.
         cost = (self._context_cost() + SEED_WEIGHT * self.distance_to_seed) / self.typical_distance
+        cost += self._off_beat_cost()
         last = self.history[-1]
         cost[np.isin(self.pool, self.history[-AVOID_RECENT:]) | (self.pool == last + 1)] += EXCLUDED
         count = min(self.candidates, len(self.pool))
@@ -106,6 +113,16 @@ class StepChoice:
             logits = -SHARPNESS * (total - total.min()) / self.temperature
             return near[self.rng.choice(count, p=np.exp(logits) / np.sum(np.exp(logits)))]
         return near[np.argmin(total)]
+
+    def _off_beat_cost(self):
+        """(len(pool),) for joins from a seed step to a seed step: how far the jump lands from the seed's beat
+        grid (0 on it, BEAT_WEIGHT * the pulse's strength half a beat off); 0 for every other join."""
+        last = self.history[-1]
+        if self.beat_blocks is None or not self.is_seed[last]:
+            return 0.0
+        jump = (self.pool - (last + 1)) * step_features.ENVELOPE_BLOCKS % self.beat_blocks
+        off = np.minimum(jump, self.beat_blocks - jump) / self.beat_blocks  # 0 .. 0.5 of a beat
+        return np.where(self.is_seed[self.pool], BEAT_WEIGHT * self.beat_strength * (2 * off) ** 2, 0.0)
 
     def _unlikeliness(self, start, mean, spread):
         """Mean squared error in predicted spreads of the pool's steps from start on (as far as its source
@@ -121,3 +138,4 @@ def squared_distances(rows, others):
     rows, others = np.asarray(rows, np.float64), np.asarray(others, np.float64)
     distances = np.sum(rows ** 2, axis=1)[:, None] + np.sum(others ** 2, axis=1)[None] - 2 * rows @ others.T
     return np.maximum(distances, 0.0)
+

@@ -99,3 +99,34 @@ def test_the_same_random_generator_gives_the_same_choices():
         return [chooser.choose(scores[5:10], np.ones((5, scores.shape[1]), np.float32)) for _ in range(30)]
 
     assert choices(3) == choices(3) != choices(4)
+
+
+def click_steps(num_steps, period_seconds, offset_seconds=0.0):
+    """Stereo steps of silence with a 10 ms click every period_seconds."""
+    song = np.zeros((num_steps * STEP_FRAMES, 2), np.float32)
+    for start in np.arange(offset_seconds, num_steps * 0.25, period_seconds):
+        first = int(start * SAMPLE_RATE)
+        song[first:first + 441] = 0.5
+    return song.reshape(num_steps, STEP_FRAMES, 2)
+
+
+def test_beat_period_finds_the_clicks_period_in_blocks():
+    blocks, strength = step_features.beat_period(step_features.step_features(click_steps(40, 0.5)))
+    assert blocks == 16 and strength > 0.8  # 0.5 s = 16 blocks of 31.25 ms
+    blocks, _ = step_features.beat_period(step_features.step_features(click_steps(40, 0.75)))
+    assert blocks == 24
+    assert step_features.beat_period(np.zeros((40, step_features.SIZE)))[0] is None  # nothing rises
+
+
+def test_joins_within_the_seed_keep_its_beat():
+    # A seed with a click every 0.75 s (every 3rd step); a join from step u to j keeps the beat only if
+    # j - (u + 1) is a multiple of 3. Compared over one step, the two silent steps between clicks sound the
+    # same, so the sound of the joins alone cannot tell the on-beat one from the off-beat one.
+    seed = step_features.step_features(click_steps(40, 0.75, offset_seconds=0.1))
+    scores = np.zeros((40, 4), np.float32)
+    chooser = StepChoice(scores, seed, np.zeros(40, int), history=range(40), rng=np.random.default_rng(0),
+                         temperature=0, max_run=2, context=1)
+    picks = [chooser.choose(np.zeros((5, 4), np.float32), np.ones((5, 4), np.float32)) for _ in range(30)]
+    steps = np.array([39] + picks)
+    jumps = steps[1:] - (steps[:-1] + 1)
+    assert chooser.joins >= 10 and np.all(jumps % 3 == 0), jumps
