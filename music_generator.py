@@ -205,7 +205,8 @@ def run(args):
     code_format = record_format(autoencoder) if autoencoder.get("arch") == "sparse" else None
     level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale, code_format)
                   if scale is not None and args.level_range > 0 else None)
-    pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"])
+    # The seed's own song stays out of the pool: its real next steps are not the machine's to offer.
+    pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"], leave_out=name)
     new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps), pool,
                                                   num_steps, args.temperature, args.max_run, rng, args.quiet,
                                                   level_hold)

@@ -123,9 +123,11 @@ def load_song_score(folder, song):
     return arrays["score"].astype(np.float32)
 
 
-def song_steps_heard(folder, autoencoder_fingerprint):
+def song_steps_heard(folder, autoencoder_fingerprint, leave_out=None):
     """Every song of a score dataset as the generator's pool of real steps: scores (N, latent), what each step
-    sounds like (N, step_features.SIZE) and which song it is from (N,); checked against the autoencoder."""
+    sounds like (N, step_features.SIZE) and which song it is from (N,); checked against the autoencoder.
+    leave_out: a song name (file name without its extension) whose steps stay out, e.g. the seed's own song,
+    whose real next steps would otherwise be on offer."""
     from common import step_features
 
     index = artifacts.read_dataset_index(folder, "scores", step_features=step_features.VERSION)
@@ -133,6 +135,8 @@ def song_steps_heard(folder, autoencoder_fingerprint):
                          "create_encoded_data.py")
     scores, features, sources = [], [], []
     for number, song in enumerate(index["songs"]):
+        if leave_out is not None and Path(song["song"]).stem == leave_out:
+            continue
         arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
         if arrays.get("features", np.zeros(0)).shape != (len(arrays["score"]), step_features.SIZE):
             raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no step features: rerun "
@@ -140,6 +144,9 @@ def song_steps_heard(folder, autoencoder_fingerprint):
         scores.append(arrays["score"].astype(np.float32))
         features.append(arrays["features"].astype(np.float32))
         sources.append(np.full(len(arrays["score"]), number))
+    if not scores:
+        raise PipelineError(f"{folder} has no song besides the seed's own to take steps from: add songs to "
+                            "data/input and rerun the steps from combine_encoded_test_data.py")
     return np.concatenate(scores), np.concatenate(features), np.concatenate(sources)
 
 

@@ -83,6 +83,24 @@ def test_score_dataset_records_its_autoencoder(pipeline):
     assert score.shape == (56, 16) and np.isfinite(score).all()
 
 
+def test_the_generators_pool_holds_every_song_with_what_its_steps_sound_like_but_the_seeds_own(pipeline):
+    from common import step_features
+
+    folder = paths.scores_dir(pipeline["data"])
+    index = json.loads((folder / "index.json").read_text())
+    fingerprint = index["autoencoder_fingerprint"]
+    scores, features, sources = datasets.song_steps_heard(folder, fingerprint)
+    assert scores.shape == (3 * 56, 16) and features.shape == (3 * 56, step_features.SIZE)
+    assert np.array_equal(np.bincount(sources), [56, 56, 56])
+    # What step 4 stored is what the steps sound like.
+    steps = datasets.load_song_steps(paths.steps_dir(pipeline["data"]), json.loads(
+        (paths.steps_dir(pipeline["data"]) / "index.json").read_text())["songs"][0])
+    np.testing.assert_allclose(features[:56], step_features.step_features(steps), atol=1e-4)
+    # The seed's own song ("song 1.flac" seeded as "song 1") stays out.
+    _, _, without = datasets.song_steps_heard(folder, fingerprint, leave_out="song 1")
+    assert len(without) == 2 * 56 and 1 not in set(without.tolist())
+
+
 @pytest.fixture(scope="module")
 def score_models(pipeline):
     """Both tiny score models trained once; their main() return values are the reported figures."""
