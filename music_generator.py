@@ -84,13 +84,21 @@ def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, 
     chooser = StepChoice(np.concatenate([seed_score, scores]), np.concatenate([seed_features, features]),
                          np.concatenate([np.full(in_steps, -1), sources]), range(in_steps), rng, temperature,
                          max_run)
-    score = list(seed_score)
+    score, out_steps = list(seed_score), model.output_shape[1]
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
     while len(score) - in_steps < num_steps:
         window = np.asarray(score[-in_steps:], np.float32)[None]
-        prediction = inference(model, model_inputs(window, seed_score[None]), jit_compile=is_recurrent(model))
-        mean, spread = split_prediction(prediction[0])  # (out_steps, latent)
-        steps = chooser.scores[[chooser.choose(mean[k:], spread[k:]) for k in range(len(mean))]]
+
+        @functools.cache
+        def prediction():  # (out_steps, latent) mean and spread, asked for only where a step is a join
+            return split_prediction(inference(model, model_inputs(window, seed_score[None]),
+                                              jit_compile=is_recurrent(model))[0])
+
+        def prediction_from(k):
+            mean, spread = prediction()
+            return mean[k:], spread[k:]
+
+        steps = chooser.scores[[chooser.choose(functools.partial(prediction_from, k)) for k in range(out_steps)]]
         score.extend(steps)
         bar.update(len(steps))
     bar.close()

@@ -80,16 +80,17 @@ class StepChoice:
         played = np.concatenate([self.features[self.history[-1 - k]] for k in range(known)])
         return np.sum(np.square(self.before_pool[:, :len(played)] - played), axis=1) / known
 
-    def choose(self, mean, spread):
-        """Pool index of the next step, given the score model's Gaussian for the next steps (mean, spread:
-        (steps, latent), the first for this step): the next step of the played run, or at the end of the
-        run (its length drawn from max_run // 2 .. max_run) a join to the candidate whose own next steps
-        the model finds likeliest among those that follow on well."""
+    def choose(self, predict):
+        """Pool index of the next step: the next step of the played run, or at the end of the run (its length
+        drawn from max_run // 2 .. max_run) a join to the candidate whose own next steps the score model finds
+        likeliest among those that follow on well. predict() gives the model's Gaussian for the next steps
+        (mean, spread: (steps, latent), the first for this step); it is called only for a join."""
         last = self.history[-1]
         if self.has_next[last] and self.run < self.run_length and last + 1 not in self.history[-AVOID_RECENT:]:
             pick, self.run = last + 1, self.run + 1
             self.longest_run = max(self.longest_run, self.run)
         else:
+            mean, spread = predict()
             pick = self._join(np.asarray(mean, np.float32), np.asarray(spread, np.float32))
             self.run, self.joins = 1, self.joins + 1
             self.run_length = (self.rng.integers(max(1, self.max_run // 2), self.max_run + 1) if self.temperature > 0

@@ -55,7 +55,8 @@ def test_runs_of_one_song_stop_at_max_run_and_each_join_goes_where_the_music_sou
     chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(1),
                          temperature=0, max_run=3)
     uninformative = np.zeros((5, scores.shape[1]), np.float32), np.full((5, scores.shape[1]), 1e3, np.float32)
-    picks = [chooser.choose(*uninformative) for _ in range(40)]
+    asked = []
+    picks = [chooser.choose(lambda: asked.append(1) or uninformative) for _ in range(40)]
     steps = np.array([29] + picks)
     # Each new step sounds like the natural next step of what was played (the seed's step after it), whether
     # it is the next step of the same song or a join.
@@ -64,6 +65,7 @@ def test_runs_of_one_song_stop_at_max_run_and_each_join_goes_where_the_music_sou
     runs = np.split(steps, np.flatnonzero(np.diff(steps) != 1) + 1)
     assert len(runs[0]) == 1 and max(len(run) for run in runs) <= 3 and chooser.longest_run <= 3
     assert chooser.joins == len(runs) - 1 >= 40 // 3
+    assert len(asked) == chooser.joins  # the score model is asked only where a step is a join
     assert len(set(sources[picks])) >= 2  # the seed and both songs are there to join
 
 
@@ -75,7 +77,7 @@ def test_the_score_models_likeliest_continuation_wins_at_temperature_0():
     for likeliest in (120, 60):
         chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(0),
                              temperature=0)
-        assert chooser.choose(scores[likeliest:likeliest + 5], spread) == likeliest and chooser.joins == 1
+        assert chooser.choose(lambda: (scores[likeliest:likeliest + 5], spread)) == likeliest and chooser.joins == 1
 
 
 def test_joins_stay_close_to_the_seed():
@@ -87,7 +89,7 @@ def test_joins_stay_close_to_the_seed():
     scores = np.zeros((len(features), 4), np.float32)
     sources = np.repeat([2, 0, 1], [6, 30, 30])
     chooser = StepChoice(scores, features, sources, history=range(6), rng=np.random.default_rng(0))
-    picks = [chooser.choose(scores[:5], np.ones((5, 4), np.float32)) for _ in range(60)]
+    picks = [chooser.choose(lambda: (scores[:5], np.ones((5, 4), np.float32))) for _ in range(60)]
     assert np.mean(sources[picks] == 1) < 0.05
 
 
@@ -96,7 +98,7 @@ def test_the_same_random_generator_gives_the_same_choices():
 
     def choices(seed):
         chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(seed))
-        return [chooser.choose(scores[5:10], np.ones((5, scores.shape[1]), np.float32)) for _ in range(30)]
+        return [chooser.choose(lambda: (scores[5:10], np.ones((5, scores.shape[1]), np.float32))) for _ in range(30)]
 
     assert choices(3) == choices(3) != choices(4)
 
@@ -126,7 +128,7 @@ def test_joins_within_the_seed_keep_its_beat():
     scores = np.zeros((40, 4), np.float32)
     chooser = StepChoice(scores, seed, np.zeros(40, int), history=range(40), rng=np.random.default_rng(0),
                          temperature=0, max_run=2, context=1)
-    picks = [chooser.choose(np.zeros((5, 4), np.float32), np.ones((5, 4), np.float32)) for _ in range(30)]
+    picks = [chooser.choose(lambda: (np.zeros((5, 4), np.float32), np.ones((5, 4), np.float32))) for _ in range(30)]
     steps = np.array([39] + picks)
     jumps = steps[1:] - (steps[:-1] + 1)
     assert chooser.joins >= 10 and np.all(jumps % 3 == 0), jumps
