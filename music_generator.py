@@ -2,11 +2,12 @@
 
 Reads   --seed-file SONG (any audio file; default: the first validation song of data/steps/)
         models/encoder.keras, decoder.keras, and models/<--model>.keras with its .json record
+        data/scores/   every song's score and what its steps sound like (the seed's own song left out)
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
 The score model reads the last 40 steps (10 s) and predicts a Gaussian over the next 5. Each new step is a
-real step of the seed or of the songs of step 4: the run of one song goes on for up to --max-run steps,
+real step of the seed or of the other songs of step 4: the run of one song goes on for up to --max-run steps,
 then joins a place whose previous second sounds like what was just played and like the seed, the one whose
 next steps the model finds likeliest (--temperature 0: always the likeliest). Every second is kept within
 --level-range dB of the seed, and a look-ahead limiter keeps peaks under full scale. The same --random-seed
@@ -40,7 +41,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation (default 30)")
     parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="score model (default lstm)")
     parser.add_argument("--max-run", type=int, default=MAX_RUN,
-                        help=f"steps of one song in a row at most (default {MAX_RUN} = 2 s)")
+                        help=f"steps of one song in a row at most (default {MAX_RUN}: "
+                             f"{MAX_RUN * audio.STEP_SECONDS:g} s)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="how freely joins are chosen (default 1; 0: always the likeliest)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,

@@ -49,23 +49,24 @@ class StepChoice:
         self.pool = np.flatnonzero(followable)
         self.before_pool = np.concatenate([self.features[self.pool - 1 - k] for k in range(context)], axis=1)
         self.has_next = np.append(sources[1:] == sources[:-1], False)
+        seed = list(history)
         # How far each candidate sounds from the nearest step of what was played first (the seed): joins stay
         # in the seed's world (its key, instruments, how tonal it is), not wherever the corpus has most steps.
         # The seed's own steps count as themselves (distance 0): measured against the seed's other steps
         # instead, continuations took almost no seed steps, and on beat-driven music their pulse fell from
-        # 1.1x to 0.46x the round trip's (other songs' tempos) and orchestral tonalness to 0.7x.
-        self.distance_to_seed = np.min(squared_distances(self.features[self.pool], self.features[list(history)]),
-                                       axis=1)
+        # 1.1x to 0.46x the round trip's (other songs' tempos) and orchestral tonalness to 0.7x (measured on
+        # the sparse code before its noise envelope).
+        self.distance_to_seed = np.min(squared_distances(self.features[self.pool], self.features[seed]), axis=1)
         # A join from one seed step to another keeps the seed's beat where the jump is a whole number of its
         # beat periods (measured on the seed's block levels); most new steps are the seed's.
         self.is_seed = np.zeros(len(sources), bool)
-        self.is_seed[list(history)] = True
-        self.beat_blocks, self.beat_strength = step_features.beat_period(np.asarray(features)[list(history)])
+        self.is_seed[seed] = True
+        self.beat_blocks, self.beat_strength = step_features.beat_period(np.asarray(features)[seed])
         # Distances are counted in units of the typical distance between two steps of the pool.
         pairs = np.random.default_rng(0).integers(len(self.features), size=(2, 4096))
         self.typical_distance = max(float(np.median(np.sum(np.square(
             self.features[pairs[0]] - self.features[pairs[1]]), axis=1))), 1e-6)
-        self.history = list(history)
+        self.history = seed
         self.run = 1  # steps of the played run so far: the history's last consecutive steps of one source
         while (self.run < len(self.history) and self.history[-self.run] == self.history[-self.run - 1] + 1
                and self.has_next[self.history[-self.run - 1]]):
