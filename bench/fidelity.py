@@ -326,9 +326,9 @@ def run(args, work):
 
 def print_rhythm(rows, songs):
     """The rhythm columns: in all, then per test song (onset F / pulse / classifier accuracy)."""
-    print(f"\nRhythm (bench/music_features.py): onset F-measure of the round trip against the original (50 ms), "
-          f"pulse of the original -> the round trip, and a classifier telling round-trip 3-s clips from the "
-          f"original's (leave one song out; 0.5 = cannot tell, 1.0 = always can).\n")
+    print("\nRhythm (bench/music_features.py): onset F-measure of the round trip against the original (50 ms), "
+          "pulse of the original -> the round trip, and a classifier telling round-trip 3-s clips from the "
+          "original's (leave one song out; 0.5 = cannot tell, 1.0 = always can).\n")
     print("| code | onset F | pulse original -> round trip | classifier accuracy |")
     print("|---|---|---|---|")
     for name, _, result in rows:
