@@ -42,6 +42,21 @@ from common import audio, cli, datasets, metrics, paths
 MODELS = ("conv1d", "lstm")
 
 
+def add_pipeline_arguments(parser):
+    """The flags build_artifacts and train_score_models pass on to the pipeline's scripts."""
+    parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
+    parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
+                        help="autoencode.py --lapped / --no-lapped (default: autoencode.py's, which depends on --arch)")
+    parser.add_argument("--latent-dim", type=int, default=None,
+                        help="autoencode.py --latent-dim (default: autoencode.py's default)")
+    parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs, if it trains (default 2)")
+    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
+    parser.add_argument("--patience", type=int, default=3,
+                        help="score models stop after this many epochs without a better validation loss (default 3)")
+    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
+    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("music_dir", type=Path, help="folder of real songs (any format the pipeline reads)")
@@ -49,17 +64,7 @@ def parse_args(argv):
                         help="where data/ and models/ are made (default: a new temporary folder, removed after)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep what --work-dir already has (step dataset, autoencoder, scores, score models)")
-    parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
-    parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
-                        help="autoencode.py --lapped / --no-lapped (default: autoencode.py's, which depends on --arch)")
-    parser.add_argument("--latent-dim", type=int, default=None,
-                        help="autoencode.py --latent-dim (default: autoencode.py's default)")
-    parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs (default 2)")
-    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="score models stop after this many epochs without a better validation loss (default 3)")
-    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
-    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    add_pipeline_arguments(parser)
     parser.add_argument("--seconds", type=float, default=60.0, help="seconds of each continuation (default 60)")
     parser.add_argument("--offset", type=float, default=20.0,
                         help="seconds into each held-out song where its first seed starts (0 for songs too short)")

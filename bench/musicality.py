@@ -39,7 +39,7 @@ import soundfile
 
 import music_generator
 from bench import music_features as mf
-from bench.continuation import build_artifacts, decode_seed_and_next, train_score_models
+from bench.continuation import add_pipeline_arguments, build_artifacts, decode_seed_and_next, train_score_models
 from bench.fidelity import split_songs
 from common import artifacts, audio, cli, datasets, metrics, paths, plots
 
@@ -68,16 +68,7 @@ def parse_args(argv):
                         help="rows to generate and score (default: all; real and round-trip are always "
                              "computed, as the others are measured against them)")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of training, sampling and shuffling")
-    parser.add_argument("--arch", default=None, help="autoencode.py --arch (default: autoencode.py's default)")
-    parser.add_argument("--lapped", action=argparse.BooleanOptionalAction, default=None,
-                        help="autoencode.py --lapped / --no-lapped (default: autoencode.py's)")
-    parser.add_argument("--latent-dim", type=int, default=None, help="autoencode.py --latent-dim (default: its own)")
-    parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs, if it trains (default 2)")
-    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="score models stop after this many epochs without a better validation loss (default 3)")
-    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
-    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    add_pipeline_arguments(parser)
     args = parser.parse_args(argv)
     args.candidates = [name for name in CANDIDATES if name in {"real", "round-trip", *args.candidates}]
     return args
