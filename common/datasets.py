@@ -138,12 +138,13 @@ def song_steps_heard(folder, autoencoder_fingerprint, leave_out=None):
         if leave_out is not None and Path(song["song"]).stem == leave_out:
             continue
         arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
-        if arrays.get("features", np.zeros(0)).shape != (len(arrays["score"]), step_features.SIZE):
-            raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no step features: rerun "
+        score, heard = arrays.get("score"), arrays.get("features")
+        if score is None or heard is None or heard.shape != (len(score), step_features.SIZE):
+            raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no score with step features: rerun "
                                           "create_encoded_data.py")
-        scores.append(arrays["score"].astype(np.float32))
-        features.append(arrays["features"].astype(np.float32))
-        sources.append(np.full(len(arrays["score"]), number))
+        scores.append(score.astype(np.float32))
+        features.append(heard.astype(np.float32))
+        sources.append(np.full(len(score), number))
     if not scores:
         raise PipelineError(f"{folder} has no song besides the seed's own to take steps from: add songs to "
                             "data/input and rerun the steps from combine_encoded_test_data.py")
