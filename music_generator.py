@@ -139,9 +139,8 @@ class LevelHold:
         self.code_format = None if code_format is None else as_sparse_format(code_format)
         self.decoder = decoder
         self.scale = scale or functools.partial(scale_codes, code_format=self.code_format or "dct")
-        seed_energy = self.step_energies(seed_score)
         # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
-        reference = float(np.mean(seed_energy if seed_steps is None
+        reference = float(np.mean(self.step_energies(seed_score) if seed_steps is None
                                   else np.sum(np.square(seed_steps, dtype=np.float64), axis=(1, 2))))
         if reference <= 0:  # a silent seed: nothing to hold the level at
             self.low, self.high = 0.0, np.inf
