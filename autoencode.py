@@ -54,9 +54,9 @@ def parse_args(argv):
     parser.add_argument("--envelope-blocks", type=int, default=None,
                         help="sparse: loudness blocks a step (default 8; 0: none)")
     parser.add_argument("--noise-groups", type=int, default=None,
-                        help="sparse: frequency groups of the noise envelope (default 3 for 512-number codes; 0: none)")
+                        help="sparse: frequency groups of the noise envelope (default 12 for 512-number codes; 0: none)")
     parser.add_argument("--noise-blocks", type=int, default=None,
-                        help="sparse: time blocks of the noise envelope a step (default 16)")
+                        help="sparse: time blocks of the noise envelope a step (default 4)")
     parser.add_argument("--init", choices=("pca", "random"), default="pca",
                         help="dense: start from PCA (default) or random weights")
     parser.add_argument("--pca-segments", type=int, default=3000,
@@ -146,11 +146,13 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     import keras
 
     from common.codec_layers import (
+        BAND_KNEE_HZ,
         DEFAULT_NOISE_BLOCKS,
         SparseSpectrumDecoding,
         SparseSpectrumEncoding,
         code_layout,
         default_envelope_blocks,
+        default_fine_blocks,
         default_noise_groups,
     )
 
@@ -159,15 +161,20 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
     noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
     noise_blocks = noise_blocks if noise_groups else 0
-    peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks)
+    fine_blocks = default_fine_blocks(noise_groups, noise_blocks)
+    peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks)
     transform = "lapped" if lapped else "dct"
+    # Codes with a noise envelope have the newer noise: a smooth spectrum, and bands of equal width at the top.
+    knee_hz = BAND_KNEE_HZ if noise_groups else 0.0
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     encoding = SparseSpectrumEncoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
-                                      noise_groups=noise_groups, noise_blocks=noise_blocks, name="score")
+                                      noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
+                                      band_knee_hz=knee_hz, name="score")
     encoder = keras.Model(segment, encoding(segment), name="encoder")
     score = keras.Input((latent_dim,), name="score")
     decoding = SparseSpectrumDecoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
-                                      noise_groups=noise_groups, noise_blocks=noise_blocks, name="reconstruction")
+                                      noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
+                                      smooth_noise=bool(noise_groups), band_knee_hz=knee_hz, name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 
@@ -180,7 +187,8 @@ def sparse_record(decoder):
     return {"sparse_transform": code_format and code_format.transform,
             "envelope_blocks": code_format and code_format.envelope_blocks,
             "noise_groups": code_format and code_format.noise_groups,
-            "noise_blocks": code_format and code_format.noise_blocks}
+            "noise_blocks": code_format and code_format.noise_blocks,
+            "noise_fine_blocks": code_format and code_format.fine_blocks}
 
 
 def build_architecture(arch, latent_dim, width=64, lapped=False, envelope_blocks=None, noise_groups=None,
@@ -422,12 +430,20 @@ def run(args):
         raise PipelineError(f"--envelope-blocks must be 0 to --latent-dim - 3 ({args.latent_dim - 3}), "
                             f"not {args.envelope_blocks}")
     if args.arch == "sparse":
-        from common.codec_layers import DEFAULT_NOISE_BLOCKS, code_layout, default_envelope_blocks, default_noise_groups
+        from common.codec_layers import (
+            DEFAULT_NOISE_BLOCKS,
+            code_layout,
+            default_envelope_blocks,
+            default_fine_blocks,
+            default_noise_groups,
+        )
 
         blocks = default_envelope_blocks(args.latent_dim) if args.envelope_blocks is None else args.envelope_blocks
         noise_blocks = DEFAULT_NOISE_BLOCKS if args.noise_blocks is None else args.noise_blocks
         groups = default_noise_groups(args.latent_dim, noise_blocks) if args.noise_groups is None else args.noise_groups
-        if groups < 0 or noise_blocks < 1 or code_layout(args.latent_dim, blocks, groups, noise_blocks)[0] < 1:
+        fine_blocks = default_fine_blocks(max(groups, 0), noise_blocks)
+        if groups < 0 or noise_blocks < 1 or code_layout(args.latent_dim, blocks, groups, noise_blocks,
+                                                         fine_blocks)[0] < 1:
             raise PipelineError(f"--noise-groups {groups} x --noise-blocks {noise_blocks} leave no room for peaks in "
                                 f"a code of {args.latent_dim} numbers (groups >= 0, blocks >= 1)")
     if args.max_minutes < 0:

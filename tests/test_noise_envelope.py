@@ -9,12 +9,15 @@ import scipy.signal
 import autoencode
 from common import audio, models
 from common.codec_layers import (
+    BAND_KNEE_HZ,
+    DEFAULT_FINE_BLOCKS,
     DEFAULT_NOISE_BLOCKS,
     DEFAULT_NOISE_GROUPS,
     NOISE_GAIN,
     SparseFormat,
     SparseSpectrumDecoding,
     _residual_envelope,
+    band_of_each_bin,
     code_layout,
     noise_group_of_hertz,
     record_format,
@@ -22,8 +25,8 @@ from common.codec_layers import (
     sparse_format,
 )
 
-LATENT = 512  # the default: 8 envelope blocks, 3 x 16 noise blocks
-GROUPS, BLOCKS = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS
+LATENT = 512  # the default: 8 envelope blocks, 12 x 4 noise blocks and 16 fine blocks
+GROUPS, BLOCKS, FINE = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS, DEFAULT_FINE_BLOCKS
 SR = audio.SAMPLE_RATE
 
 
@@ -48,19 +51,82 @@ def round_trip(song, **settings):
 
 
 def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
-    assert code_layout(512, 8, GROUPS, BLOCKS) == (199, 58) and code_layout(512, 8) == (220, 64)
+    assert code_layout(512, 8, GROUPS, BLOCKS, FINE) == (192, 56) and code_layout(512, 8) == (220, 64)
+    assert code_layout(512, 8, 3, 16) == (199, 58)  # the layout of codes saved with 3 x 16 blocks
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=LATENT)
-    assert sparse_format(decoder) == SparseFormat("dct", 8, GROUPS, BLOCKS) and encoder.output_shape == (None, LATENT)
+    assert sparse_format(decoder) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
+    assert encoder.output_shape == (None, LATENT)
     assert sparse_format(autoencode.build_architecture("sparse", latent_dim=64)[1]) == SparseFormat("dct", 8)
-    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 8, GROUPS, BLOCKS)
+    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
     assert record_format({"envelope_blocks": 8}) == SparseFormat("dct", 8, 0, 0)  # a record from before it
+    assert record_format({"envelope_blocks": 8, "noise_groups": 3, "noise_blocks": 16}) == SparseFormat(
+        "dct", 8, 3, 16, 0)  # a record from before the fine blocks
     config = SparseSpectrumDecoding(199, 58, envelope_blocks=8, name="reconstruction").get_config()
     del config["noise_groups"], config["noise_blocks"]  # a decoder saved before the noise envelope
     assert SparseSpectrumDecoding.from_config(config).noise_groups == 0
+    with pytest.raises(ValueError, match="split"):
+        SparseSpectrumDecoding(199, 58, noise_groups=12, noise_blocks=3, fine_blocks=16)
+
+
+def test_new_codes_have_the_smooth_noise_and_the_band_knee_and_codes_saved_before_keep_their_own():
+    encoder, decoder = autoencode.build_sparse(LATENT)
+    assert decoder.layers[-1].smooth_noise and decoder.layers[-1].band_knee_hz == BAND_KNEE_HZ
+    assert encoder.layers[-1].band_knee_hz == BAND_KNEE_HZ
+    tiny_encoder, tiny_decoder = autoencode.build_sparse(64)  # no noise envelope: bands and noise as before
+    assert not tiny_decoder.layers[-1].smooth_noise and tiny_encoder.layers[-1].band_knee_hz == 0.0
+    for layer in (encoder.layers[-1], decoder.layers[-1]):  # saved with 3 x 16 noise blocks, before the knee
+        config = {**layer.get_config(), "noise_groups": 3, "noise_blocks": 16}
+        config.pop("smooth_noise", None), config.pop("band_knee_hz"), config.pop("fine_blocks")
+        old = type(layer).from_config(config)
+        assert old.band_knee_hz == 0.0 and not getattr(old, "smooth_noise", False) and old.fine_blocks == 0
+        np.testing.assert_array_equal(old.band_numbers, band_of_each_bin(56, "dct"))
+
+
+def test_bands_above_the_knee_are_equally_wide_and_below_it_log_spaced():
+    numbers = band_of_each_bin(56, "dct", BAND_KNEE_HZ)[:audio.SEGMENT_FRAMES]  # the mid spectrum's 28 bands
+    hertz_per_bin = SR / 2 / audio.SEGMENT_FRAMES
+    starts = np.flatnonzero(np.diff(numbers)) + 1
+    widths = np.diff(np.concatenate([starts, [audio.SEGMENT_FRAMES]])) * hertz_per_bin
+    above = starts * hertz_per_bin >= BAND_KNEE_HZ
+    assert 11 <= np.sum(above) <= 14 and np.ptp(widths[above]) < 2 * hertz_per_bin + 1, widths[above]
+    assert 1200 < widths[above].mean() < 1600  # the top band: about 20.6-22 kHz, not 17-22 kHz as log bands had
+    ratios = widths[1:][~above[1:]][3:-1] / widths[:-1][~above[1:]][3:-1]  # log-spaced: wider by one ratio
+    assert np.ptp(ratios) < 0.1, ratios
+    log_top = np.flatnonzero(np.diff(band_of_each_bin(58, "dct")[:audio.SEGMENT_FRAMES]))[-1] * hertz_per_bin
+    assert 16500 < log_top < 17500
+
+
+def test_the_smooth_noise_spectrum_goes_from_band_centre_to_band_centre_and_falls_past_the_last():
+    """Log bands (the top one 17-22 kHz) over a spectrum that stops at 16 kHz: every band at one level, the top
+    band 4 nepers (35 dB) under it. The older flat fill keeps the top band's level up to 22 kHz; the smooth one
+    goes down from the last band's centre to the top band's (19.4 kHz) and keeps falling past it."""
+    import tensorflow as tf
+
+    from common.codec_layers import NOISE_TABLE, _short_time_noise
+
+    bands = 58
+    log_level = np.full(bands // 2, -4.0, np.float32)
+    log_level[-1] = -8.0
+    level = np.exp(np.concatenate([log_level, log_level]))[None].astype(np.float32)
+    targets = np.full((1, GROUPS * BLOCKS), -4.0, np.float32)
+    table = (np.random.default_rng(0).standard_normal(NOISE_TABLE) + 0j).astype(np.complex64)
+
+    def spectrum_db(smooth):
+        noise = np.asarray(_short_time_noise(tf.constant(level), tf.constant(targets), tf.constant([[0]]),
+                                             table, NOISE_GAIN, GROUPS, BLOCKS, "dct", smooth))[0]
+        frequencies, power = scipy.signal.welch(noise[:, 0], SR, nperseg=1024)
+        return lambda low, high: 10 * np.log10(power[(frequencies >= low) & (frequencies < high)].mean())
+
+    smooth, flat = spectrum_db(True), spectrum_db(False)
+    assert flat(20000, 22000) - flat(17500, 19000) > -3  # flat across the top band
+    assert smooth(20500, 22000) < smooth(17500, 19000) - 6 < smooth(8000, 12000) - 12
+    assert smooth(20500, 22000) < flat(20500, 22000) - 8
 
 
 def test_the_groups_split_at_log_spaced_frequencies():
     assert list(noise_group_of_hertz([0, 700, 900, 2400, 2600, 20000], 3)) == [0, 0, 1, 1, 2, 2]
+    # 12: below 333 Hz, edges a quarter of an octave... apart up to 6 kHz, and above it
+    assert list(noise_group_of_hertz([100, 340, 1000, 3000, 5900, 6100, 20000], 12)) == [0, 1, 4, 8, 10, 11, 11]
 
 
 def test_the_encoder_keeps_the_rms_of_what_the_peaks_leave_out_in_each_group_and_block():
@@ -71,18 +137,21 @@ def test_the_encoder_keeps_the_rms_of_what_the_peaks_leave_out_in_each_group_and
     song = 0.3 * np.sin(2 * np.pi * 110 * t)[:, None] * np.ones(2)
     burst = scipy.signal.sosfilt(scipy.signal.butter(4, 3000, "highpass", fs=SR, output="sos"),
                                  rng.standard_normal((4 * audio.STEP_FRAMES, 2)), axis=0)
-    hop = audio.STEP_FRAMES // BLOCKS
+    hop, burst_block = audio.STEP_FRAMES // BLOCKS, 2
     for step in range(4):
-        start = step * audio.STEP_FRAMES + 5 * hop
+        start = step * audio.STEP_FRAMES + burst_block * hop
         song[start:start + hop] += 0.2 * burst[start:start + hop]
     encoder, decoder = autoencode.build_sparse(LATENT)
-    peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS)
+    peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
     codes = models.encode(encoder, audio.frame_steps(song.astype(np.float32)))
     envelope = codes[1:-1, 2 * peaks + bands:2 * peaks + bands + GROUPS * BLOCKS].reshape(-1, GROUPS, BLOCKS)
-    top = np.delete(envelope[:, -1], 5, axis=1)
-    assert np.all(envelope[:, -1, 5] > top.max(axis=1) + np.log(10))  # +20 dB in the burst's block
-    np.testing.assert_allclose(np.exp(envelope[:, -1, 5]), 0.2 * np.sqrt(np.mean(burst ** 2)), rtol=0.25)
-    assert np.all(envelope[:, 0] < envelope[:, -1, 5:6] - np.log(10))
+    top = np.delete(envelope[:, -1], burst_block, axis=1)
+    # +16 dB in the burst's block (what the peaks take of the burst smears over the step, into the rest)
+    assert np.all(envelope[:, -1, burst_block] > top.max(axis=1) + np.log(6))
+    # All groups together hold the burst's RMS (the tone is all peaks: its rest adds little).
+    all_groups = np.sqrt(np.sum(np.exp(2 * envelope[:, :, burst_block]), axis=1))
+    np.testing.assert_allclose(all_groups, 0.2 * np.sqrt(np.mean(burst ** 2)), rtol=0.25)
+    assert np.all(envelope[:, 0] < envelope[:, -1, burst_block:burst_block + 1] - np.log(10))
 
 
 def test_the_decoded_noise_has_the_level_its_envelope_asks_for_in_each_group_and_block():
@@ -91,30 +160,71 @@ def test_the_decoded_noise_has_the_level_its_envelope_asks_for_in_each_group_and
     import tensorflow as tf
 
     _, decoder = autoencode.build_sparse(LATENT)
-    peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS)
+    peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
     rng = np.random.default_rng(2)
     codes = np.zeros((6, LATENT), np.float32)
     codes[:, :peaks] = np.sort(rng.uniform(0, 1, (6, peaks)), axis=1)
     codes[:, 2 * peaks:2 * peaks + bands] = rng.uniform(-6, -3, (6, bands))
-    # Groups within 17 dB of each other, blocks within +/-3 dB of their group's level: a frame's window reaches
-    # a quarter of a block into its neighbours, and a short FFT's bins into their neighbours, so far larger
-    # jumps leak.
-    targets = (rng.uniform(-5, -3, (6, GROUPS, 1)) + rng.uniform(-0.35, 0.35, (6, GROUPS, BLOCKS)))
+    # Groups within 7 dB of each other, blocks within +/-3 dB of their group's level: a frame's window reaches
+    # into its neighbour blocks, and a short frame's 64-Hz bins into the neighbour groups (the groups below
+    # 1 kHz are 2-4 bins wide), so larger jumps leak.
+    targets = (rng.uniform(-4.4, -3.6, (6, GROUPS, 1)) + rng.uniform(-0.35, 0.35, (6, GROUPS, BLOCKS)))
     targets = targets.reshape(6, -1).astype(np.float32)
     codes[:, 2 * peaks + bands:2 * peaks + bands + GROUPS * BLOCKS] = targets
     segments = models.inference(decoder, codes)
     measured = np.asarray(_residual_envelope(tf.constant(segments), GROUPS, BLOCKS))
-    # The noise is random and a block is short (16 ms): each block's level is off by about 1 dB, few by 3.
+    # The noise is random and a block is short (62 ms): each block's level is off by about 1 dB, few by 3.5.
     error_db = 20 / np.log(10) * (measured - targets - np.log(NOISE_GAIN))
     assert np.abs(np.median(error_db)) < 0.5 and np.median(np.abs(error_db)) < 1.5, error_db
-    assert np.percentile(np.abs(error_db), 95) < 3 and np.max(np.abs(error_db)) < 6, error_db
+    assert np.percentile(np.abs(error_db), 95) < 3.5 and np.max(np.abs(error_db)) < 7, error_db
+    # Above 1 kHz the groups are many bins wide and held closer (below it a group is a few 64-Hz bins of a
+    # frame, and its neighbours' noise leaks in: up to 6 dB off in a block there).
+    above_1khz = error_db.reshape(-1, GROUPS, BLOCKS)[:, noise_group_of_hertz(1100, GROUPS):]
+    assert np.max(np.abs(above_1khz)) < 3.5, above_1khz
+
+
+def test_the_fine_blocks_shape_the_noise_above_2_5_khz_within_each_block_and_keep_its_level():
+    """Flat noise targets; the fine shape asks for one 16-ms block 2 nepers (17 dB) above the others of its
+    62.5-ms block. Above 2.5 kHz the decoded noise there comes out louder than the flat blocks around (+4.5 dB:
+    the shape is imposed half-way, and the block's level is kept) and louder than its block's other fine
+    blocks, and below 2.5 kHz the noise is not shaped."""
+    import tensorflow as tf
+
+    _, decoder = autoencode.build_sparse(LATENT)
+    peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
+    codes = np.zeros((4, LATENT), np.float32)
+    codes[:, :peaks] = np.sort(np.random.default_rng(3).uniform(0, 1, (4, peaks)), axis=1)
+    codes[:, 2 * peaks:2 * peaks + bands] = -4.0
+    first = 2 * peaks + bands
+    codes[:, first:first + GROUPS * BLOCKS] = -4.0
+    flat = models.inference(decoder, codes)
+    codes[:, first + GROUPS * BLOCKS + 5] = 2.0  # fine block 5: the second of the 62.5-ms block 1
+    shaped = models.inference(decoder, codes)
+
+    def db(segments, groups, blocks):
+        return 20 / np.log(10) * np.asarray(_residual_envelope(tf.constant(segments), groups, blocks)).reshape(
+            -1, groups, blocks)
+
+    fine = db(shaped, 3, FINE)
+    rise = fine[:, 2, 5] - np.mean(fine[:, 2, [0, 1, 2, 3, 8, 9, 10, 11]], axis=1)
+    assert np.all((rise > 3) & (rise < 7)), rise  # e / RMS(e, 1, 1, 1) is +4.5 dB, less the frames' smear
+    assert np.all(fine[:, 2, 5] > np.max(fine[:, 2, [4, 6, 7]], axis=1)), fine[:, 2, 4:8]
+    low = fine[:, 0] - db(flat, 3, FINE)[:, 0]  # the same random noise (the same peaks): shaped or not
+    assert np.max(np.abs(low)) < 1, low
+    def block_energy(levels_db):  # the energy of the 62.5-ms block 1 above 2.5 kHz, from its 4 fine blocks
+        return 10 * np.log10(np.sum(10 ** (levels_db[:, 2, 4:8] / 10), axis=1))
+
+    kept = block_energy(fine) - block_energy(db(flat, 3, FINE))  # +4.1 dB if the shape were not normalised
+    assert np.max(np.abs(kept)) < 1, kept
 
 
 def test_a_round_trip_of_hi_hats_keeps_their_onsets_and_their_attacks_sharper():
-    """Today's code before the noise envelope spreads a hit's noise over its step: onsets move or vanish and
-    the quiet before each hit fills with noise. With it, the round trip's onsets are the original's (librosa,
-    within 25 ms) and the hits stand out of the 50 ms before them by 4 dB more above 3 kHz. (The peaks that
-    the bursts' largest coefficients take still smear over their step: that part of the pre-echo remains.)"""
+    """The code before the noise envelope spreads a hit's noise over its step: onsets move or vanish and the
+    quiet before each hit fills with noise. With it, most of the round trip's onsets are the original's
+    (librosa, within 25 ms: F 0.80 against 0.71) and the hits stand out of the 50 ms before them by 4 dB more
+    above 3 kHz (10.6 dB against 6.3; 3 groups x 16 blocks had 0.95 and 11.3 dB, 12 x 4 without the fine
+    shape 0.72 and 7.0 dB). (The peaks that the bursts' largest coefficients take still smear over their
+    step: that part of the pre-echo remains.)"""
     import librosa
     import mir_eval
 
@@ -134,7 +244,7 @@ def test_a_round_trip_of_hi_hats_keeps_their_onsets_and_their_attacks_sharper():
         decoded = round_trip(song, **settings)
         figures[name] = (mir_eval.onset.f_measure(onsets(song), onsets(decoded), window=0.025)[0],
                          attack_contrast_db(decoded))
-    assert figures["now"][0] >= 0.85 and figures["before"][0] <= 0.75, figures
+    assert figures["now"][0] >= 0.78 and figures["before"][0] <= 0.75, figures
     assert figures["now"][1] > figures["before"][1] + 3, figures
 
 
