@@ -54,7 +54,8 @@ def parse_args(argv):
     parser.add_argument("--envelope-blocks", type=int, default=None,
                         help="sparse: loudness blocks a step (default 8; 0: none)")
     parser.add_argument("--noise-groups", type=int, default=None,
-                        help="sparse: frequency groups of the noise envelope (default 12 for 512-number codes; 0: none)")
+                        help="sparse: frequency groups of the noise envelope (default 12 for 512-number codes; "
+                             "0: none)")
     parser.add_argument("--noise-blocks", type=int, default=None,
                         help="sparse: time blocks of the noise envelope a step (default 4)")
     parser.add_argument("--init", choices=("pca", "random"), default="pca",
