@@ -562,6 +562,9 @@ def record_format(autoencoder):
                         int(autoencoder.get("noise_fine_blocks") or 0))
 
 
+# SciPy's FFTs of a batch on every core: the encoder's three passes run 30% faster on 2 cores (the decoder's
+# one pass gains nothing: TensorFlow runs its other ops beside it).
+FFT_WORKERS = -1
 NOISE_TABLE = 65537  # complex Gaussian numbers the short-time noise is drawn from (rotated per step)
 
 
@@ -602,8 +605,8 @@ def _fast_spectrum(segment, transform):
 
     if transform != "dct":
         return _spectrum(segment, transform)
-    coefficients = _fft_on_cpu(lambda samples: scipy.fft.dct(samples, norm="ortho", axis=-1), _mid_side(segment),
-                               tf.float32, SEGMENT_FRAMES)
+    coefficients = _fft_on_cpu(lambda samples: scipy.fft.dct(samples, norm="ortho", axis=-1, workers=FFT_WORKERS),
+                               _mid_side(segment), tf.float32, SEGMENT_FRAMES)
     return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
 
 
@@ -613,7 +616,8 @@ def _fast_waveform(spectrum, transform):
 
     if transform != "dct":
         return _waveform(spectrum, transform)
-    return _left_right(_fft_on_cpu(lambda coefficients: scipy.fft.idct(coefficients, norm="ortho", axis=-1),
+    return _left_right(_fft_on_cpu(lambda coefficients: scipy.fft.idct(coefficients, norm="ortho", axis=-1,
+                                                                       workers=FFT_WORKERS),
                                    tf.reshape(spectrum, [-1, CHANNELS, SEGMENT_FRAMES]), tf.float32, SEGMENT_FRAMES))
 
 
@@ -628,8 +632,11 @@ def _residual_envelope(rest, groups, blocks):
     # A Hann window (its power normalised) keeps the bass from leaking into the higher groups' measure.
     window = np.hanning(hop + 2)[1:-1]
     window /= np.sqrt(np.mean(window ** 2))
-    power = tf.reduce_sum(_fft_on_cpu(lambda frames: np.square(np.abs(scipy.fft.rfft(frames * window, axis=-1))),
-                                      tf.reshape(step, [-1, CHANNELS, blocks, hop]), tf.float32, bins), axis=1)
+    def power_spectra(frames):
+        return np.square(np.abs(scipy.fft.rfft(frames * window, axis=-1, workers=FFT_WORKERS)))
+
+    power = tf.reduce_sum(_fft_on_cpu(power_spectra, tf.reshape(step, [-1, CHANNELS, blocks, hop]), tf.float32, bins),
+                          axis=1)
     weight = np.full(bins, 2.0)
     weight[0] = 1.0
     if hop % 2 == 0:
@@ -754,8 +761,8 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
     sizes = shape[:, None] * tf.transpose(per_frame, [0, 2, 1])[:, :, None]  # (batch, frames, 2, bins)
     where = tf.math.floormod(tf.range(frames * CHANNELS * bins)[None] + rotation, NOISE_TABLE)
     phases = tf.reshape(tf.gather(tf.constant(table), where), [-1, frames, CHANNELS, bins])
-    waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1), tf.complex(sizes, 0.0) * phases,
-                        tf.float32, length) * plan["window"]
+    waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1, workers=FFT_WORKERS),
+                        tf.complex(sizes, 0.0) * phases, tf.float32, length) * plan["window"]
     joined = tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), hop)  # (batch, 2, (frames + 1) hop)
     mid_side = joined[..., -plan["start"]:-plan["start"] + SEGMENT_FRAMES]
     return _left_right(mid_side)
