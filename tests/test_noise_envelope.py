@@ -16,6 +16,7 @@ from common.codec_layers import (
     NOISE_GAIN,
     SparseFormat,
     SparseSpectrumDecoding,
+    SparseSpectrumEncoding,
     _residual_envelope,
     band_of_each_bin,
     code_layout,
@@ -294,3 +295,18 @@ def test_a_wild_score_decodes_to_finite_audio_through_the_noise_envelope():
     rng = np.random.default_rng(5)
     codes = rng.normal(0, 100, (8, LATENT)).astype(np.float32)  # as test_autoencoders' wild score
     assert np.all(np.isfinite(models.decode(decoder, codes)))
+
+
+def test_a_codec_saved_with_3_groups_x_16_blocks_decodes_the_same_samples_as_when_it_was_saved():
+    """Layers with the settings of codes saved before 12 x 4 (no band knee, flat noise spectrum, no fine blocks:
+    what loading their saved config gives) decode a fixed song to the samples the code of commit 7920e39 gave."""
+    t = np.arange(6 * audio.STEP_FRAMES) / SR
+    song = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * np.random.default_rng(5).standard_normal((len(t), 2))
+    segment, score = keras.Input((audio.SEGMENT_FRAMES, 2)), keras.Input((LATENT,))
+    settings = {"envelope_blocks": 8, "noise_groups": 3, "noise_blocks": 16}
+    encoder = keras.Model(segment, SparseSpectrumEncoding(199, 58, **settings)(segment))
+    decoder = keras.Model(score, SparseSpectrumDecoding(199, 58, **settings)(score))
+    decoded = models.decode(decoder, models.encode(encoder, audio.frame_steps(song.astype(np.float32))))
+    np.testing.assert_allclose(decoded[[1000, 20000, 40000, 60000], 0], [0.0307003, -0.1554854, 0.1817127, -0.005887],
+                               atol=2e-6)
+    np.testing.assert_allclose(np.sqrt(np.mean(decoded ** 2)), 0.14986975491046906, rtol=1e-5)
