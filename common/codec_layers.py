@@ -116,7 +116,7 @@ def default_noise_groups(latent_dim, noise_blocks=DEFAULT_NOISE_BLOCKS):
 def default_fine_blocks(noise_groups, noise_blocks):
     """Blocks of the fine shape of the highs (DEFAULT_FINE_BLOCKS) for a new code with a noise envelope, where
     they split its blocks evenly and are finer; else 0."""
-    fits = noise_groups and noise_blocks < DEFAULT_FINE_BLOCKS and DEFAULT_FINE_BLOCKS % noise_blocks == 0
+    fits = noise_groups and 0 < noise_blocks < DEFAULT_FINE_BLOCKS and DEFAULT_FINE_BLOCKS % noise_blocks == 0
     return DEFAULT_FINE_BLOCKS if fits else 0
 
 

@@ -410,7 +410,9 @@ def test_damaged_step_shard_stops_training_in_one_line(trained, tmp_path, capsys
     (["--envelope-blocks", "-1"], "--envelope-blocks must be 0 to --latent-dim - 3 (13), not -1"),
     (["--envelope-blocks", "14"], "--envelope-blocks must be 0 to --latent-dim - 3 (13), not 14"),
     (["--arch", "dense", "--envelope-blocks", "4"], "--envelope-blocks is for the sparse architecture, not dense"),
-], ids=["negative", "no-room", "not-sparse"])
+    # Zero noise blocks once divided the fine blocks' count (a ZeroDivisionError traceback).
+    (["--noise-groups", "2", "--noise-blocks", "0"], "--noise-groups 2 x --noise-blocks 0 leave no room for peaks"),
+], ids=["negative", "no-room", "not-sparse", "no-noise-blocks"])
 def test_envelope_blocks_out_of_range_are_one_line_and_keep_the_saved_autoencoder(trained, tmp_path, capsys,
                                                                                   extra, message):
     root = copy_pipeline(trained, tmp_path)
