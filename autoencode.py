@@ -148,21 +148,15 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
 
     from common.codec_layers import (
         BAND_KNEE_HZ,
-        DEFAULT_NOISE_BLOCKS,
         SparseSpectrumDecoding,
         SparseSpectrumEncoding,
         code_layout,
-        default_envelope_blocks,
-        default_fine_blocks,
-        default_noise_groups,
+        new_code_settings,
     )
 
-    if envelope_blocks is None:
-        envelope_blocks = default_envelope_blocks(latent_dim)
-    noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
-    noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
+    envelope_blocks, noise_groups, noise_blocks, fine_blocks = new_code_settings(latent_dim, envelope_blocks,
+                                                                                 noise_groups, noise_blocks)
     noise_blocks = noise_blocks if noise_groups else 0
-    fine_blocks = default_fine_blocks(noise_groups, noise_blocks)
     peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks)
     transform = "lapped" if lapped else "dct"
     # Codes with a noise envelope have the newer noise: a smooth spectrum, and bands of equal width at the top.
@@ -431,18 +425,10 @@ def run(args):
         raise PipelineError(f"--envelope-blocks must be 0 to --latent-dim - 3 ({args.latent_dim - 3}), "
                             f"not {args.envelope_blocks}")
     if args.arch == "sparse":
-        from common.codec_layers import (
-            DEFAULT_NOISE_BLOCKS,
-            code_layout,
-            default_envelope_blocks,
-            default_fine_blocks,
-            default_noise_groups,
-        )
+        from common.codec_layers import code_layout, new_code_settings
 
-        blocks = default_envelope_blocks(args.latent_dim) if args.envelope_blocks is None else args.envelope_blocks
-        noise_blocks = DEFAULT_NOISE_BLOCKS if args.noise_blocks is None else args.noise_blocks
-        groups = default_noise_groups(args.latent_dim, noise_blocks) if args.noise_groups is None else args.noise_groups
-        fine_blocks = default_fine_blocks(max(groups, 0), noise_blocks)
+        blocks, groups, noise_blocks, fine_blocks = new_code_settings(args.latent_dim, args.envelope_blocks,
+                                                                      args.noise_groups, args.noise_blocks)
         if groups < 0 or noise_blocks < 1 or code_layout(args.latent_dim, blocks, groups, noise_blocks,
                                                          fine_blocks)[0] < 1:
             raise PipelineError(f"--noise-groups {groups} x --noise-blocks {noise_blocks} leave no room for peaks in "

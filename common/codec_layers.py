@@ -120,6 +120,15 @@ def default_fine_blocks(noise_groups, noise_blocks):
     return DEFAULT_FINE_BLOCKS if fits else 0
 
 
+def new_code_settings(latent_dim, envelope_blocks=None, noise_groups=None, noise_blocks=None):
+    """(envelope_blocks, noise_groups, noise_blocks, fine_blocks) of a new sparse code of latent_dim numbers:
+    each None its default (autoencode.py builds with these and checks its flags against them)."""
+    envelope_blocks = default_envelope_blocks(latent_dim) if envelope_blocks is None else envelope_blocks
+    noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
+    noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
+    return envelope_blocks, noise_groups, noise_blocks, default_fine_blocks(max(noise_groups, 0), noise_blocks)
+
+
 @dataclasses.dataclass(frozen=True)
 class SparseFormat:
     """What it takes to read a sparse code besides its size: its transform and its envelope blocks."""
@@ -707,9 +716,11 @@ def _noise_synthesis_plan(blocks, groups, bands, transform, frame_hop=None, knee
     last = int(np.ceil((SEGMENT_FRAMES - SEGMENT_MARGIN + hop // 2) / hop))
     frames = np.arange(first, last + 1)
     centres = frames * hop + hop // 2  # in the step's frames
-    block = np.clip(np.searchsorted(envelope_block_edges(blocks), centres, side="right") - 1, 0, blocks - 1)
-    fine_block = np.clip(np.searchsorted(envelope_block_edges(fine_blocks), centres, side="right") - 1, 0,
-                         fine_blocks - 1) if fine_blocks else block
+    def block_of_each_frame(count):
+        return np.clip(np.searchsorted(envelope_block_edges(count), centres, side="right") - 1, 0, count - 1)
+
+    block = block_of_each_frame(blocks)
+    fine_block = block_of_each_frame(fine_blocks) if fine_blocks else block
     return {"hop": hop, "length": length,
             "window": np.sin(np.pi * (np.arange(length) + 0.5) / length).astype(np.float32),
             "band": np.stack([band_numbers[long_bin], band_numbers[channel_bins + long_bin]]).astype(np.int32),
@@ -784,6 +795,12 @@ def _band_sums(per_bin, band_numbers, bands):
     return tf.transpose(tf.math.unsorted_segment_sum(tf.transpose(per_bin), band_numbers, bands))
 
 
+def _check_fine_blocks(fine_blocks, noise_blocks):
+    if fine_blocks and (not noise_blocks or fine_blocks % int(noise_blocks)):
+        raise ValueError(f"fine_blocks {fine_blocks} must split noise_blocks {noise_blocks} evenly")
+    return int(fine_blocks)
+
+
 def _check_transform(transform):
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown sparse-code transform {transform!r}: one of {', '.join(TRANSFORMS)}")
@@ -801,9 +818,7 @@ class SparseSpectrumEncoding(keras.layers.Layer):
     def __init__(self, peaks, bands, transform="dct", envelope_blocks=0, noise_groups=0, noise_blocks=0,
                  band_knee_hz=0.0, fine_blocks=0, **kwargs):
         super().__init__(**kwargs)
-        self.fine_blocks = int(fine_blocks)
-        if self.fine_blocks and (not noise_blocks or self.fine_blocks % int(noise_blocks)):
-            raise ValueError(f"fine_blocks {fine_blocks} must split noise_blocks {noise_blocks} evenly")
+        self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
         self.noise_groups, self.noise_blocks = int(noise_groups), int(noise_blocks)
@@ -864,9 +879,7 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", envelope_blocks=0,
                  noise_groups=0, noise_blocks=0, smooth_noise=False, band_knee_hz=0.0, fine_blocks=0, **kwargs):
         super().__init__(**kwargs)
-        self.fine_blocks = int(fine_blocks)
-        if self.fine_blocks and (not noise_blocks or self.fine_blocks % int(noise_blocks)):
-            raise ValueError(f"fine_blocks {fine_blocks} must split noise_blocks {noise_blocks} evenly")
+        self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
         self.smooth_noise, self.band_knee_hz = bool(smooth_noise), float(band_knee_hz)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
