@@ -50,11 +50,13 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--latent-dim", type=int, default=None,
                         help="autoencode.py --latent-dim (default: autoencode.py's default)")
     parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs, if it trains (default 2)")
-    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="score models stop after this many epochs without a better validation loss (default 3)")
-    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
-    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    parser.add_argument("--score-epochs", type=int, default=None,
+                        help="epochs of each score model (default: the scripts' own)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="score models stop after this many epochs without a better validation loss "
+                             "(default: the scripts' own)")
+    parser.add_argument("--filters", type=int, default=None, help="conv1d_creater.py --filters (default: its own)")
+    parser.add_argument("--units", type=int, default=None, help="lstm_creater.py --units (default: its own)")
 
 
 def parse_args(argv):
@@ -120,18 +122,43 @@ def build_artifacts(args, dirs):
     return seconds
 
 
+def score_model_flags(args):
+    """{model: its script and the flags the benchmark passes it}: sizes and budget only where given."""
+    def given(*pairs):
+        return [text for flag, value in pairs if value is not None for text in (flag, str(value))]
+
+    budget = given(("--epochs", args.score_epochs), ("--patience", args.patience),
+                   ("--random-seed", args.random_seed))
+    return {"conv1d": (conv1d_creater, given(("--filters", args.filters)) + budget),
+            "lstm": (lstm_creater, given(("--units", args.units)) + budget)}
+
+
+def untrained_models_dir(work):
+    """Where the untrained score models live: beside links to the trained autoencoder's files."""
+    return work / "untrained" / "models"
+
+
 def train_score_models(args, dirs, work):
-    """Steps 5 and 6 (or, with --reuse, the models already there): each model's record, with training seconds."""
+    """Steps 5 and 6 (or, with --reuse, the models already there): each model's record, with training seconds.
+    Also each model untrained (--epochs 0), in untrained_models_dir(work), for the benchmarks' comparison."""
     results = {}
-    for name, script, size in (("conv1d", conv1d_creater, ["--filters", str(args.filters)]),
-                               ("lstm", lstm_creater, ["--units", str(args.units)])):
+    untrained = untrained_models_dir(work)
+    untrained.mkdir(parents=True, exist_ok=True)
+    for name in ("autoencoder.keras", "encoder.keras", "decoder.keras", "autoencoder.json"):
+        link = untrained / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(work / "models" / name)
+    for name, (script, flags) in score_model_flags(args).items():
         record_path = paths.model_record_path(work / "models", name)
         seconds = float("nan")
         if not (args.reuse and record_path.is_file()):
             start = time.perf_counter()
-            script.main(dirs + size + ["--epochs", str(args.score_epochs), "--patience", str(args.patience),
-                                       "--random-seed", str(args.random_seed), "-q"])
+            script.main(dirs + flags + ["-q"])
             seconds = time.perf_counter() - start
+        if not (args.reuse and paths.model_record_path(untrained, name).is_file()):
+            without_epochs = [flag for i, flag in enumerate(flags) if flag != "--epochs" and flags[i - 1] != "--epochs"]
+            script.main(dirs[:2] + ["--models-dir", str(untrained)] + without_epochs + ["--epochs", "0", "-q"])
         results[name] = {**json.loads(record_path.read_text()), "seconds": seconds}
     return results
 
