@@ -82,7 +82,7 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     song's run of steps for another; its longest_run: the most consecutive steps of one song played in a row).
     The model reads the chosen steps back, as it read real songs in training."""
     from common.models import inference
-    from common.score_models import is_recurrent, model_inputs
+    from common.score_models import model_inputs
 
     in_steps = len(seed_score)
     # The seed is a source of its own, ahead of the pool; its last step has no known successor.
@@ -91,10 +91,13 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
                          np.concatenate([np.full(in_steps, -1), pool.sources]),
                          in_steps, rng, args.temperature, args.min_run, args.max_run, args.model_weight,
                          model.output_shape[1], beat)
-    jit = is_recurrent(model)
 
     def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
-        return inference(model, model_inputs(chooser.scores[windows], chooser.raw_features[windows]), jit_compile=jit)
+        # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.
+        # Without XLA: compiling the look-back's many small ops took 1.7 s, for 3 ms a call after.
+        rows = np.concatenate([windows, np.repeat(windows[:1], args.max_run + 1 - len(windows), axis=0)])
+        gaussians = inference(model, model_inputs(chooser.scores[rows], chooser.raw_features[rows]))
+        return gaussians[:len(windows)]
 
     chosen = []
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=args.quiet)

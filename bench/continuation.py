@@ -1,7 +1,9 @@
-"""Benchmark: do the score models beat the baselines, and do their long continuations stay music?
+"""Benchmark: do the score models beat the simple scorers, and do their long continuations stay music?
 
 Runs the real pipeline (every step's main()) on a folder of songs, split by song, into a work folder, then:
-  - validation error of the next 5 steps: repeat the last step, the mean step, conv1d, lstm (same windows);
+  - how often each score model ranks the real next 5 steps of its validation songs first among 25 places of
+    the same song, beside the simple scorers (the figure steps 5 and 6 print; bench/ranking.py measures it
+    on every song not trained on, with three sets of distractors);
   - for every held-out song long enough, a --seconds continuation of its --offset seed by each model, and
     its loudness per second against the seed's (after the first 2 s), peak, NaN/Inf, how close new steps are
     to the seed's (0 = copies the seed), how much the peak limiter acted and how many joins it made;
@@ -293,29 +295,23 @@ def continuation_cells(summary, fd, round_trip_fd):
             f"{summary['joins']:.0f} | {fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
 
 
-def percent(value):
-    return f"{100 * value:+.1f}%".replace("-0.0%", "+0.0%")
-
-
-def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless=None):
-    rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
-            "(min / max dB) | vs the seed as decoded | peak | finite | seed copy (median) | limiter (max dB) | "
-            "joins (mean) | Frechet vs real held-out |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    repeat, mean = baselines["repeat_last_step_mse"], baselines["mean_step_mse"]
-    blank = "| | | | | | | |"
-    rows.append(f"| repeat last step | {repeat:.4f} | +0.0% | {percent(1 - repeat / mean)} {blank} |")
-    rows.append(f"| mean step | {mean:.4f} | {percent(1 - mean / repeat)} | +0.0% {blank} |")
-    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
-    rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
+def table(args, data, budget, models, continuations, round_trip_fd, truth, signless=None):
+    rows = ["| what | validation top-1, same song | loudness vs seed, per s (min / max dB) | vs the seed as decoded "
+            "| peak | finite | seed copy (median) | limiter (max dB) | joins (mean) | Frechet vs real held-out |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    simple = models["lstm"].get("validation_ranking", {})
+    for name, figures in simple.items():
+        if name != "model":
+            rows.append(f"| {name} (a simple scorer) | {figures['top1']:.2f} | | | | | | | | |")
+    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
+    rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | "
                 f"{continuation_cells(*truth, round_trip_fd)}")
     if signless is not None:
-        rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | | | "
+        rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | "
                     f"{continuation_cells(*signless, round_trip_fd)}")
     for (model, temperature), (summary, fd) in continuations.items():
-        mse = models[model]["validation"]["val_mse"]
-        rows.append(f"| {model}, continuations (--temperature {temperature:g}) | {mse:.4f} | "
-                    f"{percent(1 - mse / repeat)} | {percent(1 - mse / mean)} | "
+        top1 = models[model].get("validation_ranking", {}).get("model", {}).get("top1", float("nan"))
+        rows.append(f"| {model}, continuations (--temperature {temperature:g}) | {top1:.2f} | "
                     f"{continuation_cells(summary, fd, round_trip_fd)}")
     sizes = {"conv1d": f"--filters {models['conv1d']['args']['filters']}",
              "lstm": f"--units {models['lstm']['args']['units']}"}
@@ -380,9 +376,7 @@ def main(argv=None):
                   **{name: minutes(models[name]["seconds"]) for name in MODELS},
                   "continuations": next(iter(continuations.values()))[0]["continuations"],
                   "seeds": sum(len(seed_offsets(length, args)) for length in lengths.values())}
-        baselines = models["lstm"]["validation"]
-        print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless),
-              flush=True)
+        print(table(args, data, budget, models, continuations, round_trip_fd, truth, signless), flush=True)
     return models, continuations, round_trip_fd
 
 

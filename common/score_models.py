@@ -131,14 +131,6 @@ def body_outputs():
     return EXPERTS * len(step_features.GROUPS) + step_features.SIZE
 
 
-def is_recurrent(model):
-    """Whether the score model runs an LSTM over its window: compiled with XLA, its per-step ops fuse, where
-    conv1d's few big ops lose more to compiling than they gain."""
-    import keras
-
-    return any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
-
-
 def contrastive_dataset(songs, in_steps, out_steps, distractors, batch_size, shuffle=True, seed=0,
                         max_windows=None):
     """tf.data of (inputs, candidates) batches: every window of songs (datasets.SongsHeard) with its real next
