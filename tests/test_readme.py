@@ -8,7 +8,7 @@ from tests.conftest import readme_commands
 README = paths.REPO_ROOT / "README.md"
 CI_RUN = paths.REPO_ROOT / ".ci" / "run"
 DEMO_COMMAND = "pip install -r requirements.txt && ./demo.sh"
-TEST_COMMAND = "python -m pytest -q"
+TEST_COMMAND = "pip install -r requirements-dev.txt && python -m pytest -q"
 
 
 def test_readme_is_short_and_starts_with_the_demo_and_test_commands():
