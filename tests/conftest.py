@@ -1,14 +1,26 @@
-"""Shared fixtures: synthetic songs written by the tests into temp folders, and one tiny pipeline run."""
+"""Shared fixtures: synthetic songs written by the tests into temp folders, one tiny pipeline run, and the
+README's two commands."""
 import os
+import re
 
 import numpy as np
 import pytest
 import soundfile
 
+from common import paths
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests run on the CPU even where a GPU exists
 
 RATE = 44100
+
+
+def readme_commands():
+    """The commands of README.md's first bash block (demo, tests), their trailing `# comments` dropped."""
+    block = re.search(r"^```bash\n(.*?)^```", (paths.REPO_ROOT / "README.md").read_text(encoding="utf-8"),
+                      re.MULTILINE | re.DOTALL).group(1)
+    lines = (re.sub(r"\s+#.*$", "", line).rstrip() for line in block.splitlines())
+    return [line for line in lines if line]
 
 
 def synth_song(seconds, rate=RATE, channels=2, seed=0):
