@@ -15,7 +15,7 @@ pipeline's own code:
     held-out song (common.models.encode/decode, cross-faded steps).
   - bounds (--bound-peaks): each step's N largest coefficients of the lapped transform and nothing else, the
     least error any code that keeps N values per step of that orthonormal transform can have, so the most
-    the sparse codes can reach with N peaks (codec_layers.keep_largest_coefficients).
+    the sparse codes can reach with N peaks (codec.keep_largest_coefficients).
   - rhythm (--rhythm, on by default; bench/music_features.py, bench/requirements.txt): per song and in all,
     the onset F-measure of the round trip against the original (50 ms window), the pulse of both, and a
     classifier two-sample test of round-trip 3-s clips against the original's (leave one song out, the
@@ -46,7 +46,7 @@ import soundfile
 
 import autoencode
 import combine_encoded_test_data
-from common import audio, cli, datasets, metrics, paths
+from common import audio, cli, crossfade, datasets, metrics, paths
 from common.errors import PipelineError
 
 
@@ -87,7 +87,7 @@ def parse_args(argv):
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="passed to autoencode.py (XLA for the training step)")
     args = parser.parse_args(argv)
-    # codec_layers.spectrum_bins("lapped"), the mid and side spectra; not imported here, as it loads Keras
+    # codec.spectrum_bins("lapped"), the mid and side spectra; not imported here, as it loads Keras
     bins = audio.CHANNELS * audio.STEP_FRAMES
     if any(not 1 <= count <= bins for count in args.bound_peaks):
         parser.error(f"--bound-peaks must each be 1 to {bins}")
@@ -201,7 +201,7 @@ def pca_round_trip(mean, basis):
     def round_trip(steps):
         flat = audio.segments_from_steps(steps).reshape(len(steps), -1)
         projected = ((flat - mean) @ basis) @ basis.T + mean
-        return audio.overlap_add(projected.reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS))
+        return crossfade.overlap_add(projected.reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS))
     return round_trip
 
 
@@ -211,18 +211,18 @@ def lapped_pca_round_trip(fold, unfold, mean, basis):
     def round_trip(steps):
         folded = np.asarray(fold(audio.segments_from_steps(steps)))
         projected = ((folded - mean) @ basis) @ basis.T + mean
-        return audio.overlap_add(np.asarray(unfold(projected.astype(np.float32))), keep_energy=False)
+        return crossfade.overlap_add(np.asarray(unfold(projected.astype(np.float32))), keep_energy=False)
     return round_trip
 
 
 def largest_coefficients_round_trip(count):
     """Each step's count largest lapped coefficients and nothing else: the best a code that keeps count
-    values per step of the sparse-lapped transform can reach (codec_layers.keep_largest_coefficients)."""
-    from common.codec_layers import keep_largest_coefficients
+    values per step of the sparse-lapped transform can reach (codec.keep_largest_coefficients)."""
+    from common.codec import keep_largest_coefficients
 
     def round_trip(steps):
         kept = keep_largest_coefficients(audio.segments_from_steps(steps), count)
-        return audio.overlap_add(kept, keep_energy=False)
+        return crossfade.overlap_add(kept, keep_energy=False)
     return round_trip
 
 
@@ -277,7 +277,7 @@ def run(args, work):
     pca = measure(pca_round_trip(mean, basis), songs, args.repeats, reference)
     rows.append((f"PCA {args.latent_dim} (linear limit)", fitted, pca))
     if any(arch.endswith("-lapped") for arch in args.archs):
-        from common.codec_layers import LappedAnalysis, LappedSynthesis
+        from common.codec import LappedAnalysis, LappedSynthesis
 
         fold, unfold = LappedAnalysis(), LappedSynthesis()
         started = time.perf_counter()

@@ -8,7 +8,7 @@ import scipy.signal
 
 import autoencode
 from common import audio, models
-from common.codec_layers import (
+from common.codec import (
     BAND_KNEE_HZ,
     DEFAULT_FINE_BLOCKS,
     DEFAULT_NOISE_BLOCKS,
@@ -17,7 +17,6 @@ from common.codec_layers import (
     SparseFormat,
     SparseSpectrumDecoding,
     SparseSpectrumEncoding,
-    _residual_envelope,
     band_of_each_bin,
     code_layout,
     noise_group_of_hertz,
@@ -25,6 +24,7 @@ from common.codec_layers import (
     scale_codes,
     sparse_format,
 )
+from common.codec.noise import _residual_envelope
 
 LATENT = 512  # the default: 8 envelope blocks, 12 x 4 noise blocks and 16 fine blocks
 GROUPS, BLOCKS, FINE = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS, DEFAULT_FINE_BLOCKS
@@ -103,7 +103,7 @@ def test_the_smooth_noise_spectrum_goes_from_band_centre_to_band_centre_and_fall
     goes down from the last band's centre to the top band's (19.4 kHz) and keeps falling past it."""
     import tensorflow as tf
 
-    from common.codec_layers import NOISE_TABLE, _short_time_noise
+    from common.codec.noise import NOISE_TABLE, _short_time_noise
 
     bands = 58
     log_level = np.full(bands // 2, -4.0, np.float32)
