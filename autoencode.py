@@ -148,6 +148,8 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
 
     from common.codec import (
         BAND_KNEE_HZ,
+        CUTOFF_DROP_DB,
+        FULL_FILL_HZ,
         SparseSpectrumDecoding,
         SparseSpectrumEncoding,
         code_layout,
@@ -159,17 +161,23 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     noise_blocks = noise_blocks if noise_groups else 0
     peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks)
     transform = "lapped" if lapped else "dct"
-    # Codes with a noise envelope have the newer noise: a smooth spectrum, and bands of equal width at the top.
+    # Codes with a noise envelope have the newer noise: a smooth spectrum, bands of equal width at the top, an
+    # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs.
     knee_hz = BAND_KNEE_HZ if noise_groups else 0.0
+    noise_envelope, full_fill_hz, cutoff_drop_db = (("total", FULL_FILL_HZ, CUTOFF_DROP_DB) if noise_groups
+                                                    else ("residual", (), 0.0))
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     encoding = SparseSpectrumEncoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
                                       noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
-                                      band_knee_hz=knee_hz, name="score")
+                                      band_knee_hz=knee_hz, noise_envelope=noise_envelope, name="score")
     encoder = keras.Model(segment, encoding(segment), name="encoder")
     score = keras.Input((latent_dim,), name="score")
     decoding = SparseSpectrumDecoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
                                       noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
-                                      smooth_noise=bool(noise_groups), band_knee_hz=knee_hz, name="reconstruction")
+                                      smooth_noise=bool(noise_groups), band_knee_hz=knee_hz,
+                                      noise_envelope=noise_envelope, full_fill_hz=full_fill_hz,
+                                      cutoff_drop_db=cutoff_drop_db, noise_window="vorbis" if noise_groups else "sine",
+                                      name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 

@@ -192,8 +192,8 @@ def decode(decoder, score, batch_size=256):
     Decoded batch by batch, each batch with the neighbouring step on either side so that its cross-fades are
     the same as decoding the whole score at once: memory stays at the output plus one batch of segments.
     """
-    from common.crossfade import overlap_add
     from common.codec import decoded_segments_are_lapped
+    from common.crossfade import overlap_add
 
     keep_energy = not decoded_segments_are_lapped(decoder)
     before_unfold, ends_with_unfold = codec.before_lapped_synthesis(decoder)

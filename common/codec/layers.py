@@ -17,11 +17,19 @@ from common.codec.layout import (
     LOG_LEVEL_LIMITS,
     SparseFormat,
     _check_fine_blocks,
+    _check_noise_envelope,
+    _check_noise_window,
     _check_transform,
     band_of_each_bin,
     spectrum_bins,
 )
-from common.codec.noise import NOISE_GAIN, NOISE_TABLE, _residual_envelope, _short_time_noise
+from common.codec.noise import (
+    NOISE_GAIN,
+    NOISE_TABLE,
+    _block_envelope,
+    _short_time_noise,
+    _what_the_peaks_leave,
+)
 from common.codec.transforms import (
     _band_sums,
     _fast_spectrum,
@@ -40,14 +48,16 @@ from common.crossfade import crossfade_window
 class SparseSpectrumEncoding(keras.layers.Layer):
     """(batch, SEGMENT_FRAMES, 2) segments -> (batch, 2 * peaks + bands) sparse spectral codes (see module).
 
-    transform defaults to "dct" because encoders saved before the lapped transform have no such setting, and
-    envelope_blocks to 0 for those saved before the envelope.
+    transform defaults to "dct" because encoders saved before the lapped transform have no such setting,
+    envelope_blocks to 0 for those saved before the envelope, and noise_envelope to "residual" (the noise
+    envelope measures what the peaks leave out) for those saved before "total" (it measures the whole sound).
     """
 
     def __init__(self, peaks, bands, transform="dct", envelope_blocks=0, noise_groups=0, noise_blocks=0,
-                 band_knee_hz=0.0, fine_blocks=0, **kwargs):
+                 band_knee_hz=0.0, fine_blocks=0, noise_envelope="residual", **kwargs):
         super().__init__(**kwargs)
         self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
+        self.noise_envelope = _check_noise_envelope(noise_envelope)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
         self.noise_groups, self.noise_blocks = int(noise_groups), int(noise_blocks)
@@ -69,11 +79,13 @@ class SparseSpectrumEncoding(keras.layers.Layer):
         positions = tf.cast(bins, spectrum.dtype) / spectrum_bins(self.transform)
         parts = [positions, values, log_level]
         if self.noise_groups:
-            # The noise envelope: the RMS over time of what the peaks leave out, in each frequency group.
-            rest = _fast_waveform(spectrum * (1 - kept), self.transform)
-            parts.append(_residual_envelope(rest, self.noise_groups, self.noise_blocks))
-            if self.fine_blocks:  # the finer shape in time of what is left above 2.5 kHz
-                parts.append(_residual_envelope(rest, FINE_GROUPS, self.fine_blocks)[:, -self.fine_blocks:])
+            # The noise envelope: the RMS over time, in each frequency group, of what the peaks leave out or of
+            # the whole segment, then the finer shape in time of the highs (above 2.5 kHz).
+            measured = (segment if self.noise_envelope == "total"
+                        else _fast_waveform(spectrum * (1 - kept), self.transform))
+            parts.append(_block_envelope(measured, self.noise_groups, self.noise_blocks))
+            if self.fine_blocks:
+                parts.append(_block_envelope(measured, FINE_GROUPS, self.fine_blocks)[:, -self.fine_blocks:])
         if self.envelope_blocks:
             parts.append(_step_envelope(segment, self.envelope_blocks))
         return tf.concat(parts, axis=-1)
@@ -85,7 +97,8 @@ class SparseSpectrumEncoding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "transform": self.transform,
                 "envelope_blocks": self.envelope_blocks, "noise_groups": self.noise_groups,
-                "noise_blocks": self.noise_blocks, "band_knee_hz": self.band_knee_hz, "fine_blocks": self.fine_blocks}
+                "noise_blocks": self.noise_blocks, "band_knee_hz": self.band_knee_hz, "fine_blocks": self.fine_blocks,
+                "noise_envelope": self.noise_envelope}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -103,12 +116,25 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     pattern), and a rotation alone makes a neighbour's noise a shifted copy, which after the transform is a
     modulated copy of it: on a steady chord either left the step edges smoother than the rest of the noise
     (boundary figure 0.46-0.64 instead of ~1; with the flipped signs 0.92-1.06).
+
+    noise_envelope "total" (newer codes): the code's noise envelope is the whole sound's, and the noise fills
+    what the decoded peaks leave of it in each group and block (noise._what_the_peaks_leave); its fine blocks
+    shape the highs within each block as the whole sound's do (a shape of what the peaks leave put 15-20% more
+    onsets into soft orchestral songs; the highs of the whole sound are mostly noise anyway). full_fill_hz:
+    the noise at the full measured level above its second frequency (noise.fill_gains). cutoff_drop_db: no
+    noise past a lossy source's cut-off (noise._cutoff_hertz). noise_window: its frames' (noise.noise_window).
+    Decoders saved before these have none of them ("residual", (), 0, "sine"), and decode as they did.
     """
 
     def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", envelope_blocks=0,
-                 noise_groups=0, noise_blocks=0, smooth_noise=False, band_knee_hz=0.0, fine_blocks=0, **kwargs):
+                 noise_groups=0, noise_blocks=0, smooth_noise=False, band_knee_hz=0.0, fine_blocks=0,
+                 noise_envelope="residual", full_fill_hz=(), cutoff_drop_db=0.0, noise_window="sine", **kwargs):
         super().__init__(**kwargs)
         self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
+        self.noise_envelope = _check_noise_envelope(noise_envelope)
+        self.full_fill_hz = tuple(float(hertz) for hertz in full_fill_hz or ())
+        self.cutoff_drop_db = float(cutoff_drop_db)
+        self.noise_window = _check_noise_window(noise_window)
         self.smooth_noise, self.band_knee_hz = bool(smooth_noise), float(band_knee_hz)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
@@ -140,13 +166,19 @@ class SparseSpectrumDecoding(keras.layers.Layer):
             turn = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True)
                                     + tf.reduce_sum(signs, axis=-1, keepdims=True), NOISE_TABLE)
             grid = first + self.noise_groups * self.noise_blocks
-            noise = _short_time_noise(level, code[:, first:grid], turn,
-                                      self.noise_table, self.noise_gain, self.noise_groups, self.noise_blocks,
-                                      self.transform, self.smooth_noise, self.band_knee_hz,
-                                      code[:, grid:grid + self.fine_blocks] if self.fine_blocks else None)
+            peaks = _fast_waveform(spectrum, self.transform)
+            targets = code[:, first:grid]
+            if self.noise_envelope == "total":
+                # The noise fills what the peaks leave of the whole sound, group by group and block by block. The
+                # fine blocks stay a shape: the whole sound's, within each block.
+                targets = _what_the_peaks_leave(targets, _block_envelope(peaks, self.noise_groups, self.noise_blocks))
+            fine = code[:, grid:grid + self.fine_blocks] if self.fine_blocks else None
+            noise = _short_time_noise(level, targets, turn, self.noise_table, self.noise_gain, self.noise_groups,
+                                      self.noise_blocks, self.transform, self.smooth_noise, self.band_knee_hz, fine,
+                                      self.full_fill_hz, self.cutoff_drop_db, self.noise_window)
             if self.transform == "lapped":  # cross-faded as they are: power-complementary in the margins
                 noise *= (lapped_window() / crossfade_window())[None, :, None]
-            return _fast_waveform(spectrum, self.transform) + noise
+            return peaks + noise
         empty = 1 - tf.minimum(_scatter(bins, tf.ones_like(values), batch_size, total), 1.0)
         rotation = tf.math.floormod(tf.reduce_sum(bins, axis=-1, keepdims=True), total)
         every_bin = tf.range(total)[None]
@@ -169,7 +201,9 @@ class SparseSpectrumDecoding(keras.layers.Layer):
                 "noise_seed": self.noise_seed, "transform": self.transform, "envelope_blocks": self.envelope_blocks,
                 "noise_groups": self.noise_groups, "noise_blocks": self.noise_blocks,
                 "smooth_noise": self.smooth_noise, "band_knee_hz": self.band_knee_hz,
-                "fine_blocks": self.fine_blocks}
+                "fine_blocks": self.fine_blocks, "noise_envelope": self.noise_envelope,
+                "full_fill_hz": list(self.full_fill_hz), "cutoff_drop_db": self.cutoff_drop_db,
+                "noise_window": self.noise_window}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")

@@ -187,6 +187,18 @@ def _check_fine_blocks(fine_blocks, noise_blocks):
     return int(fine_blocks)
 
 
+def _check_noise_envelope(noise_envelope):
+    if noise_envelope not in ("residual", "total"):
+        raise ValueError(f"unknown noise envelope {noise_envelope!r}: residual or total")
+    return noise_envelope
+
+
+def _check_noise_window(window):
+    if window not in ("sine", "vorbis"):
+        raise ValueError(f"unknown noise window {window!r}: sine or vorbis")
+    return window
+
+
 def _check_transform(transform):
     if transform not in TRANSFORMS:
         raise ValueError(f"unknown sparse-code transform {transform!r}: one of {', '.join(TRANSFORMS)}")
