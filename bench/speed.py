@@ -275,34 +275,31 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
     # decoder then measures its peaks).
     of_total = getattr(encoding, "noise_envelope", "residual") == "total"
 
-    def batches():
-        for first in range(0, num_steps, batch_size):
-            yield min(batch_size, num_steps - first)
-
-    def short_ffts(count):
-        for blocks, hop in measured:
-            scipy.fft.rfft(rng.standard_normal((count, audio.CHANNELS, blocks, hop), np.float32), axis=-1, workers=-1)
+    counts = [min(batch_size, num_steps - first) for first in range(0, num_steps, batch_size)]
+    # The inputs are made before timing: drawing random numbers costs as much as the FFTs.
+    segments = [rng.standard_normal((count, audio.CHANNELS, frames), np.float32) for count in counts]
+    blocks = [[rng.standard_normal((count, audio.CHANNELS, number, hop), np.float32) for number, hop in measured]
+              for count in counts]
+    spectra = [(rng.standard_normal((count, noise_frames, audio.CHANNELS, plan["hop"] + 1))
+                + 1j * rng.standard_normal((count, noise_frames, audio.CHANNELS, plan["hop"] + 1))).astype(np.complex64)
+               for count in counts]
 
     def encode():
-        for count in batches():
-            segments = rng.standard_normal((count, audio.CHANNELS, frames), np.float32)
-            scipy.fft.dct(segments, norm="ortho", axis=-1, workers=-1)
+        for batch, batch_blocks in zip(segments, blocks):
+            scipy.fft.dct(batch, norm="ortho", axis=-1, workers=-1)
             if not of_total:
-                scipy.fft.idct(segments, norm="ortho", axis=-1, workers=-1)
-            short_ffts(count)
+                scipy.fft.idct(batch, norm="ortho", axis=-1, workers=-1)
+            for block in batch_blocks:
+                scipy.fft.rfft(block, axis=-1, workers=-1)
 
     def decode():
-        for count in batches():
-            scipy.fft.idct(rng.standard_normal((count, audio.CHANNELS, frames), np.float32), norm="ortho", axis=-1,
-                           workers=-1)
-            spectra = rng.standard_normal((count, noise_frames, audio.CHANNELS, plan["hop"] + 1)).astype(np.complex64)
-            scipy.fft.irfft(spectra, plan["length"], axis=-1, workers=-1)
+        for batch, batch_blocks, batch_spectra in zip(segments, blocks, spectra):
+            scipy.fft.idct(batch, norm="ortho", axis=-1, workers=-1)
+            scipy.fft.irfft(batch_spectra, plan["length"], axis=-1, workers=-1)
             if of_total:  # the decoded peaks' envelope, in the noise envelope's blocks
-                blocks, hop = measured[0]
-                scipy.fft.rfft(rng.standard_normal((count, audio.CHANNELS, blocks, hop), np.float32), axis=-1,
-                               workers=-1)
+                scipy.fft.rfft(batch_blocks[0], axis=-1, workers=-1)
 
-    short = " + ".join(f"{blocks} blocks" for blocks, _ in measured)
+    short = " + ".join(f"{number} blocks" for number, _ in measured)
     return {"encode": (median_seconds(encode, repeats),
                        f"DCT of each segment's mid and side{'' if of_total else ', inverse DCT of the residual'}, "
                        f"short FFTs of {short}"),
