@@ -113,9 +113,9 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
 def level_scaler(autoencoder):
     """scale(codes, gains) -> codes that decode gains (steps,) times as loud, for the codes where a gain on the
     sound is a simple change of the code: the sparse code (its peak values and band levels:
-    codec_layers.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
+    codec.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
     sound: the code times the gain). None for conv codes, whose decoder is not linear."""
-    from common.codec_layers import record_format, scale_codes
+    from common.codec import record_format, scale_codes
 
     return {"sparse": functools.partial(scale_codes, code_format=record_format(autoencoder)),
             "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
@@ -125,7 +125,7 @@ class LevelHold:
     """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a continuation
     within +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's),
     by one gain per second: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler;
-    default: the sparse code's codec_layers.scale_codes for code_format).
+    default: the sparse code's codec.scale_codes for code_format).
 
     Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
     sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
@@ -136,7 +136,7 @@ class LevelHold:
     """
 
     def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
-        from common.codec_layers import as_sparse_format, scale_codes
+        from common.codec import as_sparse_format, scale_codes
 
         self.code_format = None if code_format is None else as_sparse_format(code_format)
         self.decoder = decoder
@@ -151,7 +151,7 @@ class LevelHold:
         self.gains = []
 
     def step_energies(self, codes):
-        from common.codec_layers import enveloped_step_energies
+        from common.codec import enveloped_step_energies
         from common.models import inference
 
         segments = inference(self.decoder, np.asarray(codes, np.float32))
@@ -203,7 +203,7 @@ def run(args):
         raise PipelineError("--seconds must be positive, --temperature, --level-range and --model-weight at least 0")
     if not 1 <= args.min_run <= args.max_run:
         raise PipelineError(f"--min-run and --max-run need 1 <= min <= max, not {args.min_run} and {args.max_run}")
-    from common.codec_layers import record_format
+    from common.codec import record_format
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.

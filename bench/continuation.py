@@ -230,7 +230,7 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
 def decode_seed_and_next(encoder, decoder, seed_steps, next_steps, signs=None):
     """A seed and its real next steps through the autoencoder together, as a continuation is decoded:
     (scores, decoded audio before the peak limiter, after it). signs: see true_continuation."""
-    from common.codec_layers import sparse_format
+    from common.codec import sparse_format
     from common.models import decode, encode
 
     scores = encode(encoder, np.concatenate([seed_steps, next_steps]))

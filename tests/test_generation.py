@@ -238,14 +238,14 @@ def test_a_score_model_from_before_names_the_steps_to_rerun(lstm_dirs, tmp_path,
 def sparse_decoder(latent, transform):
     import keras
 
-    from common.codec_layers import SparseSpectrumDecoding, code_layout
+    from common.codec import SparseSpectrumDecoding, code_layout
 
     peaks, bands = code_layout(latent)
     return keras.Sequential([keras.Input((latent,)), SparseSpectrumDecoding(peaks, bands, transform=transform)])
 
 
 def random_sparse_codes(steps, latent, transform, value_size, level, seed=0):
-    from common.codec_layers import code_layout, spectrum_bins
+    from common.codec import code_layout, spectrum_bins
 
     peaks, bands = code_layout(latent)
     rng = np.random.default_rng(seed)
@@ -255,7 +255,7 @@ def random_sparse_codes(steps, latent, transform, value_size, level, seed=0):
 
 
 def test_a_scaled_sparse_code_decodes_to_the_scaled_sound():
-    from common.codec_layers import scale_codes
+    from common.codec import scale_codes
     from common.models import inference
 
     decoder = sparse_decoder(64, "dct")
