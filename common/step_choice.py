@@ -31,6 +31,7 @@ SHARPNESS = 8.0  # choice probability ~ exp(-SHARPNESS * cost / temperature)
 MODEL_WEIGHT = 1.0  # how much the score model's judgement counts in a join's cost
 SEED_WEIGHT = 6.0  # how much staying close to the seed counts against following on well (per step compared)
 SEAM_WEIGHT = 1.0  # how much a seam that breaks the sound counts
+SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it meets a recent step or its song's end
 BEAT_WEIGHT = 8.0  # cost of a seed step that lands half a beat off the seed's grid (times the pulse's strength)
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
@@ -148,10 +149,26 @@ class StepChoice:
         seam = step_features.seam_distance(self.seams[played[-1], 1], self.pool_seams)
         cost += SEAM_WEIGHT * seam / self.typical_seam
         cost += self._off_beat_cost(played, self.pool)
+        cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(played)
         if unlikeliness is not None:
             cost += self.model_weight * unlikeliness
         recent = np.isin(self.pool, played[-AVOID_RECENT:]) | (self.pool == played[-1] + 1)
         return np.where(recent, cost + EXCLUDED, cost)
+
+    def _steps_short_of_a_run(self, played):
+        """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end
+        or at a step played in the last 4 s. (Without this a seed of 40 steps, 16 of them recent, led to runs of 1-2
+        steps, a join every second, and beat-driven pulse 0.3x the round trip's.)"""
+        blocked = np.zeros(len(self.has_next) + 1, bool)
+        blocked[played[-AVOID_RECENT:]] = True
+        blocked[-1] = True  # past the last step
+        alive = ~blocked[self.pool]
+        room = alive.astype(np.int32)
+        for ahead in range(1, self.min_run):
+            step = np.minimum(self.pool + ahead, len(self.has_next))
+            alive &= self.has_next[step - 1] & ~blocked[step]
+            room += alive
+        return self.min_run - room
 
     def _unlikeliness(self, gaussian):
         """(len(pool),) minus the log-likelihood of each pool step and its next steps (as far as its source goes)

@@ -158,7 +158,8 @@ def test_seed_steps_off_the_seeds_beat_grid_are_avoided_when_the_seed_has_a_stro
     assert np.all(beats == np.round(beats)) == kept, shifts
 
 
-def test_nearest_joins_are_the_cheapest_places_with_a_whole_prediction_of_their_own_song():
+def test_nearest_joins_are_the_cheapest_places_with_a_whole_prediction_of_their_own_song(monkeypatch):
+    monkeypatch.setattr("common.step_choice.SHORT_RUN_WEIGHT", 0.0)  # song ends would cost that too
     rng = np.random.default_rng(0)
     seed = rng.standard_normal((30, SIZE))
     # Songs of 12 steps: the seed's last second (steps 26..29) and what would follow it (a step like the seed's
@@ -206,3 +207,20 @@ def test_inconsistent_pools_and_run_lengths_are_refused():
         StepChoice(scores, features, seams[:-1], sources, 10, np.random.default_rng(0))
     with pytest.raises(ValueError, match="1 <= min_run <= max_run"):
         StepChoice(scores, features, seams, sources, 10, np.random.default_rng(0), min_run=5, max_run=4)
+
+
+@pytest.mark.parametrize("short_run_weight, whole", [(None, True), (0.0, False)])
+def test_joins_land_where_a_whole_run_can_follow_before_a_recent_step(short_run_weight, whole, monkeypatch):
+    # A continuation of the seed's own 40 steps, 16 of them played in the last 4 s: a join to a step just
+    # before a recent one would be cut after a step or two, a join a second. Such joins are avoided.
+    if short_run_weight is not None:
+        monkeypatch.setattr("common.step_choice.SHORT_RUN_WEIGHT", short_run_weight)
+    scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=3)
+    features[SEED_STEPS:] += 5.0  # the other song sounds far from the seed: joins stay in the seed
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
+                         max_run=10, model_weight=0.0)
+    for _ in range(30):
+        chooser.extend(None, IN_STEPS)
+    lengths = [len(run) for run in runs_of(chooser.history, sources)[1:-1]]
+    assert all(sources[step] == -1 for step in chooser.history)
+    assert (min(lengths) >= 8) == whole, lengths
