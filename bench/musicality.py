@@ -8,6 +8,7 @@ seed at --offset of every held-out song for --seconds with each candidate:
   round-trip  the same through the autoencoder, decoded with its seed (the ceiling of any score model)
   shuffled    the seed's 40 steps replayed in random order (raw audio, a new order every 10 s)
   looped      the seed looped (raw audio)
+  looped-rt   the seed's round trip looped: the most pulse a continuation of the seed's own steps can keep
   conv1d, lstm            music_generator.py with its defaults (--continuation-only --out)
   sound-only              the same with the model switched off (--model-weight 0: joins by sound alone)
   conv1d-untrained, lstm-untrained   the defaults with each score model untrained (--epochs 0)
@@ -47,8 +48,8 @@ from bench.continuation import add_pipeline_arguments, build_artifacts, decode_s
 from bench.fidelity import split_songs
 from common import artifacts, audio, cli, datasets, metrics, paths, plots
 
-CANDIDATES = ("real", "round-trip", "shuffled", "looped", "conv1d", "lstm", "sound-only", "conv1d-untrained",
-              "lstm-untrained", "conv1d-t0", "lstm-t0")
+CANDIDATES = ("real", "round-trip", "shuffled", "looped", "looped-rt", "conv1d", "lstm", "sound-only",
+              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0")
 DEFAULT_CANDIDATES = CANDIDATES[:-2]
 IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
@@ -163,6 +164,8 @@ def continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folde
     for candidate in args.candidates:
         if candidate in ("shuffled", "looped"):
             made[candidate] = seed_baseline(seed_steps, len(next_steps), candidate == "shuffled", rng)
+        elif candidate == "looped-rt":
+            made[candidate] = seed_baseline(audio.frame_steps(decoded[:seed_frames]), len(next_steps), False, rng)
         elif candidate not in made:
             samples, from_seed[candidate] = generate(args, dirs, path, offset, len(next_steps) * audio.STEP_SECONDS,
                                                      candidate, folder / f"{candidate}.wav")
@@ -203,7 +206,7 @@ def measure_songs(args, dirs, work, tests, codec, bands, references):
             per_song[path.name][candidate] = dict(figures(samples, seed, bands, references, seed_vectors),
                                                   from_seed=from_seed.get(candidate))
             clips[path.name][candidate] = mf.clip_features(samples)
-            if candidate in ("real", "round-trip", "shuffled", "looped"):  # the generator wrote the others
+            if candidate in ("real", "round-trip", "shuffled", "looped", "looped-rt"):  # the generator wrote the others
                 audio.write_wav(folder / f"{candidate}.wav", samples)
             seconds = len(samples) / audio.SAMPLE_RATE
             plots.spectrogram_pair(samples, made["real"], (candidate, f"the real next {seconds:.0f} s"),
@@ -233,6 +236,12 @@ def summarise(per_song, clips, candidates):
         ratios = {song: per_song[song][candidate]["pulse"] / max(per_song[song]["round-trip"]["pulse"], 1e-9)
                   for song in songs if per_song[song]["real"]["pulse"] >= TARGETS["clear_pulse"]}
         row["song_pulse"] = ratios
+        # The same against what the seed's own steps hold through the codec: a seed without a beat (an intro)
+        # cannot be continued into the real next minute's.
+        if "looped-rt" in per_song[songs[0]]:
+            row["song_pulse_vs_seed"] = {
+                song: per_song[song][candidate]["pulse"] / max(per_song[song]["looped-rt"]["pulse"], 1e-9)
+                for song in ratios}
         row["song_pulse_ok"] = all(ratio >= TARGETS["song_pulse"] for ratio in ratios.values())
         for reference in ("real", "round-trip"):
             if reference != candidate:
@@ -312,6 +321,13 @@ def song_pulse_table(per_song, rows):
     lines.append("Worst song with a beat: " + "; ".join(f"{name} {Path(song).stem} {ratio:.2f}x"
                                                          for name, found in worst.items() if found
                                                          for song, ratio in [found]))
+    if "looped-rt" in names:
+        versus_seed = {name: min(row["song_pulse_vs_seed"].items(), key=lambda item: item[1], default=None)
+                       for name, row in rows.items() if name != "looped-rt"}
+        lines.append("")
+        lines.append("Worst song with a beat against the seed's own steps (x looped-rt, the seed's round trip looped): "
+                     + "; ".join(f"{name} {Path(song).stem} {ratio:.2f}x" for name, found in versus_seed.items()
+                                 if found for song, ratio in [found]))
     return lines
 
 
