@@ -96,14 +96,14 @@ def main(argv=None):
 def build_dense(latent_dim, lapped=False):
     """The seed's autoencoder: flatten the step, one linear hidden layer (the score), linear output.
 
-    lapped: the step is first folded by the lapped transform (codec_layers.LappedAnalysis, no weights) and
+    lapped: the step is first folded by the lapped transform (codec.LappedAnalysis, no weights) and
     the decoder unfolds its output (LappedSynthesis), so neighbouring steps' parts add up to the song with no
     energy correction and the margins are not coded twice.
     """
     import keras
     from keras import layers
 
-    from common.codec_layers import LappedAnalysis, LappedSynthesis
+    from common.codec import LappedAnalysis, LappedSynthesis
 
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     flat_input = LappedAnalysis(name="fold")(segment) if lapped else layers.Flatten()(segment)
@@ -141,13 +141,15 @@ def build_conv(latent_dim, width):
 
 
 def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None):
-    """The sparse spectral code of common/codec_layers.py: the largest coefficients of the segment's DCT or of
+    """The sparse spectral code of common/codec/: the largest coefficients of the segment's DCT or of
     a lapped transform (MDCT-like) + band levels + the noise envelope + the step's envelope, no weights.
-    envelope_blocks, noise_groups, noise_blocks: None for codec_layers' defaults."""
+    envelope_blocks, noise_groups, noise_blocks: None for common.codec's defaults."""
     import keras
 
-    from common.codec_layers import (
+    from common.codec import (
         BAND_KNEE_HZ,
+        CUTOFF_DROP_DB,
+        FULL_FILL_HZ,
         SparseSpectrumDecoding,
         SparseSpectrumEncoding,
         code_layout,
@@ -159,24 +161,30 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     noise_blocks = noise_blocks if noise_groups else 0
     peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks)
     transform = "lapped" if lapped else "dct"
-    # Codes with a noise envelope have the newer noise: a smooth spectrum, and bands of equal width at the top.
+    # Codes with a noise envelope have the newer noise: a smooth spectrum, bands of equal width at the top, an
+    # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs.
     knee_hz = BAND_KNEE_HZ if noise_groups else 0.0
+    noise_envelope, full_fill_hz, cutoff_drop_db = (("total", FULL_FILL_HZ, CUTOFF_DROP_DB) if noise_groups
+                                                    else ("residual", (), 0.0))
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     encoding = SparseSpectrumEncoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
                                       noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
-                                      band_knee_hz=knee_hz, name="score")
+                                      band_knee_hz=knee_hz, noise_envelope=noise_envelope, name="score")
     encoder = keras.Model(segment, encoding(segment), name="encoder")
     score = keras.Input((latent_dim,), name="score")
     decoding = SparseSpectrumDecoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
                                       noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
-                                      smooth_noise=bool(noise_groups), band_knee_hz=knee_hz, name="reconstruction")
+                                      smooth_noise=bool(noise_groups), band_knee_hz=knee_hz,
+                                      noise_envelope=noise_envelope, full_fill_hz=full_fill_hz,
+                                      cutoff_drop_db=cutoff_drop_db, noise_window="vorbis" if noise_groups else "sine",
+                                      name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 
 
 def sparse_record(decoder):
     """What the autoencoder's record says of a sparse code's format (None for other codes)."""
-    from common.codec_layers import sparse_format
+    from common.codec import sparse_format
 
     code_format = sparse_format(decoder)
     return {"sparse_transform": code_format and code_format.transform,
@@ -267,9 +275,9 @@ def segment_with_silent_margins(frames, first):
 
 def fold_segments(flat_segments, per_batch=512):
     """(N, SEGMENT_FRAMES * 2) segments -> (N, 2 * STEP_FRAMES) folded steps of the lapped transform
-    (codec_layers.LappedAnalysis), a batch at a time into one array: neither the sample nor its folded copy
+    (codec.LappedAnalysis), a batch at a time into one array: neither the sample nor its folded copy
     is held twice (a list of batches, then their concatenation, put 0.25 GB more on step 2's peak)."""
-    from common.codec_layers import LappedAnalysis
+    from common.codec import LappedAnalysis
 
     fold = LappedAnalysis()
     folded = np.empty((len(flat_segments), audio.CHANNELS * audio.STEP_FRAMES), np.float32)
@@ -425,7 +433,7 @@ def run(args):
         raise PipelineError(f"--envelope-blocks must be 0 to --latent-dim - 3 ({args.latent_dim - 3}), "
                             f"not {args.envelope_blocks}")
     if args.arch == "sparse":
-        from common.codec_layers import code_layout, new_code_settings
+        from common.codec import code_layout, new_code_settings
 
         blocks, groups, noise_blocks, fine_blocks = new_code_settings(args.latent_dim, args.envelope_blocks,
                                                                       args.noise_groups, args.noise_blocks)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run all seven steps on a synthesized demo corpus, in data/demo/ and models/demo/ so your own
-# data/ and models/ stay untouched. About 2 minutes on 2 CPU cores.
+# data/ and models/ stay untouched. About a minute on 2 CPU cores.
 #   ./demo.sh            # the whole pipeline
 #   QUICK=1 ./demo.sh    # a one-minute smoke run with tiny sizes
 set -euo pipefail

@@ -2,19 +2,19 @@
 
 Reads   data/scores/                 the score dataset of create_encoded_data.py
         models/autoencoder.json      to check the scores were made by the current autoencoder
-Writes  models/lstm.keras            the trained model (reference normalisation and Gaussian read-out included)
-        models/lstm.json             resolved arguments, fingerprints, validation error vs the baselines
+Writes  models/lstm.keras            the trained model (its experts and Gaussian read-out included)
+        models/lstm.json             resolved arguments, fingerprints, validation ranking vs simple scorers
         models/lstm_loss.png         loss curves; models/logs/<run>/ TensorBoard logs
 
 Example:
-    python lstm_creater.py --units 512 --epochs 60
+    python lstm_creater.py --units 64 --epochs 30
 """
 from common import cli, score_models
 
 
 def parse_args(argv):
     parser = score_models.make_parser(__doc__, "lstm")
-    parser.add_argument("--units", type=int, default=512, help="LSTM units (default 512)")
+    parser.add_argument("--units", type=int, default=64, help="LSTM units (default 64)")
     return parser.parse_args(argv)
 
 
@@ -25,10 +25,11 @@ def main(argv=None):
         return score_models.train(args, "lstm", lambda *shape: build_body(*shape, args.units, args.dropout))
 
 
-def build_body(in_steps, out_steps, latent_dim, units, dropout=0.0):
-    """Stateless LSTM over the window, its last state -> Dense -> Reshape to (out_steps, 2 * latent), mean | log std.
+def build_body(in_steps, out_steps, outputs, units, dropout=0.0):
+    """Stateless LSTM over the window, its last state -> Dense -> Reshape to (out_steps, outputs): the experts'
+    precisions and the mean's correction for each predicted step (common/score_models.py).
 
-    The Dense starts at zero, so the untrained model predicts the mean step, with the reference's spread.
+    The Dense starts at zero, so the untrained model trusts its experts as they start.
     """
     from keras import layers
 
@@ -36,8 +37,8 @@ def build_body(in_steps, out_steps, latent_dim, units, dropout=0.0):
         state = layers.LSTM(units)(x)
         if dropout:
             state = layers.Dropout(dropout)(state)
-        flat = layers.Dense(out_steps * 2 * latent_dim, kernel_initializer="zeros")(state)
-        return layers.Reshape((out_steps, 2 * latent_dim))(flat)
+        flat = layers.Dense(out_steps * outputs, kernel_initializer="zeros")(state)
+        return layers.Reshape((out_steps, outputs))(flat)
 
     return body
 

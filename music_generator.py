@@ -6,12 +6,13 @@ Reads   --seed-file SONG (any audio file; default: the first validation song of 
 Writes  data/output/<song>_<model>_continued.wav   seed + continuation (or --continuation-only), 44.1 kHz stereo
         data/output/<song>_<model>_continued.png   seed | continuation spectrogram, the boundary marked
 
-The score model reads the last 40 steps (10 s) and predicts a Gaussian over the next 5. Each new step is a
-real step of the seed or of the other songs of step 4: the run of one song goes on for up to --max-run steps,
-then joins a place whose previous second sounds like what was just played and like the seed, the one whose
-next steps the model finds likeliest (--temperature 0: always the likeliest). Every second is kept within
---level-range dB of the seed, and a look-ahead limiter keeps peaks under full scale. The same --random-seed
-gives the same WAV. How and why: docs/continuation.md.
+The score model reads the last 40 steps (10 s) and predicts what the next 5 will sound like. Each new step is
+a real step of the seed or of the other songs of step 4: a run of one song's steps goes on for --min-run to
+--max-run steps and leaves where the model finds a join least worse than staying, for the place whose next
+steps it finds likeliest, whose previous second sounds like what was just played, whose first milliseconds
+carry on the sound, and which stays close to the seed (--temperature 0: always the best; --model-weight 0:
+by sound alone). Every second is kept within --level-range dB of the seed, and a look-ahead limiter keeps
+peaks under full scale. The same --random-seed gives the same WAV. How and why: docs/continuation.md.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -24,7 +25,7 @@ import numpy as np
 
 from common import artifacts, audio, cli, datasets, metrics, paths, plots, step_features
 from common.errors import PipelineError
-from common.step_choice import MAX_RUN, StepChoice
+from common.step_choice import MAX_RUN, MIN_RUN, MODEL_WEIGHT, StepChoice
 
 log = logging.getLogger("musicgen")
 
@@ -40,9 +41,13 @@ def parse_args(argv):
     parser.add_argument("--offset", type=float, default=0.0, help="seconds into the song where the seed starts")
     parser.add_argument("--seconds", type=float, default=30.0, help="seconds of continuation (default 30)")
     parser.add_argument("--model", choices=("lstm", "conv1d"), default="lstm", help="score model (default lstm)")
+    parser.add_argument("--min-run", type=int, default=MIN_RUN,
+                        help=f"steps of one song before a join (default {MIN_RUN}: {MIN_RUN * audio.STEP_SECONDS:g} s)")
     parser.add_argument("--max-run", type=int, default=MAX_RUN,
                         help=f"steps of one song in a row at most (default {MAX_RUN}: "
                              f"{MAX_RUN * audio.STEP_SECONDS:g} s)")
+    parser.add_argument("--model-weight", type=float, default=MODEL_WEIGHT,
+                        help=f"the score model's part in each join (default {MODEL_WEIGHT:g}; 0: by sound alone)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="how freely joins are chosen (default 1; 0: always the likeliest)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
@@ -69,51 +74,48 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
-def continue_with_real_steps(model, seed_score, seed_features, pool, num_steps, temperature, max_run, rng, quiet,
+def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng,
                              level_hold=None):
-    """(num_steps, latent) new steps, each a real step of pool = (scores, features, sources) (the songs of the
-    score dataset) or of the seed, chosen by common/step_choice.StepChoice from the score model's Gaussian for
-    it, and the StepChoice (its joins: places where the continuation leaves one song's run of steps for
-    another; its longest_run: the most consecutive steps of one song played in a row).
+    """(num_steps, latent) new steps, each a real step of pool (datasets.SongsHeard: the songs of the score
+    dataset) or of the seed, chosen run by run by common/step_choice.StepChoice from the score model's
+    Gaussian over what comes next; and the StepChoice (its joins: places where the continuation leaves one
+    song's run of steps for another; its longest_run: the most consecutive steps of one song played in a row).
     The model reads the chosen steps back, as it read real songs in training."""
     from common.models import inference
-    from common.score_layers import split_prediction
-    from common.score_models import is_recurrent, model_inputs
+    from common.score_models import model_inputs
 
     in_steps = len(seed_score)
-    scores, features, sources = pool
     # The seed is a source of its own, ahead of the pool; its last step has no known successor.
-    chooser = StepChoice(np.concatenate([seed_score, scores]), np.concatenate([seed_features, features]),
-                         np.concatenate([np.full(in_steps, -1), sources]), range(in_steps), rng, temperature,
-                         max_run)
-    score, out_steps = list(seed_score), model.output_shape[1]
-    bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=quiet)
-    while len(score) - in_steps < num_steps:
-        window = np.asarray(score[-in_steps:], np.float32)[None]
+    chooser = StepChoice(np.concatenate([seed_score, pool.scores]), np.concatenate([seed_features, pool.features]),
+                         np.concatenate([seed_seams, pool.seams]),
+                         np.concatenate([np.full(in_steps, -1), pool.sources]),
+                         in_steps, rng, args.temperature, args.min_run, args.max_run, args.model_weight,
+                         model.output_shape[1], beat)
 
-        @functools.cache
-        def prediction():  # (out_steps, latent) mean and spread, asked for only where a step is a join
-            return split_prediction(inference(model, model_inputs(window, seed_score[None]),
-                                              jit_compile=is_recurrent(model))[0])
+    def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
+        # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.
+        # Without XLA: compiling the look-back's many small ops took 1.7 s, for 3 ms a call after.
+        rows = np.concatenate([windows, np.repeat(windows[:1], args.max_run + 1 - len(windows), axis=0)])
+        gaussians = inference(model, model_inputs(chooser.scores[rows], chooser.raw_features[rows]))
+        return gaussians[:len(windows)]
 
-        def prediction_from(k):
-            mean, spread = prediction()
-            return mean[k:], spread[k:]
-
-        steps = chooser.scores[[chooser.choose(functools.partial(prediction_from, k)) for k in range(out_steps)]]
-        score.extend(steps)
-        bar.update(len(steps))
+    chosen = []
+    bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=args.quiet)
+    while len(chosen) < num_steps:
+        new = chooser.extend(predict, in_steps)[:num_steps - len(chosen)]
+        chosen.extend(new)
+        bar.update(len(new))
     bar.close()
-    new = np.asarray(score[in_steps:in_steps + num_steps], np.float32)
+    new = chooser.scores[chosen[:num_steps]]
     return (new if level_hold is None else level_hold(new)), chooser
 
 
 def level_scaler(autoencoder):
     """scale(codes, gains) -> codes that decode gains (steps,) times as loud, for the codes where a gain on the
     sound is a simple change of the code: the sparse code (its peak values and band levels:
-    codec_layers.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
+    codec.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
     sound: the code times the gain). None for conv codes, whose decoder is not linear."""
-    from common.codec_layers import record_format, scale_codes
+    from common.codec import record_format, scale_codes
 
     return {"sparse": functools.partial(scale_codes, code_format=record_format(autoencoder)),
             "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
@@ -123,7 +125,7 @@ class LevelHold:
     """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a continuation
     within +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's),
     by one gain per second: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler;
-    default: the sparse code's codec_layers.scale_codes for code_format).
+    default: the sparse code's codec.scale_codes for code_format).
 
     Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
     sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
@@ -134,7 +136,7 @@ class LevelHold:
     """
 
     def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
-        from common.codec_layers import as_sparse_format, scale_codes
+        from common.codec import as_sparse_format, scale_codes
 
         self.code_format = None if code_format is None else as_sparse_format(code_format)
         self.decoder = decoder
@@ -149,7 +151,7 @@ class LevelHold:
         self.gains = []
 
     def step_energies(self, codes):
-        from common.codec_layers import enveloped_step_energies
+        from common.codec import enveloped_step_energies
         from common.models import inference
 
         segments = inference(self.decoder, np.asarray(codes, np.float32))
@@ -180,23 +182,28 @@ class LevelHold:
 
 
 def load_score_model(models_dir, name, autoencoder):
-    """The score model and its record, checked to be a Gaussian model made from the current autoencoder's scores."""
+    """The score model and its record, checked to predict what the next steps sound like, in the step features
+    of this version, from the current autoencoder's scores."""
     from common import score_layers  # noqa: F401  (registers the custom layers the saved model needs)
     from common.models import load_model, read_record
+    from common.score_models import OUTPUT
 
     record = read_record(models_dir, name, name)
-    if record.get("output") != "gaussian" or "autoencoder_fingerprint" not in record:
-        raise artifacts.ArtifactError(f"the {name} model predates Gaussian score models: rerun "
-                                      f"{artifacts.MADE_BY[name]}")
+    if (record.get("output") != OUTPUT or record.get("step_features") != step_features.VERSION
+            or "autoencoder_fingerprint" not in record):
+        raise artifacts.ArtifactError(f"the {name} model predates score models that predict what the next steps "
+                                      f"sound like: rerun create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     artifacts.check_same(f"the {name} model", record["autoencoder_fingerprint"], autoencoder["fingerprint"],
                          f"create_encoded_data.py, then {artifacts.MADE_BY[name]}")
     return load_model(models_dir, name, name), record
 
 
 def run(args):
-    if args.seconds <= 0 or args.temperature < 0 or args.level_range < 0 or args.max_run < 1:
-        raise PipelineError("--seconds and --max-run must be positive, --temperature and --level-range at least 0")
-    from common.codec_layers import record_format
+    if args.seconds <= 0 or args.temperature < 0 or args.level_range < 0 or args.model_weight < 0:
+        raise PipelineError("--seconds must be positive, --temperature, --level-range and --model-weight at least 0")
+    if not 1 <= args.min_run <= args.max_run:
+        raise PipelineError(f"--min-run and --max-run need 1 <= min <= max, not {args.min_run} and {args.max_run}")
+    from common.codec import record_format
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
@@ -216,8 +223,9 @@ def run(args):
                   if scale is not None and args.level_range > 0 else None)
     # The seed's own song stays out of the pool: its real next steps are not the machine's to offer.
     pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"], leave_out=name)
-    new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps), pool,
-                                                  num_steps, args.temperature, args.max_run, rng, args.quiet,
+    new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
+                                                  step_features.seam_spectra(seed_steps),
+                                                  step_features.beat_period(seed_steps), pool, num_steps, args, rng,
                                                   level_hold)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))

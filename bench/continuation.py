@@ -1,7 +1,9 @@
-"""Benchmark: do the score models beat the baselines, and do their long continuations stay music?
+"""Benchmark: do the score models beat the simple scorers, and do their long continuations stay music?
 
 Runs the real pipeline (every step's main()) on a folder of songs, split by song, into a work folder, then:
-  - validation error of the next 5 steps: repeat the last step, the mean step, conv1d, lstm (same windows);
+  - how often each score model ranks the real next 5 steps of its validation songs first among 25 places of
+    the same song, beside the simple scorers (the figure steps 5 and 6 print; bench/ranking.py measures it
+    on every song not trained on, with three sets of distractors);
   - for every held-out song long enough, a --seconds continuation of its --offset seed by each model, and
     its loudness per second against the seed's (after the first 2 s), peak, NaN/Inf, how close new steps are
     to the seed's (0 = copies the seed), how much the peak limiter acted and how many joins it made;
@@ -50,11 +52,13 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--latent-dim", type=int, default=None,
                         help="autoencode.py --latent-dim (default: autoencode.py's default)")
     parser.add_argument("--ae-epochs", type=int, default=2, help="autoencoder epochs, if it trains (default 2)")
-    parser.add_argument("--score-epochs", type=int, default=12, help="epochs of each score model (default 12)")
-    parser.add_argument("--patience", type=int, default=3,
-                        help="score models stop after this many epochs without a better validation loss (default 3)")
-    parser.add_argument("--filters", type=int, default=512, help="conv1d_creater.py --filters (default 512)")
-    parser.add_argument("--units", type=int, default=512, help="lstm_creater.py --units (default 512)")
+    parser.add_argument("--score-epochs", type=int, default=None,
+                        help="epochs of each score model (default: the scripts' own)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="score models stop after this many epochs without a better validation loss "
+                             "(default: the scripts' own)")
+    parser.add_argument("--filters", type=int, default=None, help="conv1d_creater.py --filters (default: its own)")
+    parser.add_argument("--units", type=int, default=None, help="lstm_creater.py --units (default: its own)")
 
 
 def parse_args(argv):
@@ -120,18 +124,43 @@ def build_artifacts(args, dirs):
     return seconds
 
 
+def score_model_flags(args):
+    """{model: its script and the flags the benchmark passes it}: sizes and budget only where given."""
+    def given(*pairs):
+        return [text for flag, value in pairs if value is not None for text in (flag, str(value))]
+
+    budget = given(("--epochs", args.score_epochs), ("--patience", args.patience),
+                   ("--random-seed", args.random_seed))
+    return {"conv1d": (conv1d_creater, given(("--filters", args.filters)) + budget),
+            "lstm": (lstm_creater, given(("--units", args.units)) + budget)}
+
+
+def untrained_models_dir(work):
+    """Where the untrained score models live: beside links to the trained autoencoder's files."""
+    return work / "untrained" / "models"
+
+
 def train_score_models(args, dirs, work):
-    """Steps 5 and 6 (or, with --reuse, the models already there): each model's record, with training seconds."""
+    """Steps 5 and 6 (or, with --reuse, the models already there): each model's record, with training seconds.
+    Also each model untrained (--epochs 0), in untrained_models_dir(work), for the benchmarks' comparison."""
     results = {}
-    for name, script, size in (("conv1d", conv1d_creater, ["--filters", str(args.filters)]),
-                               ("lstm", lstm_creater, ["--units", str(args.units)])):
+    untrained = untrained_models_dir(work)
+    untrained.mkdir(parents=True, exist_ok=True)
+    for name in ("autoencoder.keras", "encoder.keras", "decoder.keras", "autoencoder.json"):
+        link = untrained / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(work / "models" / name)
+    for name, (script, flags) in score_model_flags(args).items():
         record_path = paths.model_record_path(work / "models", name)
         seconds = float("nan")
         if not (args.reuse and record_path.is_file()):
             start = time.perf_counter()
-            script.main(dirs + size + ["--epochs", str(args.score_epochs), "--patience", str(args.patience),
-                                       "--random-seed", str(args.random_seed), "-q"])
+            script.main(dirs + flags + ["-q"])
             seconds = time.perf_counter() - start
+        if not (args.reuse and paths.model_record_path(untrained, name).is_file()):
+            without_epochs = [flag for i, flag in enumerate(flags) if flag != "--epochs" and flags[i - 1] != "--epochs"]
+            script.main(dirs[:2] + ["--models-dir", str(untrained)] + without_epochs + ["--epochs", "0", "-q"])
         results[name] = {**json.loads(record_path.read_text()), "seconds": seconds}
     return results
 
@@ -201,7 +230,7 @@ def true_continuation(args, encoder, decoder, steps, offset, in_steps, signs=Non
 def decode_seed_and_next(encoder, decoder, seed_steps, next_steps, signs=None):
     """A seed and its real next steps through the autoencoder together, as a continuation is decoded:
     (scores, decoded audio before the peak limiter, after it). signs: see true_continuation."""
-    from common.codec_layers import sparse_format
+    from common.codec import sparse_format
     from common.models import decode, encode
 
     scores = encode(encoder, np.concatenate([seed_steps, next_steps]))
@@ -266,29 +295,23 @@ def continuation_cells(summary, fd, round_trip_fd):
             f"{summary['joins']:.0f} | {fd:.0f} ({fd / round_trip_fd:.2f}x round trip) |")
 
 
-def percent(value):
-    return f"{100 * value:+.1f}%".replace("-0.0%", "+0.0%")
-
-
-def table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless=None):
-    rows = ["| what | val. MSE, next 5 steps | vs repeat last step | vs mean step | loudness vs seed, per s "
-            "(min / max dB) | vs the seed as decoded | peak | finite | seed copy (median) | limiter (max dB) | "
-            "joins (mean) | Frechet vs real held-out |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    repeat, mean = baselines["repeat_last_step_mse"], baselines["mean_step_mse"]
-    blank = "| | | | | | | |"
-    rows.append(f"| repeat last step | {repeat:.4f} | +0.0% | {percent(1 - repeat / mean)} {blank} |")
-    rows.append(f"| mean step | {mean:.4f} | {percent(1 - mean / repeat)} | +0.0% {blank} |")
-    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
-    rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | | | "
+def table(args, data, budget, models, continuations, round_trip_fd, truth, signless=None):
+    rows = ["| what | validation top-1, same song | loudness vs seed, per s (min / max dB) | vs the seed as decoded "
+            "| peak | finite | seed copy (median) | limiter (max dB) | joins (mean) | Frechet vs real held-out |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    simple = models["lstm"].get("validation_ranking", {})
+    for name, figures in simple.items():
+        if name != "model":
+            rows.append(f"| {name} (a simple scorer) | {figures['top1']:.2f} | | | | | | | | |")
+    rows.append(f"| autoencoder round trip of the held-out songs | | | | | | | | | {round_trip_fd:.0f} (1.00x) |")
+    rows.append(f"| the real next {args.seconds:g} s, through the autoencoder (a perfect score model) | | "
                 f"{continuation_cells(*truth, round_trip_fd)}")
     if signless is not None:
-        rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | | | "
+        rows.append(f"| the same with every peak's sign at random (a score model perfect but for phase) | | "
                     f"{continuation_cells(*signless, round_trip_fd)}")
     for (model, temperature), (summary, fd) in continuations.items():
-        mse = models[model]["validation"]["val_mse"]
-        rows.append(f"| {model}, continuations (--temperature {temperature:g}) | {mse:.4f} | "
-                    f"{percent(1 - mse / repeat)} | {percent(1 - mse / mean)} | "
+        top1 = models[model].get("validation_ranking", {}).get("model", {}).get("top1", float("nan"))
+        rows.append(f"| {model}, continuations (--temperature {temperature:g}) | {top1:.2f} | "
                     f"{continuation_cells(summary, fd, round_trip_fd)}")
     sizes = {"conv1d": f"--filters {models['conv1d']['args']['filters']}",
              "lstm": f"--units {models['lstm']['args']['units']}"}
@@ -353,9 +376,7 @@ def main(argv=None):
                   **{name: minutes(models[name]["seconds"]) for name in MODELS},
                   "continuations": next(iter(continuations.values()))[0]["continuations"],
                   "seeds": sum(len(seed_offsets(length, args)) for length in lengths.values())}
-        baselines = models["lstm"]["validation"]
-        print(table(args, data, budget, baselines, models, continuations, round_trip_fd, truth, signless),
-              flush=True)
+        print(table(args, data, budget, models, continuations, round_trip_fd, truth, signless), flush=True)
     return models, continuations, round_trip_fd
 
 

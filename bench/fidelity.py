@@ -15,16 +15,20 @@ pipeline's own code:
     held-out song (common.models.encode/decode, cross-faded steps).
   - bounds (--bound-peaks): each step's N largest coefficients of the lapped transform and nothing else, the
     least error any code that keeps N values per step of that orthonormal transform can have, so the most
-    the sparse codes can reach with N peaks (codec_layers.keep_largest_coefficients).
+    the sparse codes can reach with N peaks (codec.keep_largest_coefficients).
   - rhythm (--rhythm, on by default; bench/music_features.py, bench/requirements.txt): per song and in all,
-    the onset F-measure of the round trip against the original (50 ms window), the pulse of both, and a
+    the onsets of the round trip against the original's (librosa, mir_eval, 50 ms window: precision, which
+    falls where the round trip adds onsets, recall, F-measure, and the count in each), the pulse of both, and a
     classifier two-sample test of round-trip 3-s clips against the original's (leave one song out, the
     musicality benchmark's clip features); beside them a low-pass at --lowpass-hz for scale.
+  - spectral balance: per song, the round trip's level minus the original's in 5 bands (20-200 Hz, 0.2-1 kHz,
+    1-4 kHz, 4-8 kHz, 8-16 kHz; Welch spectra of the channel mix).
 Prints a markdown table of the held-out round trip, all test songs as one signal: SNR, SI-SDR, log-spectral
 and log-mel distance (common.metrics), the step-boundary figure (1.0 = seamless; mean over the songs) of the
 round trip and of its error (music with beats on the 1/4-second grid has its own figure away from 1.0; the
 error's stays near 1.0 unless the codec clicks), and encode+decode speed (median of --repeats, in x
-realtime); then the SI-SDR of each test song.
+realtime); then the rhythm in all with the worst song's onset precision and F, the spectral balance in all with
+the song furthest off, and for each code a table of every test song's figures: averages hide a song that fails.
 
 Run from the repository root (about 75 minutes on 2 shared CPU cores with the defaults; keep it niced):
     nice -n 10 python -m bench.fidelity --songs-dir /path/to/songs --work-dir /tmp/fidelity
@@ -46,7 +50,7 @@ import soundfile
 
 import autoencode
 import combine_encoded_test_data
-from common import audio, cli, datasets, metrics, paths
+from common import audio, cli, crossfade, datasets, metrics, paths
 from common.errors import PipelineError
 
 
@@ -87,7 +91,7 @@ def parse_args(argv):
     parser.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
                         help="passed to autoencode.py (XLA for the training step)")
     args = parser.parse_args(argv)
-    # codec_layers.spectrum_bins("lapped"), the mid and side spectra; not imported here, as it loads Keras
+    # codec.spectrum_bins("lapped"), the mid and side spectra; not imported here, as it loads Keras
     bins = audio.CHANNELS * audio.STEP_FRAMES
     if any(not 1 <= count <= bins for count in args.bound_peaks):
         parser.error(f"--bound-peaks must each be 1 to {bins}")
@@ -142,9 +146,10 @@ def rhythm_reference(songs):
 
 
 def rhythm_figures(originals, decoded, reference):
-    """Onset F-measure (50 ms) of each round trip against its original, its pulse, and the classifier
-    two-sample accuracy of round-trip clips against original clips (leave one song out): per song and in all
-    (onset F and pulse: mean over the songs; the classifier: over all clips)."""
+    """Onsets of each round trip against its original's (50 ms; music_features.onset_agreement: F-measure,
+    precision, recall, counts), its pulse, and the classifier two-sample accuracy of round-trip clips against
+    original clips (leave one song out): per song and in all (onset figures and pulse: mean over the songs;
+    the classifier: over all clips)."""
     from bench import music_features
 
     names = np.arange(len(originals))
@@ -152,9 +157,10 @@ def rhythm_figures(originals, decoded, reference):
     groups = lambda features: np.concatenate([[i] * len(f) for i, f in zip(names, features)])  # noqa: E731
     labels, predictions, clip_groups = music_features.classifier_predictions(
         np.concatenate(reference["clips"]), groups(reference["clips"]), np.concatenate(clips), groups(clips))
-    onset_f = [music_features.onset_f_measure(song, estimate) for song, estimate in zip(originals, decoded)]
+    onsets = [music_features.onset_agreement(song, estimate) for song, estimate in zip(originals, decoded)]
     pulses = [music_features.pulse(song) for song in decoded]
-    return {"onset_f_per_song": onset_f, "onset_f": float(np.mean(onset_f)),
+    return {"onsets_per_song": onsets, **{f"onset_{key}": float(np.mean([song[key] for song in onsets]))
+                                          for key in ("f", "precision", "recall")},
             "pulse_per_song": pulses, "pulse": float(np.mean(pulses)),
             "original_pulse_per_song": reference["pulse"], "original_pulse": float(np.mean(reference["pulse"])),
             "classifier_per_song": [float(np.mean(labels[clip_groups == i] == predictions[clip_groups == i]))
@@ -169,6 +175,13 @@ def lowpass_round_trip(hz):
 
     sections = scipy.signal.butter(8, hz, fs=audio.SAMPLE_RATE, output="sos")
     return lambda steps: scipy.signal.sosfiltfilt(sections, audio.unframe_steps(steps), axis=0).astype(np.float32)
+
+
+def band_level_differences_db(original, decoded):
+    """(5,) decoded's level minus original's in music_features.LEVEL_BANDS_HZ, dB (Welch, channel mix)."""
+    from bench import music_features
+
+    return music_features.band_level_differences_db(original, decoded)
 
 
 def measure(round_trip, songs, repeats, reference=None):
@@ -193,6 +206,7 @@ def measure(round_trip, songs, repeats, reference=None):
                                              for song, estimate in zip(originals, decoded)])),
             "original_boundary": float(np.mean([metrics.boundary_ratio(song) for song in originals])),
             "si_sdr_per_song": [metrics.si_sdr_db(song, estimate) for song, estimate in zip(originals, decoded)],
+            "bands_per_song": [band_level_differences_db(song, estimate) for song, estimate in zip(originals, decoded)],
             "speed": len(original) / audio.SAMPLE_RATE / statistics.median(timings),
             **({} if reference is None else rhythm_figures(originals, decoded, reference))}
 
@@ -201,7 +215,7 @@ def pca_round_trip(mean, basis):
     def round_trip(steps):
         flat = audio.segments_from_steps(steps).reshape(len(steps), -1)
         projected = ((flat - mean) @ basis) @ basis.T + mean
-        return audio.overlap_add(projected.reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS))
+        return crossfade.overlap_add(projected.reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS))
     return round_trip
 
 
@@ -211,18 +225,18 @@ def lapped_pca_round_trip(fold, unfold, mean, basis):
     def round_trip(steps):
         folded = np.asarray(fold(audio.segments_from_steps(steps)))
         projected = ((folded - mean) @ basis) @ basis.T + mean
-        return audio.overlap_add(np.asarray(unfold(projected.astype(np.float32))), keep_energy=False)
+        return crossfade.overlap_add(np.asarray(unfold(projected.astype(np.float32))), keep_energy=False)
     return round_trip
 
 
 def largest_coefficients_round_trip(count):
     """Each step's count largest lapped coefficients and nothing else: the best a code that keeps count
-    values per step of the sparse-lapped transform can reach (codec_layers.keep_largest_coefficients)."""
-    from common.codec_layers import keep_largest_coefficients
+    values per step of the sparse-lapped transform can reach (codec.keep_largest_coefficients)."""
+    from common.codec import keep_largest_coefficients
 
     def round_trip(steps):
         kept = keep_largest_coefficients(audio.segments_from_steps(steps), count)
-        return audio.overlap_add(kept, keep_energy=False)
+        return crossfade.overlap_add(kept, keep_energy=False)
     return round_trip
 
 
@@ -277,7 +291,7 @@ def run(args, work):
     pca = measure(pca_round_trip(mean, basis), songs, args.repeats, reference)
     rows.append((f"PCA {args.latent_dim} (linear limit)", fitted, pca))
     if any(arch.endswith("-lapped") for arch in args.archs):
-        from common.codec_layers import LappedAnalysis, LappedSynthesis
+        from common.codec import LappedAnalysis, LappedSynthesis
 
         fold, unfold = LappedAnalysis(), LappedSynthesis()
         started = time.perf_counter()
@@ -315,33 +329,61 @@ def run(args, work):
               f"{result['log_mel']:.2f} | {result['boundary']:.2f} | {result['error_boundary']:.2f} | "
               f"{result['speed']:.0f} |")
     if reference is not None:
-        print_rhythm(rows, songs)
-    print("\nSI-SDR dB of each test song:\n")
-    print("| code | " + " | ".join(name for name, _ in songs) + " |")
-    print("|---|" + "---|" * len(songs))
-    for name, _, result in rows:
-        print(f"| {name} | " + " | ".join(f"{value:.2f}" for value in result["si_sdr_per_song"]) + " |")
+        print_rhythm(rows)
+    print_per_song(rows, [name for name, _ in songs], reference is not None)
     return rows
 
 
-def print_rhythm(rows, songs):
-    """The rhythm columns: in all, then per test song (onset F / pulse / classifier accuracy)."""
-    print("\nRhythm (bench/music_features.py): onset F-measure of the round trip against the original (50 ms), "
-          "pulse of the original -> the round trip, and a classifier telling round-trip 3-s clips from the "
-          "original's (leave one song out; 0.5 = cannot tell, 1.0 = always can).\n")
-    print("| code | onset F | pulse original -> round trip | classifier accuracy |")
-    print("|---|---|---|---|")
+BAND_NAMES = ("20-200 Hz", "0.2-1 kHz", "1-4 kHz", "4-8 kHz", "8-16 kHz")  # music_features.LEVEL_BANDS_HZ
+
+
+def print_rhythm(rows):
+    """The rhythm columns in all, and each code's worst song by onset precision and by F."""
+    print("\nRhythm (bench/music_features.py): onsets of the round trip against the original's (librosa, 10-ms "
+          "hop; mir_eval, 50 ms): precision (low where the round trip adds onsets), recall and F, the mean over "
+          "songs and the worst song's; the pulse of the original -> the round trip; and a classifier telling "
+          "round-trip 3-s clips from the original's (leave one song out; 0.5 = cannot tell, 1.0 = always can).\n")
+    print("| code | onset precision | recall | F | worst song: precision / F | pulse original -> round trip "
+          "| classifier accuracy |")
+    print("|---|---|---|---|---|---|---|")
     for name, _, result in rows:
-        print(f"| {name} | {result['onset_f']:.2f} | {result['original_pulse']:.3f} -> {result['pulse']:.3f} | "
-              f"{result['classifier']:.2f} |")
-    print("\nPer test song (onset F / pulse original -> round trip / classifier accuracy):\n")
-    print("| code | " + " | ".join(name for name, _ in songs) + " |")
-    print("|---|" + "---|" * len(songs))
+        worst_precision = min(song["precision"] for song in result["onsets_per_song"])
+        worst_f = min(song["f"] for song in result["onsets_per_song"])
+        ratio = result["pulse"] / max(result["original_pulse"], 1e-9)
+        print(f"| {name} | {result['onset_precision']:.2f} | {result['onset_recall']:.2f} | {result['onset_f']:.2f} "
+              f"| {worst_precision:.2f} / {worst_f:.2f} | {result['original_pulse']:.3f} -> {result['pulse']:.3f} "
+              f"({ratio:.2f}x) | {result['classifier']:.2f} |")
+
+
+def print_per_song(rows, names, rhythm):
+    """Spectral balance in all (each band's mean over songs, and the song furthest off), then for each code
+    one row per song: onsets, pulse, classifier, SI-SDR and the five band differences."""
+    print("\nSpectral balance: the round trip's level minus the original's (dB, Welch spectra of the channel mix), "
+          "mean over songs, and the song furthest off in any band.\n")
+    print("| code | " + " | ".join(BAND_NAMES) + " | furthest off |")
+    print("|---|" + "---|" * (len(BAND_NAMES) + 1))
     for name, _, result in rows:
-        print(f"| {name} | " + " | ".join(
-            f"{f:.2f} / {o:.2f} -> {p:.2f} / {c:.2f}" for f, o, p, c in zip(
-                result["onset_f_per_song"], result["original_pulse_per_song"], result["pulse_per_song"],
-                result["classifier_per_song"])) + " |")
+        bands = np.asarray(result["bands_per_song"])
+        song, band = np.unravel_index(np.argmax(np.abs(bands)), bands.shape)
+        print(f"| {name} | " + " | ".join(f"{value:+.1f}" for value in bands.mean(axis=0))
+              + f" | {bands[song, band]:+.1f} dB in {BAND_NAMES[band]}, {names[song]} |")
+    for name, _, result in rows:
+        print(f"\nPer held-out song, {name}:\n")
+        rhythm_columns = ("onsets original -> round trip | onset P / R / F | pulse original -> round trip | "
+                          "classifier | " if rhythm else "")
+        print(f"| song | {rhythm_columns}SI-SDR dB | " + " | ".join(BAND_NAMES) + " |")
+        print("|---|" + "---|" * ((4 if rhythm else 0) + 1 + len(BAND_NAMES)))
+        for index, song in enumerate(names):
+            cells = []
+            if rhythm:
+                onsets = result["onsets_per_song"][index]
+                cells += [f"{onsets['reference_count']} -> {onsets['estimate_count']}",
+                          f"{onsets['precision']:.2f} / {onsets['recall']:.2f} / {onsets['f']:.2f}",
+                          f"{result['original_pulse_per_song'][index]:.2f} -> {result['pulse_per_song'][index]:.2f}",
+                          f"{result['classifier_per_song'][index]:.2f}"]
+            cells.append(f"{result['si_sdr_per_song'][index]:.2f}")
+            cells += [f"{value:+.1f}" for value in result["bands_per_song"][index]]
+            print(f"| {song} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ and mir_eval (bench/requirements.txt), which the pipeline itself does not.
   classifier_accuracy  a classifier two-sample test: logistic regression, leave-one-song-out accuracy
   step_vectors / longest_copy_seconds  the longest stretch of 1/4-s steps that repeats consecutive steps of a
                     reference (the copy guard)
-  onset_f_measure   mir_eval's onset F-measure (50 ms window) of one excerpt's onsets against another's
+  onset_agreement   mir_eval's onset F-measure, precision and recall (50 ms window) of one excerpt's onsets
+                    against another's, and the count of each's (onset_f_measure: the F-measure alone)
+  band_level_differences_db  one excerpt's level minus another's in 5 bands from 20 Hz to 16 kHz (Welch)
 """
 import numpy as np
 
@@ -30,6 +32,9 @@ CLIP_SECONDS = 3.0
 COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
 COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
+# The spectral balance's bands (Hz): bass, low mids, the presence region, the lower and the upper highs.
+LEVEL_BANDS_HZ = ((20, 200), (200, 1000), (1000, 4000), (4000, 8000), (8000, 16000))
+WELCH_FRAMES = 4096  # 10.8 Hz bins: the bass band is 17 bins wide
 
 
 def mono(samples):
@@ -122,16 +127,42 @@ def onset_times(samples):
                                       units="time")
 
 
-def onset_f_measure(reference, estimate, window=0.05):
-    """mir_eval's onset F-measure of estimate's onsets against reference's (hits within +/- window s)."""
+def onset_agreement(reference, estimate, window=0.05):
+    """mir_eval's onset figures of estimate's onsets against reference's (hits within +/- window s): a dict of
+    f, precision (the share of estimate's onsets that are reference's: low where it adds onsets), recall (the
+    share of reference's it keeps), and the count of onsets in each."""
     import mir_eval
 
     reference_onsets, estimated_onsets = onset_times(reference), onset_times(estimate)
+    counts = {"reference_count": len(reference_onsets), "estimate_count": len(estimated_onsets)}
     if not len(reference_onsets) and not len(estimated_onsets):
-        return 1.0  # both silent of onsets: they agree
+        return {"f": 1.0, "precision": 1.0, "recall": 1.0, **counts}  # both silent of onsets: they agree
     if not len(reference_onsets) or not len(estimated_onsets):
-        return 0.0
-    return float(mir_eval.onset.f_measure(reference_onsets, estimated_onsets, window=window)[0])
+        return {"f": 0.0, "precision": float(not len(estimated_onsets)), "recall": float(not len(reference_onsets)),
+                **counts}
+    f, precision, recall = mir_eval.onset.f_measure(reference_onsets, estimated_onsets, window=window)
+    return {"f": float(f), "precision": float(precision), "recall": float(recall), **counts}
+
+
+def onset_f_measure(reference, estimate, window=0.05):
+    """mir_eval's onset F-measure of estimate's onsets against reference's (hits within +/- window s)."""
+    return onset_agreement(reference, estimate, window)["f"]
+
+
+def band_levels_db(samples, bands_hz=LEVEL_BANDS_HZ):
+    """(len(bands_hz),) level in dB of the channel mix in each band (low, high) in Hz: its Welch power spectrum
+    (Hann frames of WELCH_FRAMES, half overlapping) summed over the band."""
+    import scipy.signal
+
+    frequencies, power = scipy.signal.welch(mono(samples), SAMPLE_RATE, nperseg=WELCH_FRAMES)
+    return np.array([10 * np.log10(np.sum(power[(frequencies >= low) & (frequencies < high)]) + EPSILON)
+                     for low, high in bands_hz])
+
+
+def band_level_differences_db(reference, estimate, bands_hz=LEVEL_BANDS_HZ):
+    """(len(bands_hz),) estimate's level minus reference's in each band, dB (band_levels_db): its spectral
+    balance, e.g. negative in the highs for a duller sound."""
+    return band_levels_db(estimate, bands_hz) - band_levels_db(reference, bands_hz)
 
 
 def log_mel(samples):

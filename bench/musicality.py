@@ -8,15 +8,20 @@ seed at --offset of every held-out song for --seconds with each candidate:
   round-trip  the same through the autoencoder, decoded with its seed (the ceiling of any score model)
   shuffled    the seed's 40 steps replayed in random order (raw audio, a new order every 10 s)
   looped      the seed looped (raw audio)
+  looped-rt   the seed's round trip looped: the most pulse a continuation of the seed's own steps can keep
   conv1d, lstm            music_generator.py with its defaults (--continuation-only --out)
-  conv1d-t0, lstm-t0      the same with --temperature 0
+  sound-only              the same with the model switched off (--model-weight 0: joins by sound alone)
+  conv1d-untrained, lstm-untrained   the defaults with each score model untrained (--epochs 0)
+  conv1d-t0, lstm-t0      (on request) the defaults with --temperature 0
 and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key agreement with the seed,
 a classifier two-sample test on 3-s clips against the real next --seconds and against its round trip (logistic
 regression, leave one song out), the copy guard (longest stretch repeating consecutive steps of the seed or of
 any training song), and the guards: every second after the first 2 within +/-3 dB of the seed, finite, peak <= 1.
 
-Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x;
-key agreement >= 0.85; copy stretch <= 3 s, or the real next --seconds' own stretch against its seed if longer.
+Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x,
+and >= 0.6x on every song whose real pulse is 0.4 or more; key agreement >= 0.85; copy stretch <= 3 s, or the
+real next --seconds' own stretch against its seed if longer. The score models' part: each model's row beats the
+sound-only and its untrained row by a pulse at least 0.10x higher or a classifier at least 0.05 lower.
 
 Reads   MUSIC_DIR (any format the pipeline reads)
 Writes  WORK/data, WORK/models (the pipeline's), WORK/musicality/<song>/<candidate>.wav and
@@ -43,10 +48,13 @@ from bench.continuation import add_pipeline_arguments, build_artifacts, decode_s
 from bench.fidelity import split_songs
 from common import artifacts, audio, cli, datasets, metrics, paths, plots
 
-CANDIDATES = ("real", "round-trip", "shuffled", "looped", "conv1d", "lstm", "conv1d-t0", "lstm-t0")
+CANDIDATES = ("real", "round-trip", "shuffled", "looped", "looped-rt", "conv1d", "lstm", "sound-only",
+              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0")
+DEFAULT_CANDIDATES = CANDIDATES[:-2]
 IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
-           "copy_seconds": 3.0, "drift_db": 3.0, "peak": 1.0}
+           "copy_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6, "clear_pulse": 0.4,
+           "model_pulse": 0.10, "model_classifier": 0.05}
 
 
 def parse_args(argv):
@@ -64,7 +72,7 @@ def parse_args(argv):
     parser.add_argument("--offset", type=float, default=20.0,
                         help="seconds into each held-out song where its 10-s seed starts (0 where the song is "
                              "too short; default 20)")
-    parser.add_argument("--candidates", nargs="+", choices=CANDIDATES, default=list(CANDIDATES),
+    parser.add_argument("--candidates", nargs="+", choices=CANDIDATES, default=list(DEFAULT_CANDIDATES),
                         help="rows to generate and score (default: all; real and round-trip are always "
                              "computed, as the others are measured against them)")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of training, sampling and shuffling")
@@ -129,11 +137,18 @@ def seed_baseline(seed_steps, num_steps, shuffle, rng):
 
 
 def generate(args, dirs, path, offset, seconds, candidate, out):
-    model, _, greedy = candidate.partition("-")
+    """A continuation by music_generator.py for a candidate row: its model, untrained or not, switched off or
+    greedy; the WAV's samples and the share of its new steps that are the seed's."""
+    from bench.continuation import untrained_models_dir
+
+    model, _, variant = candidate.partition("-")
+    flags = {"t0": ["--temperature", "0"], "only": ["--model-weight", "0"]}.get(variant, [])
+    if variant == "untrained":
+        dirs = dirs[:2] + ["--models-dir", str(untrained_models_dir(Path(dirs[3]).parent))]
     generated = music_generator.main(dirs + [
-        "--seed-file", str(path), "--offset", str(offset), "--seconds", str(seconds), "--model", model,
-        "--random-seed", str(args.random_seed), "--continuation-only", "--out", str(out), "-q"]
-        + (["--temperature", "0"] if greedy else []))
+        "--seed-file", str(path), "--offset", str(offset), "--seconds", str(seconds),
+        "--model", "lstm" if model == "sound" else model, "--random-seed", str(args.random_seed),
+        "--continuation-only", "--out", str(out), "-q"] + flags)
     samples, _ = soundfile.read(str(out), dtype="float32", always_2d=True)
     return samples, generated["share_from_seed"]
 
@@ -149,6 +164,8 @@ def continuations(args, dirs, codec, path, seed_steps, next_steps, offset, folde
     for candidate in args.candidates:
         if candidate in ("shuffled", "looped"):
             made[candidate] = seed_baseline(seed_steps, len(next_steps), candidate == "shuffled", rng)
+        elif candidate == "looped-rt":
+            made[candidate] = seed_baseline(audio.frame_steps(decoded[:seed_frames]), len(next_steps), False, rng)
         elif candidate not in made:
             samples, from_seed[candidate] = generate(args, dirs, path, offset, len(next_steps) * audio.STEP_SECONDS,
                                                      candidate, folder / f"{candidate}.wav")
@@ -189,7 +206,7 @@ def measure_songs(args, dirs, work, tests, codec, bands, references):
             per_song[path.name][candidate] = dict(figures(samples, seed, bands, references, seed_vectors),
                                                   from_seed=from_seed.get(candidate))
             clips[path.name][candidate] = mf.clip_features(samples)
-            if candidate in ("real", "round-trip", "shuffled", "looped"):  # the generator wrote the others
+            if candidate in ("real", "round-trip", "shuffled", "looped", "looped-rt"):  # the generator wrote the others
                 audio.write_wav(folder / f"{candidate}.wav", samples)
             seconds = len(samples) / audio.SAMPLE_RATE
             plots.spectrogram_pair(samples, made["real"], (candidate, f"the real next {seconds:.0f} s"),
@@ -215,6 +232,17 @@ def summarise(per_song, clips, candidates):
         row["max_drift_db"] = max(f["max_drift_db"] for f in figures_of)
         row["peak"] = max(f["peak"] for f in figures_of)
         row["finite"] = all(f["finite"] for f in figures_of)
+        # Pulse song by song, against the round trip of the same song's real next minute, on songs with a beat.
+        ratios = {song: per_song[song][candidate]["pulse"] / max(per_song[song]["round-trip"]["pulse"], 1e-9)
+                  for song in songs if per_song[song]["real"]["pulse"] >= TARGETS["clear_pulse"]}
+        row["song_pulse"] = ratios
+        # The same against what the seed's own steps hold through the codec: a seed without a beat (an intro)
+        # cannot be continued into the real next minute's.
+        if "looped-rt" in per_song[songs[0]]:
+            row["song_pulse_vs_seed"] = {
+                song: per_song[song][candidate]["pulse"] / max(per_song[song]["looped-rt"]["pulse"], 1e-9)
+                for song in ratios}
+        row["song_pulse_ok"] = all(ratio >= TARGETS["song_pulse"] for ratio in ratios.values())
         for reference in ("real", "round-trip"):
             if reference != candidate:
                 row[f"classifier_vs_{reference}"] = mf.classifier_accuracy(
@@ -235,6 +263,7 @@ def passes(row, ceiling):
     return {"classifier": row.get("classifier_vs_round-trip", 0.5) <= TARGETS["classifier"],  # RT vs itself: 0.5
             "tonal": row["tonalness"] >= TARGETS["tonalness"] * ceiling["tonalness"],
             "flux": low <= flux <= high, "pulse": row["pulse"] >= TARGETS["pulse"] * ceiling["pulse"],
+            "song pulse": row["song_pulse_ok"],
             "key": row["key"] >= TARGETS["key"], "copy": row["copy_ok"],
             "guards": (row["finite"] and row["peak"] <= TARGETS["peak"]
                        and -TARGETS["drift_db"] <= row["min_drift_db"] and row["max_drift_db"] <= TARGETS["drift_db"])}
@@ -250,13 +279,13 @@ def share(value):
     return "-" if value is None else f"{value:.0%}"
 
 
-def table(header, rows):
+def table(header, rows, per_song):
     ceiling = rows["round-trip"]
     lines = [header, "",
              "| candidate | tonalness (x RT) | chroma flux (x RT) | pulse (x RT) | key agreement | classifier vs real "
              "| classifier vs RT | copy stretch s | new steps from the seed | loudness vs seed min / max dB | peak "
-             "| classifier | tonal | flux | pulse | key | copy | guards |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| classifier | tonal | flux | pulse | song pulse | key | copy | guards |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for candidate, row in rows.items():
         checks = passes(row, ceiling)
         verdicts = " | ".join("pass" if checks[name] else "FAIL" for name in checks)
@@ -269,10 +298,61 @@ def table(header, rows):
             f"{row['peak']:.3f} | {verdicts} |")
     lines.append("")
     lines.append("Targets (RT = the real next through the autoencoder): classifier vs RT <= 0.75; tonalness >= 0.75x "
-                 "RT; chroma flux 0.6-1.4x RT; pulse >= 0.75x RT; key agreement >= 0.85; copy stretch (vs the seed "
-                 "or any training song) <= 3 s or the real next's own stretch vs its seed; guards: every second "
-                 "after the first 2 within +/-3 dB of the seed, finite, peak <= 1.")
-    return "\n".join(lines)
+                 "RT; chroma flux 0.6-1.4x RT; pulse >= 0.75x RT, and >= 0.6x on every song whose real pulse is "
+                 ">= 0.4 (song pulse); key agreement >= 0.85; copy stretch (vs the seed or any training song) <= 3 s "
+                 "or the real next's own stretch vs its seed; guards: every second after the first 2 within +/-3 dB "
+                 "of the seed, finite, peak <= 1.")
+    return "\n".join(lines + [""] + song_pulse_table(per_song, rows) + [""] + model_part(rows))
+
+
+def song_pulse_table(per_song, rows):
+    """Pulse of every candidate on every held-out song, as a multiple of the song's round trip's."""
+    names = list(rows)
+    lines = ["Pulse per held-out song (x RT; the real next minute's own pulse first; * = a song with a beat, real "
+             f"pulse >= {TARGETS['clear_pulse']}):", "",
+             "| song | real pulse | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for song, figures_of in per_song.items():
+        ceiling = max(figures_of["round-trip"]["pulse"], 1e-9)
+        clear = "*" if figures_of["real"]["pulse"] >= TARGETS["clear_pulse"] else ""
+        lines.append(f"| {Path(song).stem}{clear} | {figures_of['real']['pulse']:.3f} | "
+                     + " | ".join(f"{figures_of[name]['pulse'] / ceiling:.2f}x" for name in names) + " |")
+    worst = {name: min(row["song_pulse"].items(), key=lambda item: item[1], default=None) for name, row in rows.items()}
+    lines.append("")
+    lines.append("Worst song with a beat: " + "; ".join(f"{name} {Path(song).stem} {ratio:.2f}x"
+                                                         for name, found in worst.items() if found
+                                                         for song, ratio in [found]))
+    if "looped-rt" in names:
+        versus_seed = {name: min(row["song_pulse_vs_seed"].items(), key=lambda item: item[1], default=None)
+                       for name, row in rows.items() if name != "looped-rt"}
+        lines.append("")
+        lines.append("Worst song with a beat against the seed's own steps (x looped-rt, the seed's round trip looped): "
+                     + "; ".join(f"{name} {Path(song).stem} {ratio:.2f}x" for name, found in versus_seed.items()
+                                 if found for song, ratio in [found]))
+    return lines
+
+
+def model_part(rows):
+    """Does each score model's row beat the model switched off and the same model untrained? (pulse higher by at
+    least TARGETS['model_pulse'] x RT, or the classifier vs RT lower by at least TARGETS['model_classifier'])"""
+    ceiling = rows["round-trip"]["pulse"]
+    lines = ["The score models' part (pulse x RT / classifier vs RT; beats = pulse +0.10x or classifier -0.05):"]
+    for model in ("conv1d", "lstm"):
+        if model not in rows:
+            continue
+        mine = rows[model]
+        for other in ("sound-only", f"{model}-untrained"):
+            if other not in rows:
+                continue
+            theirs = rows[other]
+            pulse_gain = (mine["pulse"] - theirs["pulse"]) / ceiling
+            classifier_gain = theirs["classifier_vs_round-trip"] - mine["classifier_vs_round-trip"]
+            beats = pulse_gain >= TARGETS["model_pulse"] or classifier_gain >= TARGETS["model_classifier"]
+            lines.append(f"- {model} vs {other}: pulse {mine['pulse'] / ceiling:.2f}x vs "
+                         f"{theirs['pulse'] / ceiling:.2f}x "
+                         f"({pulse_gain:+.2f}x), classifier {mine['classifier_vs_round-trip']:.2f} vs "
+                         f"{theirs['classifier_vs_round-trip']:.2f} ({-classifier_gain:+.2f}): "
+                         f"{'beats it' if beats else 'DOES NOT beat it'}")
+    return lines
 
 
 def main(argv=None):
@@ -298,7 +378,7 @@ def main(argv=None):
     validation = sum(s["num_steps"] for s in datasets.songs_in_split(index, "validation")) * audio.STEP_SECONDS
     sizes = (f"conv1d --filters {models['conv1d']['args']['filters']} ({models['conv1d']['epochs_run']} epochs), "
              f"lstm --units {models['lstm']['args']['units']} ({models['lstm']['epochs_run']} epochs), "
-             f"at most {args.score_epochs} epochs, patience {args.patience}")
+             f"at most {models['lstm']['args']['epochs']} epochs, patience {models['lstm']['args']['patience']}")
     header = (f"### Musicality: {args.music_dir}\n\n"
               f"{len(training)} training songs ({train_seconds / 60:.1f} min, {validation / 60:.1f} min of it for "
               f"the pipeline's validation); {len(per_song)} held-out songs ({', '.join(per_song)}), a 10-s seed at "
@@ -309,7 +389,7 @@ def main(argv=None):
               f"the seed and the training songs as they are and through the autoencoder: the seed's round trip "
               f"alone repeats {min(seed_round_trip.values()):.2f}-{max(seed_round_trip.values()):.2f} s of the "
               f"original seed's 10 s.")
-    text = table(header, rows)
+    text = table(header, rows, per_song)
     print(text, flush=True)
     out = work / "musicality"
     (out / "table.md").write_text(text + "\n")

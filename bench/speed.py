@@ -5,7 +5,10 @@ Prints one markdown table:
     the end of the run, the higher counting (the yardstick for the rest);
   - data preparation: decode + resample + frame of the real songs in MUSIC_DIR (x realtime), and step 1
     end to end (also writing int16 shards) on --minutes of them;
-  - the dense autoencoder (autoencode.py's defaults): training throughput (steps/s, examples/s, GFLOP/s,
+  - the default sparse code (autoencode.py with no flags: nothing to train): models.encode and models.decode of
+    the longest song, each apart (x realtime), beside the FFTs alone that its layers run on that song (SciPy on
+    every core, as the layers call them), so the share of the time that is not FFTs shows;
+  - the dense autoencoder (autoencode.py --arch dense): training throughput (steps/s, examples/s, GFLOP/s,
     share of the peak), and models.encode / models.decode of a song (x realtime, GFLOP/s, share of the peak);
   - the lstm and conv1d score models (their scripts' defaults): training throughput, and generation by
     music_generator.py (x realtime: the score model's continuation alone, and with decoding to audio).
@@ -19,6 +22,7 @@ Training counts the forward pass, the weight gradients and the input gradients e
 Run from the repository root on an otherwise idle machine (about 5 minutes on 2 CPU cores):
     python -m bench.speed /tmp/realmusic
     python -m bench.speed /tmp/realmusic --ae-flags "--batch-size 128"
+    python -m bench.speed /tmp/realmusic --codec-only      # the sparse code and its FFTs alone (~1 min)
 """
 import argparse
 import contextlib
@@ -56,6 +60,8 @@ def parse_args(argv):
     parser.add_argument("--ae-compare", nargs="*", default=["--batch-size 32", "--batch-size 256 --jit-compile off"],
                         help="autoencoder training is also timed with each of these flag sets (quoted)")
     parser.add_argument("--score-flags", default="", help="extra flags for both score-model scripts")
+    parser.add_argument("--codec-only", action="store_true",
+                        help="time only the default sparse code and its FFTs (no training, no generation)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where data/ and models/ are made (default: a temporary folder, removed after)")
     return parser.parse_args(argv)
@@ -223,6 +229,85 @@ def codec_rows(models_dir, steps, repeats):
     return rows
 
 
+def sparse_codec_rows(data_dir, models_dir, steps, repeats):
+    """The default sparse code (autoencode.py with no flags) on one song's steps: models.encode and
+    models.decode each apart, and the FFTs alone that its layers run on those steps (sparse_fft_seconds)."""
+    quietly(autoencode, ["--data-dir", str(data_dir), "--models-dir", str(models_dir), "--preview-seconds", "0", "-q"])
+    encoder, decoder, _ = models.load_codec(models_dir)
+    score = models.encode(encoder, steps)
+    timings = {"encode": median_seconds(lambda: models.encode(encoder, steps), repeats),
+               "decode": median_seconds(lambda: models.decode(decoder, score), repeats)}
+    ffts = sparse_fft_seconds(encoder.layers[-1], decoder.layers[-1], len(steps), repeats)
+    audio_seconds = len(steps) * audio.STEP_SECONDS
+    timings["encode + decode"] = timings["encode"] + timings["decode"]
+    if ffts is not None:
+        ffts["encode + decode"] = (ffts["encode"][0] + ffts["decode"][0], "both")
+    rows = []
+    for name, seconds in timings.items():
+        rows.append((f"sparse code (default) {name} (models.{name.replace(' + ', '/')})",
+                     f"{audio_seconds / seconds:.0f}x realtime", None))
+        if ffts is not None:
+            rows.append((f"... its FFTs alone ({ffts[name][1]})", f"{audio_seconds / ffts[name][0]:.0f}x realtime, "
+                         f"{100 * ffts[name][0] / seconds:.0f}% of the time", None))
+    return rows
+
+
+def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
+    """{"encode": (seconds, what), "decode": (seconds, what)}: median time of the FFTs a sparse code's layers run
+    on num_steps steps, by the same SciPy calls on arrays of the same shapes, batch by batch as models.encode and
+    models.decode go (both cores). what names them. Codes without a noise envelope (TensorFlow's DCTs) and the
+    lapped transform are not timed: None."""
+    import scipy.fft
+
+    from common.codec.noise import NOISE_FRAME_HOP, _noise_synthesis_plan
+
+    if not encoding.noise_groups or encoding.transform != "dct":
+        return None
+    rng = np.random.default_rng(0)
+    frames = audio.SEGMENT_FRAMES
+    measured = [(encoding.noise_blocks, audio.STEP_FRAMES // encoding.noise_blocks)]
+    if encoding.fine_blocks:
+        measured.append((encoding.fine_blocks, audio.STEP_FRAMES // encoding.fine_blocks))
+    plan = _noise_synthesis_plan(decoding.noise_blocks, decoding.noise_groups, decoding.bands, decoding.transform,
+                                 NOISE_FRAME_HOP, decoding.band_knee_hz, decoding.fine_blocks)
+    noise_frames = len(plan["block"])
+    # What the noise envelope measures: the residual (an inverse DCT in the encoder) or the whole sound (the
+    # decoder then measures its peaks).
+    of_total = getattr(encoding, "noise_envelope", "residual") == "total"
+
+    counts = [min(batch_size, num_steps - first) for first in range(0, num_steps, batch_size)]
+    # The inputs are made before timing: drawing random numbers costs as much as the FFTs.
+    segments = [rng.standard_normal((count, audio.CHANNELS, frames), np.float32) for count in counts]
+    blocks = [[rng.standard_normal((count, audio.CHANNELS, number, hop), np.float32) for number, hop in measured]
+              for count in counts]
+    spectra = [(rng.standard_normal((count, noise_frames, audio.CHANNELS, plan["hop"] + 1))
+                + 1j * rng.standard_normal((count, noise_frames, audio.CHANNELS, plan["hop"] + 1))).astype(np.complex64)
+               for count in counts]
+
+    def encode():
+        for batch, batch_blocks in zip(segments, blocks):
+            scipy.fft.dct(batch, norm="ortho", axis=-1, workers=-1)
+            if not of_total:
+                scipy.fft.idct(batch, norm="ortho", axis=-1, workers=-1)
+            for block in batch_blocks:
+                scipy.fft.rfft(block, axis=-1, workers=-1)
+
+    def decode():
+        for batch, batch_blocks, batch_spectra in zip(segments, blocks, spectra):
+            scipy.fft.idct(batch, norm="ortho", axis=-1, workers=-1)
+            scipy.fft.irfft(batch_spectra, plan["length"], axis=-1, workers=-1)
+            if of_total:  # the decoded peaks' envelope, in the noise envelope's blocks
+                scipy.fft.rfft(batch_blocks[0], axis=-1, workers=-1)
+
+    short = " + ".join(f"{number} blocks" for number, _ in measured)
+    return {"encode": (median_seconds(encode, repeats),
+                       f"DCT of each segment's mid and side{'' if of_total else ', inverse DCT of the residual'}, "
+                       f"short FFTs of {short}"),
+            "decode": (median_seconds(decode, repeats),
+                       f"inverse DCT, {noise_frames} noise frames' inverse FFTs"
+                       + (f", short FFTs of the peaks' {measured[0][0]} blocks" if of_total else ""))}
+
+
 def generation_rows(name, dirs, seconds, repeats, out):
     """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()."""
     spent = {"continue_with_real_steps": [], "decode": []}
@@ -269,15 +354,19 @@ def main(argv=None):
         quietly(combine_encoded_test_data, dirs + ["-q"])
         rows.append((f"step 1 end to end ({len(songs)} songs, int16 shards)",
                      f"{seconds / (time.perf_counter() - started):.0f}x realtime", None))
+        index = datasets.steps_index(paths.steps_dir(data))
+        song = max(datasets.songs_in_split(index, "all"), key=lambda entry: entry["num_steps"])
+        song_steps = datasets.load_song_steps(paths.steps_dir(data), song)
+        rows += sparse_codec_rows(data, work / "models-sparse", song_steps, args.repeats)
+        if args.codec_only:
+            return report(args, rows, peak_at_start, matmul_peak(args.repeats), load_before, seconds)
 
         ae_argv = dirs + ["--arch", "dense", "--epochs", "1", "--preview-seconds", "0", "-q", *args.ae_flags.split()]
         timer = timed_training(autoencode, ae_argv)
         rows.append(training_row("dense autoencoder", timer, autoencode.parse_args(ae_argv).batch_size))
         for flags in args.ae_compare:
             rows.append(autoencoder_training_row(dirs, flags.split() + args.ae_flags.split()))
-        index = datasets.steps_index(paths.steps_dir(data))
-        song = max(datasets.songs_in_split(index, "all"), key=lambda entry: entry["num_steps"])
-        rows += codec_rows(models_dir, datasets.load_song_steps(paths.steps_dir(data), song), args.repeats)
+        rows += codec_rows(models_dir, song_steps, args.repeats)
 
         quietly(create_encoded_data, dirs + ["-q"])
         for name, script in SCORE_SCRIPTS.items():
@@ -294,7 +383,11 @@ def main(argv=None):
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
+    return report(args, rows, peak_at_start, peak_at_end, load_before, seconds)
 
+
+def report(args, rows, peak_at_start, peak_at_end, load_before, seconds):
+    """Print the table (the load average before and now, the matmul peak first); returns the rows."""
     load_after = os.getloadavg()
     print(f"\n{os.cpu_count()} CPU cores; load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} "
           f"after; medians of {args.repeats} repeats; pipeline stages on {seconds / 60:.1f} minutes of "

@@ -123,32 +123,69 @@ def load_song_score(folder, song):
     return arrays["score"].astype(np.float32)
 
 
-def song_steps_heard(folder, autoencoder_fingerprint, leave_out=None):
-    """Every song of a score dataset as the generator's pool of real steps: scores (N, latent), what each step
-    sounds like (N, step_features.SIZE) and which song it is from (N,); checked against the autoencoder.
-    leave_out: a song name (file name without its extension) whose steps stay out, e.g. the seed's own song,
-    whose real next steps would otherwise be on offer."""
+def score_index(folder, autoencoder_fingerprint=None):
+    """The checked index of a score dataset whose step features are of this version (and, if given, whose
+    scores the autoencoder of that fingerprint made)."""
     from common import step_features
 
     index = artifacts.read_dataset_index(folder, "scores", step_features=step_features.VERSION)
-    artifacts.check_same("the score dataset", index["autoencoder_fingerprint"], autoencoder_fingerprint,
-                         "create_encoded_data.py")
-    scores, features, sources = [], [], []
+    if autoencoder_fingerprint is not None:
+        artifacts.check_same("the score dataset", index["autoencoder_fingerprint"], autoencoder_fingerprint,
+                             "create_encoded_data.py")
+    return index
+
+
+def load_song_heard(folder, song):
+    """(score (num_steps, latent), features (num_steps, step_features.SIZE), seams (num_steps, 2, SEAM_BANDS))
+    of one song of a score dataset, float32."""
+    from common import step_features
+
+    arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
+    score, heard, seams = arrays.get("score"), arrays.get("features"), arrays.get("seams")
+    if (score is None or heard is None or seams is None or heard.shape != (len(score), step_features.SIZE)
+            or seams.shape != (len(score), 2, step_features.SEAM_BANDS)):
+        raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no score with step features: rerun "
+                                      "create_encoded_data.py")
+    return score.astype(np.float32), heard.astype(np.float32), seams.astype(np.float32)
+
+
+class SongsHeard(NamedTuple):
+    """Songs of a score dataset end to end: scores (N, latent), features (N, SIZE), seams (N, 2, SEAM_BANDS),
+    sources (N,) the number of each step's song in the index, and each song's first step and length."""
+    scores: np.ndarray
+    features: np.ndarray
+    seams: np.ndarray
+    sources: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+
+def songs_heard(folder, index, split="all", leave_out=None):
+    """SongsHeard of one split ("train", "validation" or "all") of a checked score dataset; leave_out: a song
+    name (file name without its extension) whose steps stay out, e.g. a seed's own song."""
+    parts, sources = [], []
     for number, song in enumerate(index["songs"]):
-        if leave_out is not None and Path(song["song"]).stem == leave_out:
+        if (split != "all" and song["split"] != split) or (leave_out is not None
+                                                             and Path(song["song"]).stem == leave_out):
             continue
-        arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
-        score, heard = arrays.get("score"), arrays.get("features")
-        if score is None or heard is None or heard.shape != (len(score), step_features.SIZE):
-            raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no score with step features: rerun "
-                                          "create_encoded_data.py")
-        scores.append(score.astype(np.float32))
-        features.append(heard.astype(np.float32))
-        sources.append(np.full(len(score), number))
-    if not scores:
+        parts.append(load_song_heard(folder, song))
+        sources.append(np.full(len(parts[-1][0]), number))
+    if not parts:
+        return None
+    lengths = np.array([len(part[0]) for part in parts])
+    return SongsHeard(*(np.concatenate(arrays) for arrays in zip(*parts)), np.concatenate(sources),
+                      np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+
+
+def song_steps_heard(folder, autoencoder_fingerprint, leave_out=None):
+    """Every song of a score dataset as the generator's pool of real steps (SongsHeard), checked against the
+    autoencoder. leave_out: a song name whose steps stay out, e.g. the seed's own song, whose real next steps
+    would otherwise be on offer."""
+    pool = songs_heard(folder, score_index(folder, autoencoder_fingerprint), leave_out=leave_out)
+    if pool is None:
         raise PipelineError(f"{folder} has no song besides the seed's own to take steps from: add songs to "
                             "data/input and rerun the steps from combine_encoded_test_data.py")
-    return np.concatenate(scores), np.concatenate(features), np.concatenate(sources)
+    return pool
 
 
 def segment_dataset(folder, index, split, batch_size, shuffle=True, seed=0, cache_limit_mb=128,
@@ -201,7 +238,7 @@ def segment_dataset(folder, index, split, batch_size, shuffle=True, seed=0, cach
 
     dataset = dataset.batch(batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-num_segments // batch_size)))
-    return _with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
+    return with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
 
 
 class StoredSteps(NamedTuple):
@@ -341,10 +378,10 @@ def window_dataset(scores, starts, in_steps, out_steps, batch_size, shuffle=True
     if shuffle:
         dataset = dataset.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    return _with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
+    return with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
 
 
-def _with_data_sharding(dataset):
+def with_data_sharding(dataset):
     """Multi-worker training splits batches between workers (our shards are not one file per worker)."""
     import tensorflow as tf
 

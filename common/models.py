@@ -12,8 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-# codec_layers registers the custom layers saved autoencoders need, so safe-mode loading finds them.
-from common import artifacts, codec_layers, paths  # noqa: F401
+# common.codec registers the custom layers saved autoencoders need, so safe-mode loading finds them.
+from common import artifacts, codec, paths  # noqa: F401
 from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, STEP_FRAMES
 from common.errors import ArtifactError
 
@@ -61,7 +61,7 @@ class SpectralWaveformLoss(keras.losses.Loss):
 class LappedMSE(keras.losses.Loss):
     """MSE between the lapped transform's folded step of the input segment (y_true) and a folded
     reconstruction (y_pred): how a dense autoencoder with --lapped trains, since its decoded parts are not
-    segments (codec_layers.LappedSynthesis). The transform is orthonormal, so this is the song's MSE."""
+    segments (codec.LappedSynthesis). The transform is orthonormal, so this is the song's MSE."""
 
     def __init__(self, name="lapped_mse", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -69,7 +69,7 @@ class LappedMSE(keras.losses.Loss):
     def call(self, y_true, y_pred):
         import tensorflow as tf
 
-        folded = codec_layers.LappedAnalysis()(y_true)
+        folded = codec.LappedAnalysis()(y_true)
         return tf.reduce_mean(tf.square(folded - y_pred), axis=-1)
 
 
@@ -174,11 +174,11 @@ def encode(encoder, steps, batch_size=256):
     from common.audio import segments_from_steps
 
     steps = np.asarray(steps, np.float32)
-    after_fold = codec_layers.after_lapped_analysis(encoder)
+    after_fold = codec.after_lapped_analysis(encoder)
     scores = []
     for first, last, before, after in _batches(len(steps), batch_size):
         if after_fold is not None:  # a lapped encoder: the steps are folded as they are, no segments cut
-            folded = codec_layers.fold_steps(steps[before:after], first == 0, last == len(steps))
+            folded = codec.fold_steps(steps[before:after], first == 0, last == len(steps))
             scores.append(inference(after_fold, folded))
             continue
         segments = segments_from_steps(steps[before:after])  # each step of the batch with both its neighbours
@@ -192,26 +192,26 @@ def decode(decoder, score, batch_size=256):
     Decoded batch by batch, each batch with the neighbouring step on either side so that its cross-fades are
     the same as decoding the whole score at once: memory stays at the output plus one batch of segments.
     """
-    from common.audio import overlap_add
-    from common.codec_layers import decoded_segments_are_lapped
+    from common.codec import decoded_segments_are_lapped
+    from common.crossfade import overlap_add
 
     keep_energy = not decoded_segments_are_lapped(decoder)
-    before_unfold, ends_with_unfold = codec_layers.before_lapped_synthesis(decoder)
-    code_format = codec_layers.sparse_format(decoder)
+    before_unfold, ends_with_unfold = codec.before_lapped_synthesis(decoder)
+    code_format = codec.sparse_format(decoder)
     score = np.asarray(score, np.float32)
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
     for first, last, before, after in _batches(len(score), batch_size):
         if ends_with_unfold:  # a lapped decoder: its folded output overlaps straight into the song
             folded = (score[before:after] if before_unfold is None
                       else tensor_inference(before_unfold, score[before:after]))
-            joined = codec_layers.steps_from_folded(folded, first == 0, last == len(score))
+            joined = codec.steps_from_folded(folded, first == 0, last == len(score))
             output[first * STEP_FRAMES:last * STEP_FRAMES] = joined.reshape(-1, CHANNELS)
             continue
         joined = overlap_add(inference(decoder, score[before:after]), keep_energy)  # steps before..after-1
         if code_format is not None and code_format.envelope_blocks:
             # Its gain curve in steps first..last-1 reaches half a block into each neighbour, whose blocks
             # there are cross-faded with both of their neighbours here: the same as the whole score's.
-            joined = codec_layers.impose_envelope(joined, score[before:after], code_format)
+            joined = codec.impose_envelope(joined, score[before:after], code_format)
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
     return output

@@ -27,7 +27,8 @@ def loss_curves(history, path, title):
     if values and max(values) / min(values) > 10:
         axis.set_yscale("log")
     axis.set(title=f"{title}: loss per epoch", xlabel="epoch", ylabel="loss")
-    axis.legend()
+    if axis.get_legend_handles_labels()[0]:  # an untrained model (--epochs 0) has no curve to label
+        axis.legend()
     axis.grid(alpha=0.3)
     return _save(figure, path)
 

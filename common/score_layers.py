@@ -1,13 +1,23 @@
-"""The custom pieces saved score models need to load: reference normalisation, the Gaussian read-out, the loss.
+"""The custom pieces saved score models need to load: how a window is compared with itself, the experts whose
+product is the prediction, and the contrastive loss they are trained on.
 
+A score model predicts a Gaussian over what each of the next out_steps steps sounds like (the step features
+of common/step_features.py: log-mel, chroma, envelope, level), as a product of experts: each expert guesses the
+next steps' features and the model decides, per window, step and group of features, how far to trust each
+guess (its precision), and corrects the mean. The experts:
+  - look-back (LookBack): what followed the moments of the window whose previous steps sound most like the
+    window's last steps: repetition, as a factor oracle or an attention head uses it;
+  - the window's last step (continuity) and its mean step (the song's sound).
 Imported by common/score_models.py (training) and music_generator.py (before loading a score model), never at
 script start-up, so --help stays fast and TensorFlow's start-up lines stay hidden (see common/cli.py).
 """
 import keras
+import numpy as np
 from keras import layers, ops
 
-SCALE_FLOOR = 0.01  # times the training variance: keeps a silent reference from dividing by zero (-20 dB floor)
-LOG_SPREAD_LIMITS = (-4.0, 2.0)  # predicted std in reference units stays within [0.018, 7.4]
+SCALE_FLOOR = 0.01  # times the training variance: keeps a silent window from dividing by zero (-20 dB floor)
+LOG_PRECISION_LIMITS = (-8.0, 8.0)
+MASKED = 1e4  # subtracted from a logit that must not count (a window's own real next steps among the others')
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -41,88 +51,220 @@ class ContextNormalisation(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
-class GaussianReadout(layers.Layer):
-    """[body (batch, out_steps, 2 * latent), centre, scale, bridge (batch, out_steps, latent)] -> [mean | std].
+class WindowMean(layers.Layer):
+    """(batch, steps, channels) -> (batch, 1, channels): the mean step of the window."""
 
-    In reference units the body's first half plus the bridge is the mean and its second half the log std;
-    the output (batch, out_steps, 2 * latent) is in score units. A learned weight per dimension (starting
-    at 0) moves the centre towards the training mean: on waveform-like dimensions the song's own 10 s mean
-    is a noisier guess than the corpus mean, on level-like ones it is the better one.
-    """
+    def call(self, window):
+        return ops.mean(window, axis=1, keepdims=True)
 
-    def __init__(self, mean, **kwargs):
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class NewestFirst(layers.Layer):
+    """(batch, steps, channels) -> the same with the steps in reverse order, the newest first."""
+
+    def call(self, window):
+        return ops.flip(window, axis=1)
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class ComparableFeatures(layers.Layer):
+    """Step features (..., SIZE) -> the same in comparable units: times multipliers (SIZE,) (step_features.
+    comparable: 1 / the corpus spread, times each group's weight), so that squared distances weigh notes,
+    spectrum, envelope and level as the generator does."""
+
+    def __init__(self, multipliers, **kwargs):
         super().__init__(**kwargs)
-        self.mean_values = list(map(float, mean))
-        self.towards_training_mean = self.add_weight(shape=(len(self.mean_values),), initializer="zeros",
-                                                     name="towards_training_mean")
+        self.multipliers = [float(value) for value in multipliers]
 
-    def call(self, inputs):
-        body, centre, scale, bridge = inputs
-        latent = len(self.mean_values)
-        training_mean = ops.convert_to_tensor(self.mean_values, dtype=body.dtype)
-        centre = centre + self.towards_training_mean * (training_mean - centre)
-        mean = centre + scale * (body[..., :latent] + bridge)
-        spread = scale * ops.exp(ops.clip(body[..., latent:], *LOG_SPREAD_LIMITS))
-        return ops.concatenate([mean, spread], axis=-1)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(inputs[0].shape, inputs[0].dtype)
+    def call(self, features):
+        return features * ops.convert_to_tensor(self.multipliers, dtype=features.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "mean": self.mean_values}
+        return {**super().get_config(), "multipliers": self.multipliers}
+
+
+BACKTEST_FROM = 16  # a window's own steps from here on are predicted by each expert to measure its track record
+
+
+def group_means(squares, groups):
+    """(..., SIZE) -> (..., groups): the mean of each group of features (groups: each feature's group number)."""
+    of_group = np.eye(max(groups) + 1, dtype=np.float32)[groups]
+    return ops.matmul(squares, ops.convert_to_tensor(of_group / of_group.sum(axis=0)))
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class LookBack(layers.Layer):
+    """Comparable features (batch, in_steps, SIZE) -> [expert (batch, out_steps, SIZE), track record (batch,
+    out_steps, groups)].
+
+    The expert: every moment j of the window whose `context` previous steps and out_steps next steps lie inside
+    it is weighed by how close its previous steps sound to the window's last `context` steps (a squared
+    distance with a learned weight per step and group of features, times a learned sharpness, through a
+    softmax); the guess is the weighted mean of what followed each moment: repetition, as a factor oracle or
+    an attention head uses it. The track record: the mean squared error per step and group with which the
+    same look-back, from the steps before each of the window's own steps from BACKTEST_FROM on, guessed them.
+    """
+
+    def __init__(self, context, out_steps, groups, sharpness=10.0, **kwargs):
+        super().__init__(**kwargs)
+        self.context, self.out_steps, self.sharpness = int(context), int(out_steps), float(sharpness)
+        self.groups = [int(group) for group in groups]
+
+    def build(self, shape):
+        self.log_sharpness = self.add_weight(shape=(), name="log_sharpness",
+                                             initializer=keras.initializers.Constant(np.log(self.sharpness)))
+        self.key_log_weight = self.add_weight(shape=(self.context, max(self.groups) + 1), initializer="zeros",
+                                              name="key_log_weight")
+
+    def call(self, features):
+        steps, size, context, out_steps = features.shape[1], features.shape[2], self.context, self.out_steps
+        moments = np.arange(context, steps - out_steps + 1)  # whose next out_steps steps lie inside the window
+        asked = np.append(np.arange(BACKTEST_FROM, steps - out_steps + 1), steps)  # the backtest's, then now
+        weight = ops.reshape(ops.exp(ops.take(self.key_log_weight, self.groups, axis=1)), (1, 1, context * size))
+
+        def contexts(ends):  # (batch, len(ends), context * SIZE): the context steps before each end
+            before = (np.asarray(ends)[:, None] - context + np.arange(context)[None]).reshape(-1)
+            return ops.reshape(ops.take(features, before, axis=1), (-1, len(ends), context * size))
+
+        known, wanted = contexts(moments), contexts(asked)
+        distance = (ops.sum(ops.square(wanted) * weight, axis=-1)[..., None]  # (batch, asked, moments)
+                    - 2.0 * ops.einsum("bac,bmc->bam", wanted * weight, known)
+                    + ops.sum(ops.square(known) * weight, axis=-1)[:, None]) / context
+        # A moment may guess a step only if everything it knows came before that step.
+        allowed = (moments[None, :] + out_steps <= asked[:, None]).astype(np.float32)
+        logits = -ops.exp(self.log_sharpness) * distance - 1e9 * (1.0 - allowed)
+        attention = ops.softmax(logits, axis=-1)
+        after = (moments[:, None] + np.arange(out_steps)[None]).reshape(-1)
+        followed = ops.reshape(ops.take(features, after, axis=1), (-1, len(moments), out_steps * size))
+        guesses = ops.reshape(ops.einsum("bam,bmx->bax", attention, followed), (-1, len(asked), out_steps, size))
+        actual = ops.stack([features[:, j:j + out_steps] for j in asked[:-1]], axis=1)
+        record = ops.mean(group_means(ops.square(actual - guesses[:, :-1]), self.groups), axis=1)
+        return guesses[:, -1], record
+
+    def compute_output_spec(self, features):
+        return (keras.KerasTensor((features.shape[0], self.out_steps, features.shape[2]), features.dtype),
+                keras.KerasTensor((features.shape[0], self.out_steps, max(self.groups) + 1), features.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "context": self.context, "out_steps": self.out_steps,
+                "groups": self.groups, "sharpness": self.sharpness}
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class LastStep(layers.Layer):
+    """Comparable features (batch, in_steps, SIZE) -> [expert: the last step, repeated for out_steps; its track
+    record (batch, out_steps, groups): how far each of the window's steps from BACKTEST_FROM on was from the
+    step out_steps, out_steps - 1, ... before it]: continuity."""
+
+    def __init__(self, out_steps, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.out_steps, self.groups = int(out_steps), [int(group) for group in groups]
+
+    def call(self, features):
+        steps, out_steps = features.shape[1], self.out_steps
+        asked = np.arange(BACKTEST_FROM, steps - out_steps + 1)
+        actual = ops.stack([features[:, j:j + out_steps] for j in asked], axis=1)
+        previous = ops.stack([features[:, j - 1:j] for j in asked], axis=1)  # (batch, asked, 1, SIZE)
+        record = ops.mean(group_means(ops.square(actual - previous), self.groups), axis=1)
+        return ops.repeat(features[:, -1:], out_steps, axis=1), record
+
+    def compute_output_spec(self, features):
+        return (keras.KerasTensor((features.shape[0], self.out_steps, features.shape[2]), features.dtype),
+                keras.KerasTensor((features.shape[0], self.out_steps, max(self.groups) + 1), features.dtype))
+
+    def get_config(self):
+        return {**super().get_config(), "out_steps": self.out_steps, "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="musicgen")
+class ProductOfExperts(layers.Layer):
+    """[body (batch, out_steps, experts * groups + SIZE), expert, track record, expert, track record, ...] (each
+    expert (batch, out_steps, SIZE) in comparable units, each track record (batch, out_steps, groups)) -> the
+    Gaussian (batch, out_steps, 2 * SIZE): [mean | spread] in the features' own units.
+
+    Each expert is trusted as far as it guessed the window's own steps: its precision for a step and group of
+    features is 1 / (its track record's mean squared error + floor), times exp(a learned bias per expert,
+    step and group + the body's first outputs), both starting at 0. The mean is the precision-weighted mean of
+    the experts plus the body's last SIZE outputs (a correction). An untrained model (body 0) is the experts
+    weighed by their track records alone, which already ranks the real next steps above any one expert.
+    """
+
+    def __init__(self, groups, multipliers, floor=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = [int(group) for group in groups]
+        self.multipliers = [float(value) for value in multipliers]
+        self.floor = float(floor)
+
+    def build(self, shapes):
+        out_steps, experts = shapes[1][1], (len(shapes) - 1) // 2
+        self.log_precision = self.add_weight(shape=(out_steps, experts, max(self.groups) + 1), initializer="zeros",
+                                             name="log_precision")
+
+    def call(self, inputs):
+        body, experts, records = inputs[0], ops.stack(inputs[1::2], axis=2), ops.stack(inputs[2::2], axis=2)
+        out_steps, count, group_count = experts.shape[1], experts.shape[2], max(self.groups) + 1
+        of_group = ops.convert_to_tensor(np.eye(group_count, dtype=np.float32)[self.groups])  # (SIZE, groups)
+        log_precision = (-ops.log(records + self.floor) + self.log_precision
+                         + ops.reshape(body[..., :count * group_count], (-1, out_steps, count, group_count)))
+        precision = ops.exp(ops.einsum("bkeg,fg->bkef", ops.clip(log_precision, *LOG_PRECISION_LIMITS), of_group))
+        total = ops.sum(precision, axis=2)  # (batch, out_steps, SIZE)
+        mean = ops.sum(precision * experts, axis=2) / total + body[..., count * group_count:]
+        # Back to the features' units: a comparable distance total * (m * x)^2 is 0.5 * (x / spread)^2.
+        multipliers = ops.convert_to_tensor(self.multipliers, dtype=mean.dtype)
+        return ops.concatenate([mean / multipliers, 1.0 / (multipliers * ops.sqrt(2.0 * total))], axis=-1)
+
+    def compute_output_spec(self, inputs):
+        expert = inputs[1]
+        return keras.KerasTensor((expert.shape[0], expert.shape[1], 2 * expert.shape[2]), expert.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "multipliers": self.multipliers, "floor": self.floor}
 
 
 def split_prediction(prediction):
-    """(..., 2 * latent) model output -> mean (..., latent), std (..., latent)."""
-    latent = prediction.shape[-1] // 2
-    return prediction[..., :latent], prediction[..., latent:]
+    """(..., 2 * SIZE) model output -> mean (..., SIZE), spread (..., SIZE)."""
+    size = prediction.shape[-1] // 2
+    return prediction[..., :size], prediction[..., size:]
 
 
-@keras.saving.register_keras_serializable(package="musicgen")
-def gaussian_nll(targets, prediction):
-    """Negative log-likelihood of the targets under the predicted Gaussian (constant dropped), per window (the
-    loss of score models trained before BetaGaussianNLL, which is the same with --nll-beta 0)."""
-    return ops.mean(_nll_terms(targets, prediction), axis=(-2, -1))
-
-
-def _nll_terms(targets, prediction):
-    """Each number's Gaussian negative log-likelihood (constant dropped), (batch, out_steps, latent)."""
+def log_likelihoods(candidates, prediction):
+    """Each candidate's log-likelihood (constant dropped) under its window's Gaussian: candidates (batch, count,
+    out_steps, SIZE), prediction (batch, out_steps, 2 * SIZE) -> (batch, count)."""
     mean, spread = split_prediction(prediction)
-    return 0.5 * ops.square((targets - mean) / spread) + ops.log(spread)
+    return -0.5 * ops.sum(ops.square((candidates - mean[:, None]) / spread[:, None]), axis=(2, 3))
+
+
+def batch_log_likelihoods(prediction, others):
+    """(batch, batch): every window's Gaussian at every window's real next steps others (batch, out_steps, SIZE),
+    without a (batch, batch, out_steps, SIZE) temporary."""
+    mean, spread = split_prediction(prediction)
+    precision = 1.0 / ops.square(spread)
+    squares = (ops.einsum("bkf,ckf->bc", precision, ops.square(others))
+               - 2.0 * ops.einsum("bkf,ckf->bc", precision * mean, others)
+               + ops.sum(precision * ops.square(mean), axis=(1, 2))[:, None])
+    return -0.5 * squares
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
-class BetaGaussianNLL(keras.losses.Loss):
-    """The Gaussian negative log-likelihood with each number's term weighted by its predicted variance to the
-    power beta, the weight held constant in the gradient ("beta-NLL", Seitzer et al. 2022), per window.
+class NextStepsContrast(keras.losses.Loss):
+    """InfoNCE (van den Oord et al. 2018, as in CPC): the real next steps should be likelier under a window's
+    Gaussian than other places. y_true (batch, count, out_steps, SIZE): the candidates' features, the real
+    next steps first, then other places of the same song; the other windows' real next steps in the batch
+    (other songs, mostly) count as further candidates. Cross-entropy of picking the real ones."""
 
-    Under the plain NLL (beta 0) a number's pull on the mean is its error over its predicted variance, so the
-    model learns its mean mostly where it already predicts a small spread, and shrinks the spread there
-    further: on held-out real music the lstm's validation NLL was best after one epoch and then rose
-    (-0.69, -0.38, +0.02) while its mean's error still fell. Beta 1 gives every window's mean the pull of
-    MSE; each number's spread is still fitted by the NLL (the weight has no gradient, so its optimum stays
-    |error|). The weight is divided by its mean over the batch and steps, number by number: the numbers of a
-    score have different units (a peak's position, its value, a log level), and only how much each window
-    is trusted relative to the others should change, not how much each number counts.
-    """
-
-    def __init__(self, beta=0.5, name="beta_gaussian_nll", **kwargs):
+    def __init__(self, name="next_steps_contrast", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.beta = float(beta)
 
-    def call(self, targets, prediction):
-        terms = _nll_terms(targets, prediction)
-        if self.beta:
-            weight = ops.stop_gradient(split_prediction(prediction)[1] ** (2 * self.beta))
-            terms = terms * weight / ops.mean(weight, axis=(0, 1), keepdims=True)
-        return ops.mean(terms, axis=(-2, -1))
-
-    def get_config(self):
-        return {**super().get_config(), "beta": self.beta}
+    def call(self, candidates, prediction):
+        own = log_likelihoods(candidates, prediction)
+        others = batch_log_likelihoods(prediction, candidates[:, 0])
+        others = others - MASKED * ops.eye(ops.shape(others)[0], dtype=others.dtype)  # the real ones are in own
+        logits = ops.concatenate([own, others], axis=1)
+        return ops.logsumexp(logits, axis=1) - logits[:, 0]
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
-def mean_mse(targets, prediction):
-    """MSE of the predicted mean: the figure compared with the baselines."""
-    mean, _ = split_prediction(prediction)
-    return ops.mean(ops.square(targets - mean), axis=(-2, -1))
+def next_steps_top1(candidates, prediction):
+    """1 where the real next steps are the likeliest of a window's own candidates, else 0."""
+    own = log_likelihoods(candidates, prediction)
+    return ops.cast(ops.argmax(own, axis=1) == 0, "float32")

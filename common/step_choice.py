@@ -1,137 +1,234 @@
-"""Continuing a score with real steps: each new step is a step of the seed or of a training song, chosen
-among those whose neighbours sound like what was just played, by how likely the score model finds it.
+"""Continuing a score with real steps, steered by the score model: runs of a song's consecutive steps, and
+joins chosen by what the model expects to come next.
 
-A score model's Gaussian averages the futures it cannot tell apart, and samples of it decode to the average
-step plus noise: a pitchless texture. A real step is one plausible future, with its notes, chords and drum
-hits whole (concatenative continuation, as the Continuator and OMax do with their own models). The
-joins follow the music: a candidate is a step whose own previous steps sound like the last steps chosen
-(common/step_features.py: notes, spectrum, beat position, level), so lines, harmony and pulse go on across
-the join, and the score model picks among them. Runs of a source's own consecutive steps are cut after
-max_run steps, so nothing is replayed for long.
+A continuation is made of real steps of the seed and of the training songs (concatenative continuation, as the
+Continuator and OMax do with their own models): a real step keeps its notes, chords and drum hits whole, where a
+step sampled from a model's prediction decodes to a pitchless texture. The score model predicts what the next
+steps will sound like (a Gaussian over their step features), and that is what chooses:
+
+  - where to join: a run follows one song for at least min_run and at most max_run steps. At every step of
+    that stretch the model is asked what comes next; the run leaves where the best join is least worse than
+    staying (the run's own next steps are a candidate like any other), and otherwise at max_run or where its
+    song ends or a step would come back within 4 s;
+  - where to: every step of the pool is a candidate, weighed by how likely the model finds it and its next
+    steps, how well its own previous second matches the last second played (its context), how closely its
+    first milliseconds carry on the sound the last step ends with (its seam), how close it stays to the seed
+    (SEED_WEIGHT) and, within the seed, whether it keeps the seed's beat grid.
+
+With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
+long: a step played in the last 4 s is never chosen again.
 """
 import numpy as np
 
 from common import step_features
+from common.audio import STEP_SECONDS
 
-CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps chosen
-CANDIDATES = 24  # closest joins the score model chooses among
-MAX_RUN = 10  # consecutive steps of one source (2.5 s), then a join; runs of random lengths (5-10) broke the
-# beat at twice as many joins (beat-driven pulse 0.71x / 0.68x the round trip's, against 0.76x / 0.82x)
+CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps played
+MIN_RUN = 8  # steps of one source before the run may leave it (2 s): every join can break the beat
+MAX_RUN = 10  # consecutive steps of one source at most (2.5 s): the copy guard's limit is 3 s
 AVOID_RECENT = 16  # a step used in the last 4 s is not chosen again: no short loops
 SHARPNESS = 8.0  # choice probability ~ exp(-SHARPNESS * cost / temperature)
-LIKELIHOOD_WEIGHT = 1.0  # how much the score model's judgement counts among the closest joins
-SEED_WEIGHT = 2.0  # how much staying close to the seed counts against following on well (per step compared)
-BEAT_WEIGHT = 2.0  # cost of a join within the seed that lands half a beat off its pulse (times the pulse's strength)
+MODEL_WEIGHT = 1.0  # how much the score model's judgement counts in a join's cost
+SEED_WEIGHT = 6.0  # how much staying close to the seed counts against following on well (per step compared)
+SEAM_WEIGHT = 1.0  # how much a seam that breaks the sound counts
+SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it meets a recent step or its song's end
+BEAT_WEIGHT = 8.0  # cost of a seed step that lands half a beat off the seed's grid (times the pulse's strength)
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
 
 class StepChoice:
-    """Chooses new steps one at a time from a pool of real steps.
-
-    scores (N, latent): the pool's codes; features (N, step_features.SIZE): what each sounds like; sources
-    (N,): which song each step is from (consecutive steps of one source follow each other). history: pool
-    indices of the steps played so far (the seed's, which must be in the pool), oldest first.
+    """Chooses new steps run by run from a pool of real steps whose first seed_count rows are the seed's own
+    steps (its own source, oldest first): scores (N, latent), features (N, SIZE), seams (N, 2, SEAM_BANDS),
+    sources (N,) (consecutive steps of one source follow each other); beat: the seed's beat period in seconds
+    and its strength (step_features.beat_period; None: no grid is kept). history: pool indices played so far.
     """
 
-    def __init__(self, scores, features, sources, history, rng, temperature=1.0, max_run=MAX_RUN,
-                 candidates=CANDIDATES, context=CONTEXT_STEPS):
+    def __init__(self, scores, features, seams, sources, seed_count, rng, temperature=1.0, min_run=MIN_RUN,
+                 max_run=MAX_RUN, model_weight=MODEL_WEIGHT, out_steps=5, beat=(None, 0.0), context=CONTEXT_STEPS):
         sources = np.asarray(sources)
-        if not len(scores) == len(features) == len(sources):
-            raise ValueError("scores, features and sources must have one row per step")
-        self.scores = np.asarray(scores, np.float32)
-        scale = np.std(features, axis=0)
-        self.features = step_features.comparable(features, scale)
-        self.context, self.max_run, self.rng, self.temperature = context, max_run, rng, temperature
-        self.candidates = candidates
-        # A step can follow the played steps if its own `context` previous steps are of its source.
+        if not len(scores) == len(features) == len(seams) == len(sources):
+            raise ValueError("scores, features, seams and sources must have one row per step")
+        if not 1 <= min_run <= max_run:
+            raise ValueError(f"runs need 1 <= min_run <= max_run, not {min_run} and {max_run}")
+        self.scores, self.raw_features = np.asarray(scores, np.float32), np.asarray(features, np.float32)
+        self.features = step_features.comparable(features, np.std(features, axis=0))
+        self.seams = np.asarray(seams, np.float32)
+        self.context, self.min_run, self.max_run = context, min_run, max_run
+        self.rng, self.temperature, self.model_weight = rng, temperature, model_weight
+        # A step can be joined if its own `context` previous steps are of its source.
         followable = np.zeros(len(sources), bool)
         followable[context:] = sources[context:] == sources[:-context]
         self.pool = np.flatnonzero(followable)
         self.before_pool = np.concatenate([self.features[self.pool - 1 - k] for k in range(context)], axis=1)
+        size = self.features.shape[1]
+        self.before_norms = np.stack([np.sum(np.square(self.before_pool[:, :size * known]), axis=1)
+                                      for known in range(1, context + 1)])
+        self.pool_seams = self.seams[self.pool, 0]
         self.has_next = np.append(sources[1:] == sources[:-1], False)
-        seed = list(history)
-        # How far each candidate sounds from the nearest step of what was played first (the seed): joins stay
-        # in the seed's world (its key, instruments, how tonal it is), not wherever the corpus has most steps.
-        # The seed's own steps count as themselves (distance 0): measured against the seed's other steps
-        # instead, continuations took almost no seed steps, and on beat-driven music their pulse fell from
-        # 1.1x to 0.46x the round trip's (other songs' tempos) and orchestral tonalness to 0.7x (measured on
-        # the sparse code before its noise envelope).
+        # Each candidate's next steps as far as the model predicts and whether each is of its source.
+        self.pool_next, self.pool_next_mask = following_steps(self.raw_features, self.has_next, self.pool,
+                                                                  out_steps)
+        self.history = list(range(seed_count))
+        # How far each candidate sounds from the nearest seed step: joins stay in the seed's world (its key,
+        # instruments, how tonal it is), not wherever the corpus has most steps. The seed's own steps count as
+        # themselves (distance 0): measured against the seed's other steps instead, continuations took almost
+        # no seed steps, and beat-driven pulse fell to 0.46x the round trip's (other songs' tempos).
+        seed = self.history
         self.distance_to_seed = np.min(squared_distances(self.features[self.pool], self.features[seed]), axis=1)
-        # A join from one seed step to another keeps the seed's beat where the jump is a whole number of its
-        # beat periods (measured on the seed's block levels); most new steps are the seed's.
         self.is_seed = np.zeros(len(sources), bool)
         self.is_seed[seed] = True
-        self.beat_blocks, self.beat_strength = step_features.beat_period(np.asarray(features)[seed])
-        # Distances are counted in units of the typical distance between two steps of the pool.
+        self.beat_seconds, self.beat_strength = beat
+        # Distances are counted in units of typical distances between two steps of the pool.
         pairs = np.random.default_rng(0).integers(len(self.features), size=(2, 4096))
         self.typical_distance = max(float(np.median(np.sum(np.square(
             self.features[pairs[0]] - self.features[pairs[1]]), axis=1))), 1e-6)
-        self.history = seed
+        self.typical_seam = max(float(np.median(step_features.seam_distance(
+            self.seams[pairs[0], 1], self.seams[pairs[1], 0]))), 1e-6)
         self.run = 1  # steps of the played run so far: the history's last consecutive steps of one source
         while (self.run < len(self.history) and self.history[-self.run] == self.history[-self.run - 1] + 1
                and self.has_next[self.history[-self.run - 1]]):
             self.run += 1
         self.joins = 0
         self.longest_run = 1  # the most consecutive steps of one source that were chosen in a row
-        self.run_length = self.run  # the seed's run ends here: the first new step is a join
+        self.first_join = True  # the seed's own run ends where the continuation starts
 
-    def _context_cost(self):
-        """(len(pool),) how far each candidate's previous steps sound from the last steps played, per step."""
-        known = min(self.context, len(self.history))  # a seed shorter than the context: compare what there is
-        played = np.concatenate([self.features[self.history[-1 - k]] for k in range(known)])
-        return np.sum(np.square(self.before_pool[:, :len(played)] - played), axis=1) / known
+    def extend(self, predict, in_steps):
+        """Play the current run on to where it is best left, then join: the pool indices of the new steps.
 
-    def choose(self, predict):
-        """Pool index of the next step: the next step of the played run, or at the end of the run (max_run
-        steps) a join to the candidate whose own next steps the score model finds likeliest among those that
-        follow on well. predict() gives the model's Gaussian for the next steps
-        (mean, spread: (steps, latent), the first for this step); it is called only for a join."""
-        last = self.history[-1]
-        if self.has_next[last] and self.run < self.run_length and last + 1 not in self.history[-AVOID_RECENT:]:
-            pick, self.run = last + 1, self.run + 1
-            self.longest_run = max(self.longest_run, self.run)
-        else:
-            mean, spread = predict()
-            pick = self._join(np.asarray(mean, np.float32), np.asarray(spread, np.float32))
-            self.run, self.joins = 1, self.joins + 1
-            self.run_length = self.max_run  # unless the song ends or a step would come back within 4 s
-        self.history.append(int(pick))
-        return int(pick)
+        predict(windows) -> (n, out_steps, 2 * SIZE): the score model's Gaussian (mean | spread of the next
+        steps' features) for each of n windows of pool indices (n, in_steps), asked once for every step at
+        which the run may leave; None: the model is not asked (its weight is 0).
+        """
+        ahead = self._run_ahead()
+        earliest = 0 if self.first_join else min(max(self.min_run - self.run, 0), len(ahead))
+        leave_at = np.arange(earliest, len(ahead) + 1)  # steps of `ahead` played before the join
+        windows = np.array([(self.history + ahead[:k])[-in_steps:] for k in leave_at])
+        gaussians = predict(windows) if self.model_weight and predict is not None else None
+        costs = []
+        for number, k in enumerate(leave_at):
+            played = self.history + ahead[:k]
+            unlikeliness = None if gaussians is None else self._unlikeliness(gaussians[number])
+            costs.append(self._join_costs(played, unlikeliness))
+        # Leave where the best join is cheapest (the later step where two are as good: longer runs).
+        best = np.array([cost.min() for cost in costs])
+        chosen = len(leave_at) - 1 - int(np.argmin(best[::-1]))
+        k = int(leave_at[chosen])
+        new = ahead[:k] + [self._pick(costs[chosen])]
+        self.longest_run = max(self.longest_run, k if self.first_join else self.run + k)
+        self.history.extend(new)
+        self.run, self.joins, self.first_join = 1, self.joins + 1, False
+        return new
 
-    def _join(self, mean, spread):
-        # How well each candidate follows on (per step compared) and how close it stays to the seed; the score
-        # model then weighs in on the closest.
-        cost = (self._context_cost() + SEED_WEIGHT * self.distance_to_seed) / self.typical_distance
-        cost += self._off_beat_cost()
-        last = self.history[-1]
-        cost[np.isin(self.pool, self.history[-AVOID_RECENT:]) | (self.pool == last + 1)] += EXCLUDED
-        count = min(self.candidates, len(self.pool))
+    def nearest_joins(self, count):
+        """Pool indices of the count cheapest joins after the history, by sound alone (what the model is asked to
+        choose among), each with a whole prediction's worth of next steps of its own source."""
+        cost = self._join_costs(self.history, None)
+        cost = np.where(self.pool_next_mask.all(axis=1), cost, cost + EXCLUDED)
+        return self.pool[np.argsort(cost, kind="stable")[:count]]
+
+    def _run_ahead(self):
+        """The steps the current run could still play, in order: up to max_run in all, until its source ends or
+        a step would come back within 4 s (none at the first join: the seed's run ends with the seed)."""
+        if self.first_join:
+            return []
+        ahead, last = [], self.history[-1]
+        while self.run + len(ahead) < self.max_run and self.has_next[last] and last + 1 not in (
+                self.history[-AVOID_RECENT:] + ahead):
+            last += 1
+            ahead.append(last)
+        return ahead
+
+    def _join_costs(self, played, unlikeliness):
+        """(len(pool),) the cost of joining each candidate of the pool after the steps played (unlikeliness: the
+        model's, per pool row, or None)."""
+        known = min(self.context, len(played))
+        last = np.concatenate([self.features[played[-1 - k]] for k in range(known)])
+        before = self.before_pool[:, :len(last)]
+        context = (self.before_norms[known - 1] - 2 * before @ last + last @ last) / known
+        cost = (context + SEED_WEIGHT * self.distance_to_seed) / self.typical_distance
+        seam = step_features.seam_distance(self.seams[played[-1], 1], self.pool_seams)
+        cost += SEAM_WEIGHT * seam / self.typical_seam
+        cost += self._off_beat_cost(played, self.pool)
+        cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(played)
+        if unlikeliness is not None:
+            cost += self.model_weight * unlikeliness
+        recent = np.isin(self.pool, played[-AVOID_RECENT:]) | (self.pool == played[-1] + 1)
+        return np.where(recent, cost + EXCLUDED, cost)
+
+    def _steps_short_of_a_run(self, played):
+        """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end
+        or at a step played in the last 4 s. (Without this a seed of 40 steps, 16 of them recent, led to runs of 1-2
+        steps, a join every second, and beat-driven pulse 0.3x the round trip's.)"""
+        blocked = np.zeros(len(self.has_next) + 1, bool)
+        blocked[played[-AVOID_RECENT:]] = True
+        blocked[-1] = True  # past the last step
+        alive = ~blocked[self.pool]
+        room = alive.astype(np.int32)
+        for ahead in range(1, self.min_run):
+            step = np.minimum(self.pool + ahead, len(self.has_next))
+            alive &= self.has_next[step - 1] & ~blocked[step]
+            room += alive
+        return self.min_run - room
+
+    def _unlikeliness(self, gaussian):
+        """(len(pool),) minus the log-likelihood of each pool step and its next steps (as far as its source goes)
+        under the model's Gaussian (out_steps, 2 * SIZE), per step and feature, in units of its median."""
+        out_steps, size = gaussian.shape[0], gaussian.shape[1] // 2
+        mean, precision = gaussian[:, :size], 1.0 / np.square(gaussian[:, size:])
+        steps = self.pool_next[:, :out_steps]  # (len(pool), out_steps, SIZE)
+        squares = (np.einsum("nkf,kf->nk", np.square(steps), precision)
+                   - 2 * np.einsum("nkf,kf->nk", steps, mean * precision) + np.sum(precision * np.square(mean), axis=1))
+        mask = self.pool_next_mask[:, :out_steps]
+        unlikeliness = 0.5 * np.sum(squares * mask, axis=1) / (size * np.sum(mask, axis=1))
+        return unlikeliness / max(float(np.median(unlikeliness)), 1e-6)
+
+    def _pick(self, cost):
+        """A pool index: the cheapest join at temperature 0, else drawn with probability ~ exp(-SHARPNESS * cost
+        / temperature) among the 24 cheapest."""
+        count = min(24, len(self.pool))
         rows = np.argpartition(cost, count - 1)[:count]
-        near = self.pool[rows]
-        likelihood_cost = np.array([self._unlikeliness(start, mean, spread) for start in near])
-        total = cost[rows] + LIKELIHOOD_WEIGHT * likelihood_cost / max(np.median(likelihood_cost), 1e-6)
+        total = cost[rows]
         if self.temperature > 0:
             logits = -SHARPNESS * (total - total.min()) / self.temperature
-            return near[self.rng.choice(count, p=np.exp(logits) / np.sum(np.exp(logits)))]
-        return near[np.argmin(total)]
+            return int(self.pool[rows[self.rng.choice(count, p=np.exp(logits) / np.sum(np.exp(logits)))]])
+        return int(self.pool[rows[np.argmin(total)]])
 
-    def _off_beat_cost(self):
-        """(len(pool),) for joins from a seed step to a seed step: how far the jump lands from the seed's beat
-        grid (0 on it, BEAT_WEIGHT * the pulse's strength half a beat off); 0 for every other join."""
-        last = self.history[-1]
-        if self.beat_blocks is None or not self.is_seed[last]:
+    def _off_beat_cost(self, played, candidates):
+        """(len(candidates),) for seed steps played next: how far they land from the seed's beat grid as the
+        continuation has kept it (0 on it, BEAT_WEIGHT * the pulse's strength half a beat off); for the other
+        songs' steps, the mean cost of a phase at random. The grid is the one of the last seed step played: a
+        continuation that leaves the seed for another song comes back to it on the beat. (Carried on from the
+        seed itself instead, every join had fewer steps to choose from on the grid, and the pulse measured
+        lower: 0.80x / 0.62x the round trip's against 0.84x / 0.66x on electronic / orchestral songs.)"""
+        if self.beat_seconds is None:
             return 0.0
-        jump = (self.pool - (last + 1)) * step_features.ENVELOPE_BLOCKS % self.beat_blocks
-        off = np.minimum(jump, self.beat_blocks - jump) / self.beat_blocks  # 0 .. 0.5 of a beat
-        return np.where(self.is_seed[self.pool], BEAT_WEIGHT * self.beat_strength * (2 * off) ** 2, 0.0)
+        seed_times = [time for time in range(len(played) - 1, -1, -1) if self.is_seed[played[time]]]
+        # Another song's step lands at a phase of the seed's beat nobody knows: it costs what a random phase
+        # costs on average (the mean of (2 * off)^2 over off uniform in 0 .. 0.5 is 1/3).
+        unknown = BEAT_WEIGHT * self.beat_strength / 3
+        if not seed_times:
+            return np.where(self.is_seed[candidates], 0.0, unknown)
+        # Played as output step `time`, seed step played[time] set the grid: seed step c as output step T is on
+        # it where (T - c) - (time - played[time]) steps are a whole number of beats.
+        time = seed_times[0]
+        beats = ((len(played) - candidates) - (time - played[time])) * STEP_SECONDS / self.beat_seconds
+        off = np.abs(beats - np.round(beats))  # 0 .. 0.5 of a beat
+        return np.where(self.is_seed[candidates], BEAT_WEIGHT * self.beat_strength * (2 * off) ** 2, unknown)
 
-    def _unlikeliness(self, start, mean, spread):
-        """Mean squared error in predicted spreads of the pool's steps from start on (as far as its source
-        goes) against the model's next steps: how unlikely the model finds that continuation."""
-        length = 1
-        while length < len(mean) and self.has_next[start + length - 1]:
-            length += 1
-        return 0.5 * np.mean(np.square((self.scores[start:start + length] - mean[:length]) / spread[:length]))
+
+def following_steps(features, has_next, starts, count):
+    """(len(starts), count, SIZE) the features of each start step and the count - 1 steps after it, and
+    (len(starts), count) 1.0 where that step is of the start's source (else 0.0, its features repeated)."""
+    steps = np.empty((len(starts), count, features.shape[1]), np.float32)
+    mask = np.ones((len(starts), count), np.float32)
+    step = np.asarray(starts).copy()
+    going = np.ones(len(starts), bool)
+    for k in range(count):
+        steps[:, k] = features[step]
+        mask[:, k] = going
+        going &= has_next[step]
+        step = np.where(going, step + 1, step)
+    return steps, mask
 
 
 def squared_distances(rows, others):
@@ -139,4 +236,3 @@ def squared_distances(rows, others):
     rows, others = np.asarray(rows, np.float64), np.asarray(others, np.float64)
     distances = np.sum(rows ** 2, axis=1)[:, None] + np.sum(others ** 2, axis=1)[None] - 2 * rows @ others.T
     return np.maximum(distances, 0.0)
-

@@ -22,9 +22,9 @@ log = logging.getLogger("musicgen")
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 
 
-def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5):
+def add_training_arguments(parser, epochs, batch_size, learning_rate, patience=5, epochs_note=""):
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs})")
+    group.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs}{epochs_note})")
     group.add_argument("--batch-size", type=int, default=batch_size,
                        help=f"global batch, split across devices (default {batch_size})")
     group.add_argument("--learning-rate", type=float, default=learning_rate,

@@ -11,8 +11,8 @@ import scipy.fft
 import soundfile
 
 import autoencode
-from common import audio, datasets, metrics, paths
-from common.codec_layers import code_layout, spectrum_bins
+from common import audio, crossfade, datasets, metrics, paths
+from common.codec import code_layout, spectrum_bins
 from tests.conftest import synth_song
 
 TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--lapped"], "dense": ["--no-lapped", "--pca-segments", "64"],
@@ -44,7 +44,7 @@ def sparse_codec(latent_dim, transform, **decoder_settings):
     """(encoder, decoder) of the sparse code with the given transform (autoencode.py builds "lapped" ones)."""
     import keras
 
-    from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding
+    from common.codec import SparseSpectrumDecoding, SparseSpectrumEncoding
 
     peaks, bands = code_layout(latent_dim)
     segment, score = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS)), keras.Input((latent_dim,))
@@ -122,7 +122,7 @@ def test_dense_keeps_its_pca_start_when_fine_tuning_makes_validation_worse(pipel
     steps = datasets.load_song_steps(folder, datasets.songs_in_split(index, "validation")[0])
     flat = segments_of(audio.unframe_steps(steps)).reshape(len(steps), -1)
     projected = ((flat - mean) @ basis @ basis.T + mean).reshape(len(steps), audio.SEGMENT_FRAMES, audio.CHANNELS)
-    expected = metrics.snr_db(audio.unframe_steps(steps), audio.overlap_add(projected))
+    expected = metrics.snr_db(audio.unframe_steps(steps), crossfade.overlap_add(projected))
     assert figures["snr_db"] == pytest.approx(expected, abs=0.01)
 
 
@@ -192,7 +192,7 @@ def test_lapped_sparse_code_round_trips_a_song_of_few_coefficients_exactly():
     """The lapped transform is orthonormal over the song: a song whose steps each hold fewer coefficients
     than the code has peaks comes back with the same codes."""
     from common import models
-    from common.codec_layers import decoded_segments_are_lapped
+    from common.codec import decoded_segments_are_lapped
 
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, lapped=True, envelope_blocks=0)
     assert decoded_segments_are_lapped(decoder) and code_layout(16) == (7, 2)
@@ -208,7 +208,7 @@ def test_lapped_sparse_code_round_trips_a_song_of_few_coefficients_exactly():
 def test_lapped_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
     """Noise at NOISE_GAIN times each band's level: the decoded song, encoded again, has that level."""
     from common import models
-    from common.codec_layers import NOISE_GAIN, band_of_each_bin
+    from common.codec import NOISE_GAIN, band_of_each_bin
 
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=64, lapped=True, envelope_blocks=0)
     codes = hand_made_song_codes(6, 64, "lapped", np.log(np.geomspace(0.1, 0.001, code_layout(64)[1])))
@@ -245,7 +245,7 @@ def test_lapped_analysis_and_synthesis_give_the_song_back_exactly():
     import keras
 
     from common import models
-    from common.codec_layers import LappedAnalysis, LappedSynthesis, decoded_segments_are_lapped
+    from common.codec import LappedAnalysis, LappedSynthesis, decoded_segments_are_lapped
 
     song = synth_song(3.0)
     steps = audio.frame_steps(song)
@@ -268,12 +268,13 @@ def test_the_bound_keeps_exactly_each_steps_largest_lapped_coefficients():
     coefficients of the song, at their values, and no others (away from the song's first and last margin)."""
     import tensorflow as tf
 
-    from common.codec_layers import _spectrum, keep_largest_coefficients
+    from common.codec import keep_largest_coefficients
+    from common.codec.transforms import _spectrum
 
     song = synth_song(2.0) + 0.01 * np.random.default_rng(0).standard_normal((88200, 2)).astype(np.float32)
     segments = audio.segments_from_steps(audio.frame_steps(song))
     count = 300
-    kept = audio.overlap_add(keep_largest_coefficients(segments, count), keep_energy=False)
+    kept = crossfade.overlap_add(keep_largest_coefficients(segments, count), keep_energy=False)
     original = np.asarray(_spectrum(tf.constant(segments), "lapped"))[1:-1]
     again = np.asarray(_spectrum(tf.constant(audio.segments_from_steps(audio.frame_steps(kept))), "lapped"))[1:-1]
     largest = np.argsort(-np.abs(original), axis=1)[:, :count]
@@ -285,7 +286,7 @@ def test_the_bound_keeps_exactly_each_steps_largest_lapped_coefficients():
 
 def test_sparse_layers_saved_before_the_lapped_transform_load_as_dct():
     """Their configs have no "transform": they keep decoding as they were made, with the energy correction."""
-    from common.codec_layers import SparseSpectrumDecoding, SparseSpectrumEncoding, decoded_segments_are_lapped
+    from common.codec import SparseSpectrumDecoding, SparseSpectrumEncoding, decoded_segments_are_lapped
 
     for layer_class in (SparseSpectrumEncoding, SparseSpectrumDecoding):
         config = layer_class(7, 2, transform="lapped").get_config()
@@ -298,7 +299,7 @@ def test_sparse_layers_saved_before_the_lapped_transform_load_as_dct():
 
 def test_dct_sparse_decoder_fills_the_bins_it_has_no_value_for_at_a_fraction_of_their_level():
     """Band levels are the RMS of the coefficients not kept; the decoder puts noise at NOISE_GAIN times that there."""
-    from common.codec_layers import NOISE_GAIN, band_of_each_bin
+    from common.codec import NOISE_GAIN, band_of_each_bin
 
     rng = np.random.default_rng(0)
     spectrum = rng.standard_normal(DCT_BINS) * np.repeat([1.0, 0.1], audio.SEGMENT_FRAMES)  # quieter side
@@ -331,10 +332,10 @@ def test_sparse_code_beats_the_pca_of_the_same_size_on_an_unheard_song():
     mean, basis = autoencode.fit_pca(segments_of(train).reshape(-1, audio.SEGMENT_FRAMES * audio.CHANNELS), 32)
     test_segments = segments_of(synth_song(4.0, seed=4))
     flat = test_segments.reshape(len(test_segments), -1)
-    pca = audio.overlap_add(((flat - mean) @ basis @ basis.T + mean).reshape(test_segments.shape))
+    pca = crossfade.overlap_add(((flat - mean) @ basis @ basis.T + mean).reshape(test_segments.shape))
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=32)
-    sparse = audio.overlap_add(decoder.predict(encoder.predict(test_segments, verbose=0), verbose=0))
-    original = audio.overlap_add(test_segments)
+    sparse = crossfade.overlap_add(decoder.predict(encoder.predict(test_segments, verbose=0), verbose=0))
+    original = crossfade.overlap_add(test_segments)
     assert metrics.si_sdr_db(original, sparse) > metrics.si_sdr_db(original, pca) + 3
     # Not the spectral distances: on these pure synthetic tones the noise fill of quiet bands costs more log-mel
     # distance than PCA's muffling does; on real music it is the other way round (bench/fidelity.py, docs/codec.md).

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from common import paths
+from common.score_models import OUTPUT
 from tests.conftest import TINY_SCORE
 
 REPO_ROOT = paths.REPO_ROOT
@@ -93,7 +94,8 @@ def test_mirrored_strategy_trains_autoencoder_and_score_model_on_two_cpu_replica
     assert model_files(tmp_path / "ae-models") == ["autoencoder.keras", "decoder.keras", "encoder.keras"]
     assert "conv1d.keras" in model_files(score_models)
     record = json.loads(paths.model_record_path(score_models, "conv1d").read_text())
-    assert record["args"]["strategy"] == "mirrored" and record["validation"]["val_mse"] > 0
+    assert record["args"]["strategy"] == "mirrored" and record["output"] == OUTPUT
+    assert record["validation_ranking"]["model"]["queries"] > 0
 
 
 def test_two_multiworker_processes_train_together_and_only_the_chief_saves(pipeline, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 import autoencode
 from common import audio, models
-from common.codec_layers import (
+from common.codec import (
     MAX_ENVELOPE_GAIN,
     MIN_ENVELOPE_GAIN,
     SparseFormat,

@@ -1,127 +1,77 @@
-"""Score models and continuations: baselines, the Gaussian read-out, continuations from real steps,
-determinism, and 60-second continuations that keep the seed's loudness without clipping."""
+"""Continuations: the score model steering real steps, determinism, and 60-second continuations that keep the
+seed's loudness without clipping. (The score models' parts: tests/common/test_score_layers.py.)"""
+import argparse
+import json
+import shutil
+
 import numpy as np
 import pytest
 import soundfile
 
 import lstm_creater
 import music_generator
-from common import audio, metrics, paths, score_models, step_features
+from common import audio, datasets, metrics, paths, ranking, score_models, step_features
 from tests.conftest import TINY_SCORE, synth_song, write_song
 
 
-def test_baselines_on_a_hand_made_score():
-    train = np.array([[0, 0], [2, 2]], np.float32)  # mean step (1, 1)
-    song = np.array([[0, 0], [1, 1], [2, 2], [3, 3]], np.float32)
-    # Windows of 2 -> 1 steps: [0 1] -> 2 and [1 2] -> 3. Repeat last: errors 1, 1 per dimension;
-    # mean step: errors 1 and 2 per dimension -> MSE (1 + 1 + 4 + 4) / 4.
-    for batch in (1, 4096):
-        figures = score_models.baselines(train, song, np.array([0, 1]), in_steps=2, out_steps=1, batch=batch)
-        assert figures == {"repeat_last_step": pytest.approx(1.0), "mean_step": pytest.approx(2.5)}
+def generation_args(**settings):
+    """The generator's settings continue_with_real_steps reads, as its flags give them."""
+    defaults = {"temperature": 1.0, "min_run": 2, "max_run": 4, "model_weight": 1.0, "quiet": True}
+    return argparse.Namespace(**{**defaults, **settings})
 
 
-def test_gaussian_loss_and_mean_error_by_hand():
-    from common.score_layers import gaussian_nll, mean_mse
-
-    targets = np.ones((1, 1, 2), np.float32)
-    prediction = np.array([[[0.0, 3.0, 2.0, 1.0]]], np.float32)  # means (0, 3), stds (2, 1)
-    expected_nll = np.mean([0.5 * (1 / 2) ** 2 + np.log(2), 0.5 * 2 ** 2 + np.log(1)])
-    assert float(gaussian_nll(targets, prediction)[0]) == pytest.approx(expected_nll, rel=1e-5)
-    assert float(mean_mse(targets, prediction)[0]) == pytest.approx((1 + 4) / 2)
-
-
-def test_beta_nll_trusts_windows_by_their_spread_and_keeps_the_spreads_optimum():
-    import tensorflow as tf
-
-    from common.score_layers import BetaGaussianNLL, gaussian_nll
-
-    def mean_gradients(beta, spreads, errors):
-        """Gradient of the loss on each window's predicted mean and spread (two windows, one step, one number)."""
-        targets = tf.zeros((2, 1, 1))
-        means, spreads = tf.Variable(np.float32(errors)), tf.Variable(np.float32(spreads))
-        with tf.GradientTape() as tape:
-            prediction = tf.reshape(tf.stack([means, spreads], axis=-1), (2, 1, 2))
-            loss = BetaGaussianNLL(beta)(targets, prediction)
-        return [gradient.numpy() for gradient in tape.gradient(loss, [means, spreads])]
-
-    # The same error (1) in two windows, predicted spreads 0.1 and 1: the plain NLL pulls the first window's
-    # mean 100x as hard as the second's (error / variance), beta 0.5 10x, beta 1 as hard (MSE).
-    for beta, ratio in ((0.0, 100.0), (0.5, 10.0), (1.0, 1.0)):
-        on_mean, _ = mean_gradients(beta, [0.1, 1.0], [1.0, 1.0])
-        assert on_mean[0] / on_mean[1] == pytest.approx(ratio, rel=1e-4)
-    # Each spread equal to its window's |error| is the NLL's optimum: the weight (no gradient) keeps it there.
-    _, on_spread = mean_gradients(0.5, [1.0, 0.5], [1.0, 0.5])
-    np.testing.assert_allclose(on_spread, 0.0, atol=1e-6)
-    # Beta 0 is the plain NLL, value for value.
-    prediction = np.array([[[0.0, 2.0]], [[3.0, 1.0]]], np.float32)
-    targets = np.ones((2, 1, 1), np.float32)
-    assert float(BetaGaussianNLL(0.0)(targets, prediction)) == pytest.approx(
-        float(np.mean(gaussian_nll(targets, prediction))), rel=1e-6)
+def random_songs(lengths, latent, rng):
+    """datasets.SongsHeard of songs of random steps."""
+    total = sum(lengths)
+    return datasets.SongsHeard(rng.normal(size=(total, latent)).astype(np.float32),
+                               rng.normal(size=(total, step_features.SIZE)).astype(np.float32),
+                               rng.normal(size=(total, 2, step_features.SEAM_BANDS)).astype(np.float32),
+                               np.repeat(np.arange(len(lengths)), lengths), np.cumsum([0] + lengths[:-1]),
+                               np.array(lengths))
 
 
-def tiny_model(latent=3, in_steps=8, out_steps=2, seed=1):
-    """A wrapped LSTM score model with random (not zero) read-out weights, so its predictions depend on its input."""
+@pytest.mark.parametrize("max_run", [3, 6])
+def test_the_generator_asks_the_model_about_the_windows_it_plays_one_gaussian_each(max_run, monkeypatch):
+    """However many places a run may leave at, each window's Gaussian is the model's for that window alone."""
     import keras
 
-    keras.utils.set_random_seed(seed)
-    mean, variance = np.linspace(-1, 1, latent), np.linspace(1, 4, latent)
-    model = score_models.wrap_body(lstm_creater.build_body(in_steps, out_steps, latent, units=4), in_steps, out_steps,
-                                   latent, mean, variance, input_noise=0.1, name="lstm")
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if layer.__class__.__name__ == "Dense":  # the body's read-out and the bridge
-            layer.set_weights([rng.normal(0, 0.3, weights.shape) for weights in layer.get_weights()])
-    return model, mean, variance
-
-
-def test_untrained_model_predicts_the_references_mean_step_and_spread():
-    latent, in_steps = 3, 8
-    mean, variance = np.array([1.0, -2.0, 0.5]), np.array([1.0, 4.0, 0.25])
-    model = score_models.wrap_body(lstm_creater.build_body(in_steps, 2, latent, units=4), in_steps, 2, latent,
-                                   mean, variance, input_noise=0.0, name="lstm")
-    window = np.random.default_rng(0).normal(size=(1, in_steps, latent)).astype(np.float32)
-    alternating = np.sign(np.arange(in_steps) % 2 - 0.5)[:, None]  # -1, +1, -1, ...
-    reference = (np.array([5.0, 0.0, -1.0]) + np.array([3.0, 0.0, 1.0]) * alternating)[None].astype(np.float32)
-    prediction = model.predict(score_models.model_inputs(window, reference), verbose=0)
-    predicted_mean, spread = prediction[0, :, :latent], prediction[0, :, latent:]
-    np.testing.assert_allclose(predicted_mean, np.tile([5.0, 0.0, -1.0], (2, 1)), atol=1e-5)
-    # The reference's std per dimension, with the floor of 1 % of the training variance.
-    np.testing.assert_allclose(spread, np.tile(np.sqrt(np.array([9.0, 0.0, 1.0]) + 0.01 * variance), (2, 1)),
-                               rtol=1e-5)
-
-
-def test_a_twice_as_loud_window_gets_a_twice_as_loud_prediction():
-    """Reversible normalisation: scaling window and reference about the training mean scales mean and spread."""
-    model, mean, _ = tiny_model()
-    window = (mean + 20 * np.random.default_rng(0).normal(size=(1, 8, 3))).astype(np.float32)  # floor negligible
-    louder = (mean + 2 * (window - mean)).astype(np.float32)
-    base_mean, base_spread = np.split(model.predict(score_models.model_inputs(window), verbose=0), 2, axis=-1)
-    loud_mean, loud_spread = np.split(model.predict(score_models.model_inputs(louder), verbose=0), 2, axis=-1)
-    assert np.abs(base_mean - mean).min() > 1e-3  # the body does move the prediction away from the mean
-    np.testing.assert_allclose(loud_mean - mean, 2 * (base_mean - mean), rtol=2e-3, atol=1e-4)
-    np.testing.assert_allclose(loud_spread, 2 * base_spread, rtol=2e-3)
-
-
-def test_the_lstm_is_compiled_with_xla_for_generation_and_predicts_as_without_it():
-    import conv1d_creater
-    from common import models
-
-    model, mean, _ = tiny_model()
-    conv1d = score_models.wrap_body(conv1d_creater.build_body(8, 2, 3, filters=4, kernel_size=3), 8, 2, 3, mean,
-                                    np.ones(3), input_noise=0.0, name="conv1d")
-    assert score_models.is_recurrent(model) and not score_models.is_recurrent(conv1d)
-    window = (mean + np.random.default_rng(3).normal(size=(1, 8, 3))).astype(np.float32)
-    inputs = score_models.model_inputs(window)
-    plain, compiled = (models.inference(model, inputs, jit_compile=jit) for jit in (False, True))
-    np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-5)
-    assert np.abs(plain - model.predict(inputs, verbose=0)).max() < 1e-5
-    # A pool of two 30-step songs of random steps, whatever they sound like.
+    keras.utils.set_random_seed(0)
+    latent, in_steps, out_steps = 3, 40, 5
+    body = lstm_creater.build_body(in_steps, out_steps, score_models.body_outputs(), units=4)
+    model = score_models.wrap_body(body, in_steps, out_steps, latent, np.ones(step_features.SIZE, np.float32),
+                                   np.ones(latent), 0.0, "lstm")
     rng = np.random.default_rng(0)
-    pool = (rng.normal(size=(60, 3)).astype(np.float32), rng.normal(size=(60, step_features.SIZE)).astype(np.float32),
-            np.repeat([0, 1], 30))
-    music_generator.continue_with_real_steps(model, window[0], rng.normal(size=(8, step_features.SIZE)), pool, 4,
-                                             1.0, 4, rng, quiet=True)
-    assert set(model.__dict__["_musicgen_inference"]) == {False, True}  # the generator took the compiled one
+    for layer in model.layers:  # a body whose outputs matter, so that windows are told apart
+        if layer.__class__.__name__ in ("Dense", "LSTM"):
+            layer.set_weights([rng.normal(0, 0.3, weights.shape) for weights in layer.get_weights()])
+    pool = random_songs([30, 50, 40], latent, rng)
+    seed_score = rng.normal(size=(in_steps, latent)).astype(np.float32)
+    seed_features = rng.normal(size=(in_steps, step_features.SIZE)).astype(np.float32)
+    seed_seams = rng.normal(size=(in_steps, 2, step_features.SEAM_BANDS)).astype(np.float32)
+    asked = []
+
+    class Recording(music_generator.StepChoice):
+        def extend(self, predict, steps):
+            def recorded(windows):
+                gaussians = predict(windows)
+                asked.append((windows, gaussians))
+                return gaussians
+            return super().extend(recorded, steps)
+
+    monkeypatch.setattr(music_generator, "StepChoice", Recording)
+    new, chooser = music_generator.continue_with_real_steps(
+        model, seed_score, seed_features, seed_seams, (None, 0.0), pool, 30, generation_args(max_run=max_run), rng)
+    everything = np.concatenate([seed_score, pool.scores])
+    assert new.shape == (30, latent) and np.array_equal(new, everything[chooser.history[in_steps:in_steps + 30]])
+    assert len(asked) == chooser.joins and max(len(windows) for windows, _ in asked) > 1
+    features = np.concatenate([seed_features, pool.features])
+    for windows, gaussians in asked[:6]:
+        assert gaussians.shape == (len(windows), out_steps, 2 * step_features.SIZE)
+        alone = np.concatenate([model.predict(score_models.model_inputs(everything[window][None],
+                                                                        features[window][None]), verbose=0)
+                                for window in windows])
+        np.testing.assert_allclose(gaussians, alone, rtol=1e-4, atol=1e-5)
+    assert len({gaussian.tobytes() for _, gaussians in asked for gaussian in gaussians}) > 10  # not one answer
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +81,6 @@ def lstm_dirs(pipeline, tmp_path_factory):
     64 score numbers rather than the pipeline's 16: a minute sampled from 16 numbers per step swings by
     several dB from second to second by chance alone, which is not what the loudness test is about.
     """
-    import shutil
-
     import autoencode
     import create_encoded_data
 
@@ -142,15 +90,32 @@ def lstm_dirs(pipeline, tmp_path_factory):
     autoencode.main(dirs + ["--arch", "dense", "--latent-dim", "64", "--epochs", "1", "--pca-segments", "128",
                             "--batch-size", "16", "--preview-seconds", "0", "-q"])
     create_encoded_data.main(dirs + ["-q"])
-    figures = lstm_creater.main(dirs + TINY_SCORE + ["--units", "8", "--epochs", "3"])
+    figures = lstm_creater.main(dirs + TINY_SCORE + ["--units", "8", "--epochs", "1"])
     return dirs, figures
 
 
-def test_score_model_reports_both_baselines(lstm_dirs):
-    _, figures = lstm_dirs
-    assert figures["mean_step_mse"] < figures["repeat_last_step_mse"]
-    assert figures["improvement_over_mean"] == pytest.approx(1 - figures["val_mse"] / figures["mean_step_mse"])
-    assert 0.3 < figures["calibration"] < 3  # the predicted spread is of the size of the real errors
+def test_the_record_holds_the_validation_ranking_that_the_saved_model_and_the_simple_scorers_give(lstm_dirs):
+    """The what-comes-next test on the validation song, done again here from the saved files."""
+    from common.models import load_codec
+
+    dirs, figures = lstm_dirs
+    models_dir, folder = dirs[3], paths.scores_dir(dirs[1])
+    record = json.loads(paths.model_record_path(models_dir, "lstm").read_text())
+    assert record["validation_ranking"] == figures and record["output"] == score_models.OUTPUT
+    assert record["step_features"] == step_features.VERSION and record["epochs_run"] == 1
+    _, _, autoencoder = load_codec(models_dir)
+    model, _ = music_generator.load_score_model(models_dir, "lstm", autoencoder)
+    index = datasets.score_index(folder, autoencoder["fingerprint"])
+    train, validation = (datasets.songs_heard(folder, index, split) for split in ("train", "validation"))
+    queries = ranking.same_song_queries(validation, 40, 5, np.std(train.features, axis=0),
+                                        train.scores.var(axis=0) + 1e-6, score_models.VALIDATION_STRIDE)
+    scorers = {"model": score_models.model_figures(model), **ranking.BASELINES}
+    again = {name: ranking.summary(ranking.ranks(scorer(queries))) for name, scorer in scorers.items()}
+    assert set(figures) == {"model", "last step", "mean step", "continuity", "history"}
+    # One 14-s validation song: windows at steps 40, 44 and 48.
+    assert all(summary["queries"] == 3 for summary in figures.values())
+    for name, summary in figures.items():
+        assert summary == pytest.approx(again[name]), name
 
 
 def generate(lstm_dirs, tmp_path, name, *extra):
@@ -167,19 +132,27 @@ def generate(lstm_dirs, tmp_path, name, *extra):
     return samples, figures
 
 
-def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path):
-    first, _ = generate(lstm_dirs, tmp_path, "a", "--seconds", "4", "--random-seed", "3")
-    again, _ = generate(lstm_dirs, tmp_path, "b", "--seconds", "4", "--random-seed", "3")
-    other, _ = generate(lstm_dirs, tmp_path, "c", "--seconds", "4", "--random-seed", "4")
+@pytest.mark.parametrize("model_weight", ["1", "0"])
+def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path, model_weight):
+    """With the score model's part in every join (weight 1) and with joins by sound alone (0). The seed is a song
+    the corpus does not have: a training song's opening goes on with that song's own next steps, whatever the
+    random seed."""
+    write_song(tmp_path / "seed.wav", seconds=12, seed=7)
+    weight = ["--model-weight", model_weight]
+    first, _ = generate(lstm_dirs, tmp_path, "a", "--seconds", "4", "--random-seed", "3", *weight)
+    again, _ = generate(lstm_dirs, tmp_path, "b", "--seconds", "4", "--random-seed", "3", *weight)
+    other, _ = generate(lstm_dirs, tmp_path, "c", "--seconds", "4", "--random-seed", "4", *weight)
     np.testing.assert_array_equal(first, again)
     assert np.abs(first - other).mean() > 0.1 * np.abs(first).mean()
-    mean_a, _ = generate(lstm_dirs, tmp_path, "d", "--seconds", "4", "--temperature", "0", "--random-seed", "3")
-    mean_b, _ = generate(lstm_dirs, tmp_path, "e", "--seconds", "4", "--temperature", "0", "--random-seed", "4")
-    np.testing.assert_array_equal(mean_a, mean_b)
+    best_a, _ = generate(lstm_dirs, tmp_path, "d", "--seconds", "4", "--temperature", "0", "--random-seed", "3",
+                         *weight)
+    best_b, _ = generate(lstm_dirs, tmp_path, "e", "--seconds", "4", "--temperature", "0", "--random-seed", "4",
+                         *weight)
+    np.testing.assert_array_equal(best_a, best_b)
 
 
 def test_a_minute_of_real_steps_joins_songs_keeps_the_level_and_replays_nothing_for_long(lstm_dirs, tmp_path):
-    samples, figures = generate(lstm_dirs, tmp_path, "real", "--seconds", "60", "--max-run", "6")
+    samples, figures = generate(lstm_dirs, tmp_path, "real", "--seconds", "60", "--min-run", "4", "--max-run", "6")
     seed_level = audio.rms_db(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0][:40 * audio.STEP_FRAMES])
     drift = metrics.loudness_per_second(samples)[2:] - seed_level
     assert len(samples) == 60 * audio.SAMPLE_RATE and np.isfinite(samples).all() and np.abs(samples).max() <= 1
@@ -195,21 +168,21 @@ def test_a_minute_of_real_steps_joins_songs_keeps_the_level_and_replays_nothing_
 
 
 def test_real_steps_are_steps_of_the_seed_or_the_corpus_and_the_model_reads_them_back(lstm_dirs):
-    from common import datasets, step_features
     from common.models import encode, load_codec
 
     dirs, _ = lstm_dirs
     encoder, _, autoencoder = load_codec(dirs[3])
     model, _ = music_generator.load_score_model(dirs[3], "lstm", autoencoder)
-    scores, _, _ = pool = datasets.song_steps_heard(paths.scores_dir(dirs[1]), autoencoder["fingerprint"])
+    pool = datasets.song_steps_heard(paths.scores_dir(dirs[1]), autoencoder["fingerprint"])
     seed_steps = audio.frame_steps(synth_song(10, seed=7))  # a song the corpus does not have
     seed_score = encode(encoder, seed_steps)
     new, chooser = music_generator.continue_with_real_steps(
-        model, seed_score, step_features.step_features(seed_steps), pool, 48, 1.0, 4, np.random.default_rng(0),
-        quiet=True)
-    everything = np.concatenate([seed_score, scores])
+        model, seed_score, step_features.step_features(seed_steps), step_features.seam_spectra(seed_steps),
+        step_features.beat_period(seed_steps), pool, 48, generation_args(), np.random.default_rng(0))
+    everything = np.concatenate([seed_score, pool.scores])
     # Each new step is one of the pool's, exactly (no level hold here), in the order the chooser played them
-    # (it chooses whole windows of 5: 50 steps, of which the first 48 are kept).
+    # (whole runs: of the steps played, the first 48 are kept).
+    assert len(chooser.history) >= len(seed_score) + 48
     assert np.array_equal(new, everything[chooser.history[len(seed_score):len(seed_score) + 48]])
     assert chooser.longest_run <= 4 and chooser.joins >= 48 // 4
     # No short loops: no step comes back within 4 s (16 steps) of being played.
@@ -218,9 +191,6 @@ def test_real_steps_are_steps_of_the_seed_or_the_corpus_and_the_model_reads_them
 
 
 def test_real_steps_need_step_features_and_say_which_step_to_rerun(lstm_dirs, tmp_path, capsys):
-    import json
-    import shutil
-
     dirs, _ = lstm_dirs
     data = tmp_path / "data"
     shutil.copytree(dirs[1], data)
@@ -237,37 +207,45 @@ def test_real_steps_need_step_features_and_say_which_step_to_rerun(lstm_dirs, tm
     assert "rerun create_encoded_data.py" in error and len(error.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("missing", ["output", "autoencoder_fingerprint"])
-def test_an_old_style_score_model_names_the_script_to_rerun(lstm_dirs, tmp_path, capsys, missing):
-    import json
-    import shutil
-
+@pytest.mark.parametrize("change", [{"output": None}, {"autoencoder_fingerprint": None}, {"output": "gaussian"},
+                                    {"step_features": 1}],
+                         ids=["no-output", "no-fingerprint", "gaussian", "features-1"])
+def test_a_score_model_from_before_names_the_steps_to_rerun(lstm_dirs, tmp_path, capsys, change):
+    """Records without an output or fingerprint, score models that predicted a Gaussian over the score ("gaussian")
+    and models trained on step features of version 1."""
     dirs, _ = lstm_dirs
     models = tmp_path / "models"
-    shutil.copytree(dirs[3], models)
+    shutil.copytree(dirs[3], models, ignore=shutil.ignore_patterns("logs", "checkpoints"))
     record_path = models / "lstm.json"
     record = json.loads(record_path.read_text())
-    record.pop(missing)
+    for key, value in change.items():
+        if value is None:
+            del record[key]
+        else:
+            record[key] = value
     record_path.write_text(json.dumps(record))
-    seed = tmp_path / "seed.wav"
+    seed, out = tmp_path / "seed.wav", tmp_path / "out.wav"
     write_song(seed, seconds=12)
     with pytest.raises(SystemExit) as exit_info:
-        music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed), "-q"])
+        music_generator.main(["--data-dir", dirs[1], "--models-dir", str(models), "--seed-file", str(seed), "-q",
+                              "--out", str(out)])
     assert exit_info.value.code == 1
-    assert "rerun lstm_creater.py" in capsys.readouterr().err
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("error: ") and "Traceback" not in error
+    assert error.endswith("rerun create_encoded_data.py, then lstm_creater.py") and not out.exists()
 
 
 def sparse_decoder(latent, transform):
     import keras
 
-    from common.codec_layers import SparseSpectrumDecoding, code_layout
+    from common.codec import SparseSpectrumDecoding, code_layout
 
     peaks, bands = code_layout(latent)
     return keras.Sequential([keras.Input((latent,)), SparseSpectrumDecoding(peaks, bands, transform=transform)])
 
 
 def random_sparse_codes(steps, latent, transform, value_size, level, seed=0):
-    from common.codec_layers import code_layout, spectrum_bins
+    from common.codec import code_layout, spectrum_bins
 
     peaks, bands = code_layout(latent)
     rng = np.random.default_rng(seed)
@@ -277,7 +255,7 @@ def random_sparse_codes(steps, latent, transform, value_size, level, seed=0):
 
 
 def test_a_scaled_sparse_code_decodes_to_the_scaled_sound():
-    from common.codec_layers import scale_codes
+    from common.codec import scale_codes
     from common.models import inference
 
     decoder = sparse_decoder(64, "dct")
@@ -310,8 +288,6 @@ def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(t
 
 
 def test_the_continuation_benchmark_seeds_each_song_back_to_back_while_a_continuation_fits():
-    import argparse
-
     from bench.continuation import seed_offsets
 
     args = argparse.Namespace(offset=20.0, seed_spacing=70.0, seconds=60.0)

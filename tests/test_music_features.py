@@ -108,3 +108,24 @@ def test_onset_f_of_a_click_train_is_1_against_itself_and_near_0_against_a_copy_
     train = clicks(10, 0.5)
     assert mf.onset_f_measure(train, train) == 1.0
     assert mf.onset_f_measure(train, clicks(10, 0.5, shift=0.1)) < 0.1
+
+
+def test_onset_precision_falls_with_added_onsets_and_recall_with_lost_ones():
+    train, twice_as_many = clicks(10, 0.5), clicks(10, 0.25)
+    added = mf.onset_agreement(train, twice_as_many)
+    assert added["reference_count"] == 20 and added["estimate_count"] == 40
+    assert added["recall"] == 1.0 and 0.45 < added["precision"] < 0.55
+    lost = mf.onset_agreement(twice_as_many, train)
+    assert lost["precision"] == 1.0 and 0.45 < lost["recall"] < 0.55
+
+
+def test_band_level_differences_see_a_low_pass_in_its_bands_only():
+    import scipy.signal
+
+    white = noise(5, seed=3)
+    low_passed = scipy.signal.sosfiltfilt(scipy.signal.butter(8, 4000, fs=RATE, output="sos"), white, axis=0)
+    differences = mf.band_level_differences_db(white, low_passed)
+    assert np.all(np.abs(differences[:2]) < 0.2), differences  # 20-200 Hz and 0.2-1 kHz untouched
+    assert -1.5 < differences[2] < 0  # 1-4 kHz: only the filter's knee
+    assert differences[3] < -15 and differences[4] < -60, differences  # the knee is at the band's bottom
+    assert np.all(np.abs(mf.band_level_differences_db(white, 0.5 * white) + 6.02) < 0.01)

@@ -8,7 +8,7 @@ import scipy.signal
 
 import autoencode
 from common import audio, models
-from common.codec_layers import (
+from common.codec import (
     BAND_KNEE_HZ,
     DEFAULT_FINE_BLOCKS,
     DEFAULT_NOISE_BLOCKS,
@@ -17,7 +17,6 @@ from common.codec_layers import (
     SparseFormat,
     SparseSpectrumDecoding,
     SparseSpectrumEncoding,
-    _residual_envelope,
     band_of_each_bin,
     code_layout,
     noise_group_of_hertz,
@@ -25,6 +24,7 @@ from common.codec_layers import (
     scale_codes,
     sparse_format,
 )
+from common.codec.noise import _block_envelope
 
 LATENT = 512  # the default: 8 envelope blocks, 12 x 4 noise blocks and 16 fine blocks
 GROUPS, BLOCKS, FINE = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS, DEFAULT_FINE_BLOCKS
@@ -49,6 +49,24 @@ def hat_song(steps=12, seed=0):
 def round_trip(song, **settings):
     encoder, decoder = autoencode.build_sparse(LATENT, **settings)
     return models.decode(decoder, models.encode(encoder, audio.frame_steps(song)))
+
+
+# What a decoder saved at commit 912bdaa has of the settings added since (tests/test_noise_fill.py tests them).
+SAVED_BEFORE_THE_TOTAL = {"noise_envelope": "residual", "full_fill_hz": [], "cutoff_drop_db": 0.0,
+                          "noise_window": "sine"}
+
+
+def codec_saved_before_the_total():
+    """The default 512-number codec as saved before its noise envelope measured the whole sound: its layers'
+    configs without the newer settings, as loading such a saved model gives them."""
+    encoder, decoder = autoencode.build_sparse(LATENT)
+    encoding, decoding = encoder.layers[-1].get_config(), decoder.layers[-1].get_config()
+    encoding.pop("noise_envelope")
+    for key in SAVED_BEFORE_THE_TOTAL:
+        decoding.pop(key)
+    segment, score = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS)), keras.Input((LATENT,))
+    return (keras.Model(segment, SparseSpectrumEncoding.from_config(encoding)(segment)),
+            keras.Model(score, SparseSpectrumDecoding.from_config(decoding)(score)))
 
 
 def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
@@ -103,7 +121,7 @@ def test_the_smooth_noise_spectrum_goes_from_band_centre_to_band_centre_and_fall
     goes down from the last band's centre to the top band's (19.4 kHz) and keeps falling past it."""
     import tensorflow as tf
 
-    from common.codec_layers import NOISE_TABLE, _short_time_noise
+    from common.codec.noise import NOISE_TABLE, _short_time_noise
 
     bands = 58
     log_level = np.full(bands // 2, -4.0, np.float32)
@@ -131,8 +149,9 @@ def test_the_groups_split_at_log_spaced_frequencies():
 
 
 def test_the_encoder_keeps_the_rms_of_what_the_peaks_leave_out_in_each_group_and_block():
-    """Loud noise above 3 kHz in one block of each step over a steady low tone: the top group's envelope
-    has it in that block, the bottom group's (the tone is all peaks, its rest is tiny) stays low and flat."""
+    """Codes saved before the total: loud noise above 3 kHz in one block of each step over a steady low tone:
+    the top group's envelope has it in that block, the bottom group's (the tone is all peaks, its rest is tiny)
+    stays low and flat."""
     rng = np.random.default_rng(1)
     t = np.arange(4 * audio.STEP_FRAMES) / SR
     song = 0.3 * np.sin(2 * np.pi * 110 * t)[:, None] * np.ones(2)
@@ -142,7 +161,7 @@ def test_the_encoder_keeps_the_rms_of_what_the_peaks_leave_out_in_each_group_and
     for step in range(4):
         start = step * audio.STEP_FRAMES + burst_block * hop
         song[start:start + hop] += 0.2 * burst[start:start + hop]
-    encoder, decoder = autoencode.build_sparse(LATENT)
+    encoder, decoder = codec_saved_before_the_total()
     peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
     codes = models.encode(encoder, audio.frame_steps(song.astype(np.float32)))
     envelope = codes[1:-1, 2 * peaks + bands:2 * peaks + bands + GROUPS * BLOCKS].reshape(-1, GROUPS, BLOCKS)
@@ -156,11 +175,11 @@ def test_the_encoder_keeps_the_rms_of_what_the_peaks_leave_out_in_each_group_and
 
 
 def test_the_decoded_noise_has_the_level_its_envelope_asks_for_in_each_group_and_block():
-    """A code with no peaks: what it decodes to is all noise, whose RMS per group and block, measured as the
-    encoder measures it, is NOISE_GAIN times the envelope's."""
+    """Codes saved before the total: a code with no peaks decodes to noise alone, whose RMS per group and block,
+    measured as the encoder measures it, is NOISE_GAIN times the envelope's."""
     import tensorflow as tf
 
-    _, decoder = autoencode.build_sparse(LATENT)
+    _, decoder = codec_saved_before_the_total()
     peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
     rng = np.random.default_rng(2)
     codes = np.zeros((6, LATENT), np.float32)
@@ -173,7 +192,7 @@ def test_the_decoded_noise_has_the_level_its_envelope_asks_for_in_each_group_and
     targets = targets.reshape(6, -1).astype(np.float32)
     codes[:, 2 * peaks + bands:2 * peaks + bands + GROUPS * BLOCKS] = targets
     segments = models.inference(decoder, codes)
-    measured = np.asarray(_residual_envelope(tf.constant(segments), GROUPS, BLOCKS))
+    measured = np.asarray(_block_envelope(tf.constant(segments), GROUPS, BLOCKS))
     # The noise is random and a block is short (62 ms): each block's level is off by about 1 dB, few by 3.5.
     error_db = 20 / np.log(10) * (measured - targets - np.log(NOISE_GAIN))
     assert np.abs(np.median(error_db)) < 0.5 and np.median(np.abs(error_db)) < 1.5, error_db
@@ -203,7 +222,7 @@ def test_the_fine_blocks_shape_the_noise_above_2_5_khz_within_each_block_and_kee
     shaped = models.inference(decoder, codes)
 
     def db(segments, groups, blocks):
-        return 20 / np.log(10) * np.asarray(_residual_envelope(tf.constant(segments), groups, blocks)).reshape(
+        return 20 / np.log(10) * np.asarray(_block_envelope(tf.constant(segments), groups, blocks)).reshape(
             -1, groups, blocks)
 
     fine = db(shaped, 3, FINE)

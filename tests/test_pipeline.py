@@ -88,36 +88,75 @@ def test_the_generators_pool_holds_every_song_with_what_its_steps_sound_like_but
 
     folder = paths.scores_dir(pipeline["data"])
     index = json.loads((folder / "index.json").read_text())
+    assert index["step_features"] == step_features.VERSION
     fingerprint = index["autoencoder_fingerprint"]
-    scores, features, sources = datasets.song_steps_heard(folder, fingerprint)
-    assert scores.shape == (3 * 56, 16) and features.shape == (3 * 56, step_features.SIZE)
-    assert np.array_equal(np.bincount(sources), [56, 56, 56])
-    # What step 4 stored is what the steps sound like.
+    pool = datasets.song_steps_heard(folder, fingerprint)
+    assert pool.scores.shape == (3 * 56, 16) and pool.features.shape == (3 * 56, step_features.SIZE)
+    assert pool.seams.shape == (3 * 56, 2, step_features.SEAM_BANDS)
+    assert np.array_equal(np.bincount(pool.sources), [56, 56, 56])
+    assert pool.starts.tolist() == [0, 56, 112] and pool.lengths.tolist() == [56, 56, 56]
+    # What step 4 stored is what the steps sound like, and their seams.
     steps = datasets.load_song_steps(paths.steps_dir(pipeline["data"]), json.loads(
         (paths.steps_dir(pipeline["data"]) / "index.json").read_text())["songs"][0])
-    np.testing.assert_allclose(features[:56], step_features.step_features(steps), atol=1e-4)
+    np.testing.assert_allclose(pool.features[:56], step_features.step_features(steps), atol=1e-4)
+    np.testing.assert_allclose(pool.seams[:56], step_features.seam_spectra(steps), atol=1e-3)
     # The seed's own song ("song 1.flac" seeded as "song 1") stays out.
-    _, _, without = datasets.song_steps_heard(folder, fingerprint, leave_out="song 1")
-    assert len(without) == 2 * 56 and 1 not in set(without.tolist())
+    without = datasets.song_steps_heard(folder, fingerprint, leave_out="song 1")
+    assert len(without.sources) == 2 * 56 and 1 not in set(without.sources.tolist())
+    assert without.starts.tolist() == [0, 56]
+    # The score models' splits: the validation song alone, the others for training.
+    splits = {split: datasets.songs_heard(folder, index, split) for split in ("train", "validation")}
+    validation = [number for number, song in enumerate(index["songs"]) if song["split"] == "validation"]
+    assert set(splits["validation"].sources.tolist()) == set(validation) and len(splits["train"].sources) == 2 * 56
 
 
 @pytest.fixture(scope="module")
 def score_models(pipeline):
-    """Both tiny score models trained once; their main() return values are the reported figures."""
-    return {"conv1d": conv1d_creater.main(pipeline["dirs"] + TINY_SCORE + ["--filters", "8"]),
-            "lstm": lstm_creater.main(pipeline["dirs"] + TINY_SCORE + ["--units", "8"])}
+    """Both tiny score models trained for one epoch; their main() return values are the validation ranking."""
+    one_epoch = TINY_SCORE + ["--epochs", "1"]
+    return {"conv1d": conv1d_creater.main(pipeline["dirs"] + one_epoch + ["--filters", "8"]),
+            "lstm": lstm_creater.main(pipeline["dirs"] + one_epoch + ["--units", "8"])}
+
+
+def check_score_model_record(models_dir, name, figures, epochs):
+    from common import score_models as shared
+    from common import step_features
+
+    record = json.loads(paths.model_record_path(models_dir, name).read_text())
+    assert record["output"] == shared.OUTPUT and record["step_features"] == step_features.VERSION
+    assert record["in_steps"] == 40 and record["out_steps"] == 5 and record["latent_dim"] == 16
+    assert record["epochs_run"] == epochs and record["validation_ranking"] == figures
+    assert set(figures) == {"model", "last step", "mean step", "continuity", "history"}
+    for summary in figures.values():
+        assert summary["queries"] == 3  # the 14-s validation song: windows at steps 40, 44 and 48
+        assert 0 <= summary["top1"] <= summary["top5"] <= 1 and summary["top1"] <= summary["mrr"] <= 1
+    # Nothing of the score models that predicted a Gaussian over the score.
+    assert not {"validation", "residual_std", "nll_beta"} & (set(record) | set(record["args"]))
+    return record
 
 
 @pytest.mark.parametrize("name", ["conv1d", "lstm"])
-def test_score_models_train_and_report_baselines(pipeline, score_models, name):
-    figures = score_models[name]
-    assert figures["val_mse"] > 0 and figures["repeat_last_step_mse"] > 0 and figures["mean_step_mse"] > 0
-    assert figures["improvement_over_repeat"] == pytest.approx(1 - figures["val_mse"] / figures["repeat_last_step_mse"])
-    record = json.loads(paths.model_record_path(pipeline["models"], name).read_text())
-    assert len(record["residual_std"]) == 16 and record["in_steps"] == 40
-    assert record["validation"]["val_mse"] == figures["val_mse"]
-    # Nothing that only sampled continuations used (sampling is gone: music_generator.py joins real steps).
-    assert not {"surprise_profiles", "error_factors", "peak_limits", "score_min", "score_max"} & set(record)
+def test_score_models_train_and_record_the_what_comes_next_test(pipeline, score_models, name):
+    check_score_model_record(pipeline["models"], name, score_models[name], epochs=1)
+    assert paths.model_path(pipeline["models"], name).is_file()
+    assert paths.loss_plot_path(pipeline["models"], name).is_file()
+
+
+def test_epochs_0_saves_the_untrained_score_models_which_are_their_experts_alone(pipeline, tmp_path, capsys):
+    models = tmp_path / "models"
+    shutil.copytree(pipeline["models"], models,
+                    ignore=shutil.ignore_patterns("logs", "checkpoints", "conv1d*", "lstm*"))
+    dirs = ["--data-dir", str(pipeline["data"]), "--models-dir", str(models)]
+    untrained = {"conv1d": conv1d_creater.main(dirs + TINY_SCORE + ["--epochs", "0", "--filters", "8"]),
+                 "lstm": lstm_creater.main(dirs + TINY_SCORE + ["--epochs", "0", "--units", "8"])}
+    out = capsys.readouterr().out
+    for name, figures in untrained.items():
+        check_score_model_record(models, name, figures, epochs=0)
+        assert paths.model_path(models, name).is_file()
+    # The summary's line: the model's top-1 beside each simple scorer's.
+    assert out.count("ranked first among 25 places of the same validation song") == 2
+    # Both bodies' last layers start at zero: untrained, both models are the same experts, ranked alike.
+    assert untrained["conv1d"] == untrained["lstm"]
 
 
 @pytest.mark.parametrize("model", ["lstm", "conv1d"])

@@ -21,6 +21,7 @@ import create_encoded_data
 import music_generator
 from common import artifacts, audio, datasets, paths
 from common.errors import AudioError
+from common.step_choice import MAX_RUN, MIN_RUN
 from tests.conftest import TINY_AE, TINY_SCORE, synth_song, write_song
 
 
@@ -269,13 +270,25 @@ def test_seed_file_mistakes_are_one_line(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value", [("--seconds", "0"), ("--temperature", "-1"), ("--level-range", "-1"),
-                                         ("--max-run", "0")])
+                                         ("--model-weight", "-0.5")])
 def test_generation_settings_out_of_range_are_one_line(trained, tmp_path, capsys, flag, value):
     out = tmp_path / "out.wav"
     args = dirs_of(trained) + ["--model", "conv1d", "--seconds", "1", flag, value, "-q", "--out", str(out)]
     status, _, err = run_main(music_generator, args, capsys)
-    assert_one_error_line(status, err, "--seconds and --max-run must be positive, --temperature and --level-range "
+    assert_one_error_line(status, err, "--seconds must be positive, --temperature, --level-range and --model-weight "
                           "at least 0")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("runs", [["--max-run", "0"], ["--min-run", "0"], ["--min-run", "5", "--max-run", "4"],
+                                  ["--min-run", str(MAX_RUN + 1)]])
+def test_run_lengths_out_of_order_are_one_line(trained, tmp_path, capsys, runs):
+    out = tmp_path / "out.wav"
+    args = dirs_of(trained) + ["--model", "conv1d", "--seconds", "1", *runs, "-q", "--out", str(out)]
+    status, _, err = run_main(music_generator, args, capsys)
+    settings = {"--min-run": MIN_RUN, "--max-run": MAX_RUN, **dict(zip(runs[::2], runs[1::2]))}
+    assert_one_error_line(status, err, "--min-run and --max-run need 1 <= min <= max, not "
+                          f"{settings['--min-run']} and {settings['--max-run']}")
     assert not out.exists()
 
 
@@ -423,11 +436,16 @@ def test_envelope_blocks_out_of_range_are_one_line_and_keep_the_saved_autoencode
     assert record.read_bytes() == before
 
 
-@pytest.mark.parametrize("beta", ["-0.5", "1.5"])
-def test_nll_beta_out_of_range_is_one_line_and_keeps_the_saved_score_model(trained, tmp_path, capsys, beta):
+@pytest.mark.parametrize("extra, message", [
+    (["--dropout", "1"], "--dropout must be in [0, 1)"),
+    (["--input-noise", "-0.1"], "--input-noise must be >= 0"),
+    (["--distractors", "0"], "--distractors must be at least 1"),
+], ids=["dropout", "input-noise", "distractors"])
+def test_score_model_settings_out_of_range_are_one_line_and_keep_the_saved_score_model(trained, tmp_path, capsys,
+                                                                                       extra, message):
     root = copy_pipeline(trained, tmp_path)
     saved = [paths.model_path(root / "models", "conv1d"), paths.model_record_path(root / "models", "conv1d")]
     before = [path.read_bytes() for path in saved]
-    status, _, err = run_main(conv1d_creater, dirs_of(root) + TINY_SCORE + ["--nll-beta", beta], capsys)
-    assert_one_error_line(status, err, f"--nll-beta must be 0 to 1, not {float(beta):g}")
+    status, _, err = run_main(conv1d_creater, dirs_of(root) + TINY_SCORE + extra, capsys)
+    assert_one_error_line(status, err, message)
     assert [path.read_bytes() for path in saved] == before

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from common import audio
+from common import audio, crossfade
 from common.errors import AudioError
 from tests.conftest import synth_song, write_song
 
@@ -27,11 +27,11 @@ def test_segments_overlap_add_round_trip():
     # Each segment is its step with SEGMENT_MARGIN frames of each neighbour.
     assert np.array_equal(segments[5, audio.SEGMENT_MARGIN:-audio.SEGMENT_MARGIN], steps[5])
     assert np.array_equal(segments[5, :audio.SEGMENT_MARGIN], steps[4, -audio.SEGMENT_MARGIN:])
-    np.testing.assert_allclose(audio.overlap_add(segments), audio.unframe_steps(steps), atol=1e-6)
+    np.testing.assert_allclose(crossfade.overlap_add(segments), audio.unframe_steps(steps), atol=1e-6)
 
 
 def test_crossfade_windows_sum_to_one_where_they_overlap():
-    window = audio.crossfade_window()
+    window = crossfade.crossfade_window()
     overlap = window[audio.STEP_FRAMES:] + window[:audio.CROSSFADE_FRAMES]
     np.testing.assert_allclose(overlap, 1.0, atol=1e-6)
     assert window[audio.CROSSFADE_FRAMES:audio.STEP_FRAMES].min() == 1.0
@@ -40,7 +40,7 @@ def test_crossfade_windows_sum_to_one_where_they_overlap():
 def test_overlap_add_hides_a_jump_between_steps():
     """Segments whose content jumps between steps decode without a step at the boundary."""
     segments = np.concatenate([np.full((1, audio.SEGMENT_FRAMES, 2), 0.5), np.full((1, audio.SEGMENT_FRAMES, 2), -0.5)])
-    out = audio.overlap_add(segments.astype(np.float32))
+    out = crossfade.overlap_add(segments.astype(np.float32))
     # A plain sin^2 cross-fade from 0.5 to -0.5 changes by at most pi/2 / CROSSFADE_FRAMES per frame; the
     # energy-keeping gain (at most sqrt(2)) steepens it to 2.22 / CROSSFADE_FRAMES. A click would be ~1.0.
     assert np.abs(np.diff(out[:, 0])).max() < 3.0 / audio.CROSSFADE_FRAMES
@@ -51,7 +51,7 @@ def test_cross_fading_independent_estimates_keeps_their_energy():
     """Two decoders disagreeing (independent noise) must not leave a dip in energy mid-way through the fade."""
     rng = np.random.default_rng(0)
     segments = (0.1 * rng.standard_normal((400, audio.SEGMENT_FRAMES, 2))).astype(np.float32)
-    out = audio.overlap_add(segments)
+    out = crossfade.overlap_add(segments)
     energy = np.mean(np.square(audio.frame_steps(out)), axis=(0, 2))  # (STEP_FRAMES,) mean over steps
     middle_of_fade = np.concatenate([energy[-200:], energy[:200]]).mean()
     assert middle_of_fade / energy[4000:7000].mean() == pytest.approx(1.0, abs=0.06)  # a plain fade gives 0.5
@@ -67,7 +67,7 @@ def test_cross_fades_restore_only_the_bands_where_the_estimates_disagree():
     spectrum = np.fft.rfft(rng.standard_normal((count, audio.SEGMENT_FRAMES, 2)), axis=1)
     spectrum[:, np.fft.rfftfreq(audio.SEGMENT_FRAMES, 1 / audio.SAMPLE_RATE) < 5000] = 0
     noise = 0.05 * np.fft.irfft(spectrum, audio.SEGMENT_FRAMES, axis=1)
-    out = audio.overlap_add((tone + noise).astype(np.float32))
+    out = crossfade.overlap_add((tone + noise).astype(np.float32))
     low = np.fft.rfftfreq(len(out), 1 / audio.SAMPLE_RATE) < 1000
     out_spectrum = np.fft.rfft(out, axis=0)
     tone_part = np.fft.irfft(np.where(low[:, None], out_spectrum, 0), len(out), axis=0)

@@ -3,19 +3,19 @@ import numpy as np
 import pytest
 
 import autoencode
-from common import audio, models
+from common import audio, crossfade, models
 from tests.conftest import synth_song
 
 
 @pytest.mark.parametrize("lapped", [False, True], ids=["dense", "dense-lapped"])
 @pytest.mark.parametrize("batch_size", [1, 4, 64])
 def test_batched_encode_and_decode_match_one_pass_over_the_song(batch_size, lapped):
-    """Lapped codecs are encoded and decoded without segments (codec_layers.fold_steps, steps_from_folded):
+    """Lapped codecs are encoded and decoded without segments (codec.fold_steps, steps_from_folded):
     they must give what the saved model's layers give on segments, cross-faded as overlap_add does."""
     encoder, decoder = autoencode.build_dense(8, lapped=lapped)
     steps = audio.frame_steps(synth_song(2.5))  # 10 steps: batches of 4 end inside the song, 64 covers it
     whole_score = encoder.predict(audio.segments_from_steps(steps), verbose=0)
-    whole_audio = audio.overlap_add(decoder.predict(whole_score, verbose=0), keep_energy=not lapped)
+    whole_audio = crossfade.overlap_add(decoder.predict(whole_score, verbose=0), keep_energy=not lapped)
 
     score = models.encode(encoder, steps, batch_size=batch_size)
     decoded = models.decode(decoder, score, batch_size=batch_size)
@@ -59,18 +59,18 @@ def test_round_trip_pieces_add_up_to_the_round_trip_of_the_whole_song(piece_step
 
 
 def test_lapped_codecs_take_the_path_without_segments_also_when_loaded(tmp_path):
-    from common import codec_layers
+    from common import codec
 
     plain_encoder, plain_decoder = autoencode.build_dense(8)
-    assert codec_layers.after_lapped_analysis(plain_encoder) is None
-    assert codec_layers.before_lapped_synthesis(plain_decoder) == (None, False)
+    assert codec.after_lapped_analysis(plain_encoder) is None
+    assert codec.before_lapped_synthesis(plain_decoder) == (None, False)
     encoder, decoder = autoencode.build_dense(8, lapped=True)
     for name, model in (("encoder", encoder), ("decoder", decoder)):
         models.save_model(model, tmp_path / f"{name}.keras")
     loaded_encoder = models.load_model(tmp_path, "encoder", "autoencoder")
     loaded_decoder = models.load_model(tmp_path, "decoder", "autoencoder")
-    after_fold = codec_layers.after_lapped_analysis(loaded_encoder)
-    before_unfold, ends_with_unfold = codec_layers.before_lapped_synthesis(loaded_decoder)
+    after_fold = codec.after_lapped_analysis(loaded_encoder)
+    before_unfold, ends_with_unfold = codec.before_lapped_synthesis(loaded_decoder)
     assert [layer.name for layer in after_fold.layers[1:]] == ["score"] and after_fold.input_shape == (None, 22050)
     assert ends_with_unfold and before_unfold.output_shape == (None, 22050)
     steps = audio.frame_steps(synth_song(1.0))

@@ -1,134 +1,226 @@
-"""What a step sounds like (common/step_features.py) and how real steps are joined (common/step_choice.py)."""
+"""How real steps are joined (common/step_choice.py): runs, joins, the score model's part, the seed's beat."""
 import numpy as np
 import pytest
 
 from common import step_features
-from common.audio import SAMPLE_RATE, STEP_FRAMES
-from common.step_choice import StepChoice
+from common.audio import STEP_SECONDS
+from common.step_choice import AVOID_RECENT, StepChoice
 
-TIME = np.arange(STEP_FRAMES) / SAMPLE_RATE
-
-
-def tone_step(midi_notes, amplitude=0.3):
-    """One stereo step of harmonic tones (3 partials each) at the given MIDI notes."""
-    mono = sum(amplitude / (k + 1) * np.sin(2 * np.pi * 440 * 2 ** ((note - 69) / 12) * (k + 1) * TIME)
-               for note in midi_notes for k in range(3))
-    return np.stack([mono, mono], axis=1).astype(np.float32)
+SIZE, BANDS = step_features.SIZE, step_features.SEAM_BANDS
+SEED_STEPS, IN_STEPS, OUT_STEPS = 40, 12, 5
 
 
-def test_chroma_names_the_notes_played():
-    a_minor, c_major = step_features.step_features(np.stack([tone_step([57, 60, 64]), tone_step([48, 52, 55])]))
-    chroma = slice(step_features.MEL_BANDS, step_features.MEL_BANDS + 12)
-    # Pitch classes from C = 0: A minor is A, C, E (9, 0, 4); C major is C, E, G (0, 4, 7). The second
-    # partial is an octave; the third adds each note's fifth (a ninth of the power), for A minor G and B.
-    assert a_minor[chroma][[9, 0, 4]].sum() > 0.9 and c_major[chroma][[0, 4, 7]].sum() > 0.9
-    assert 0.01 < a_minor[chroma][[7, 11]].min() < 0.05
-    assert a_minor[chroma][[1, 2, 3, 5, 6, 8, 10]].max() < 0.005
+def random_pool(lengths, seed=0, latent=4):
+    """A seed (source -1, the first lengths[0] rows) and songs (sources 0, 1, ...) of random steps that each sound
+    a little like one of the seed's: scores, features, seams, sources."""
+    rng = np.random.default_rng(seed)
+    sources = np.repeat(np.arange(len(lengths)) - 1, lengths)
+    sounds = rng.standard_normal((lengths[0], SIZE)).astype(np.float32)
+    features = sounds[rng.integers(lengths[0], size=len(sources))] + 0.1 * rng.standard_normal((len(sources), SIZE))
+    features[:lengths[0]] = sounds
+    return (rng.standard_normal((len(sources), latent)).astype(np.float32), features.astype(np.float32),
+            rng.standard_normal((len(sources), 2, BANDS)).astype(np.float32), sources)
 
 
-def test_envelope_finds_where_in_the_step_a_hit_lands_and_loudness_is_the_steps_rms():
-    step = np.zeros((STEP_FRAMES, 2), np.float32)
-    block = STEP_FRAMES // step_features.ENVELOPE_BLOCKS
-    step[3 * block:3 * block + 200] = 0.5  # a short hit in block 3
-    features = step_features.step_features(step[None])[0]
-    envelope = features[-1 - step_features.ENVELOPE_BLOCKS:-1]
-    assert np.argmax(envelope) == 3 and envelope[3] - np.delete(envelope, 3).max() > 40
-    # RMS of 200 frames of 0.5 in 11025: 20 log10(0.5 sqrt(200 / 11025)) = -23.4 dB.
-    assert features[-1] == pytest.approx(20 * np.log10(0.5 * np.sqrt(200 / STEP_FRAMES)), abs=0.05)
-    assert features.shape == (step_features.SIZE,)
+def gaussians(count, rng):
+    """predict's answer: a random Gaussian per window (n, OUT_STEPS, 2 * SIZE)."""
+    mean = rng.standard_normal((count, OUT_STEPS, SIZE)).astype(np.float32)
+    return np.concatenate([mean, np.ones_like(mean)], axis=-1)
 
 
-def seed_and_two_songs(length=30, latent=4):
-    """A seed of `length` steps (source 2, pool indices 0..length-1), then two songs (sources 0 and 1) that each
-    play the seed's sounds twice over, slightly altered: pool index i sounds like the seed's step i % length."""
-    rng = np.random.default_rng(0)
-    sounds = rng.standard_normal((length, step_features.SIZE)).astype(np.float32)
-    features = np.concatenate([sounds] + [np.tile(sounds, (2, 1)) + 0.01 * rng.standard_normal(
-        (2 * length, step_features.SIZE)).astype(np.float32) for _ in range(2)])
-    scores = rng.standard_normal((len(features), latent)).astype(np.float32)
-    sources = np.repeat([2, 0, 1], [length, 2 * length, 2 * length])
-    return scores, features, sources
+def runs_of(history, sources):
+    """The history cut into runs: consecutive steps of one source."""
+    history = np.asarray(history)
+    cuts = np.flatnonzero((np.diff(history) != 1) | (sources[history[1:]] != sources[history[:-1]])) + 1
+    return np.split(history, cuts)
 
 
-def test_runs_of_one_song_stop_at_max_run_and_each_join_goes_where_the_music_sounds_the_same():
-    scores, features, sources = seed_and_two_songs()
-    chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(1),
-                         temperature=0, max_run=3)
-    uninformative = np.zeros((5, scores.shape[1]), np.float32), np.full((5, scores.shape[1]), 1e3, np.float32)
-    asked = []
-    picks = [chooser.choose(lambda: asked.append(1) or uninformative) for _ in range(40)]
-    steps = np.array([29] + picks)
-    # Each new step sounds like the natural next step of what was played (the seed's step after it), whether
-    # it is the next step of the same song or a join.
-    assert np.array_equal(steps[1:] % 30, (steps[:-1] + 1) % 30)
-    # No run of one song is longer than 3 steps; the seed's own run ends at once.
-    runs = np.split(steps, np.flatnonzero(np.diff(steps) != 1) + 1)
-    assert len(runs[0]) == 1 and max(len(run) for run in runs) <= 3 and chooser.longest_run <= 3
-    assert chooser.joins == len(runs) - 1 >= 40 // 3
-    assert len(asked) == chooser.joins  # the score model is asked only where a step is a join
-    assert len(set(sources[picks])) >= 2  # the seed and both songs are there to join
+@pytest.mark.parametrize("min_run, max_run", [(3, 6), (1, 1), (5, 5), (2, 9)])
+def test_runs_last_min_run_to_max_run_steps_and_the_model_is_asked_once_per_extend(min_run, max_run):
+    lengths = [SEED_STEPS, 30, 25, 9, 60, 14]
+    scores, features, seams, sources = random_pool(lengths)
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(1), min_run=min_run,
+                         max_run=max_run, out_steps=OUT_STEPS)
+    rng, calls = np.random.default_rng(2), []
+
+    def predict(windows):
+        calls.append(windows.copy())
+        return gaussians(len(windows), rng)
+
+    for extend in range(60):
+        before = list(chooser.history)
+        new = chooser.extend(predict, IN_STEPS)
+        assert len(calls) == extend + 1  # one model call per extend, for every place the run may leave at
+        windows = calls[-1]
+        assert windows.shape[1] == IN_STEPS and chooser.history == before + new
+        # The windows are the last IN_STEPS steps played before each place the run may leave at, one step
+        # apart; the join came after one of them.
+        played = before + new[:-1]
+        assert np.all(np.diff(windows[:, -1]) == 1) and windows[0, -1] >= before[-1]
+        leaving = np.flatnonzero(windows[:, -1] == played[-1])
+        assert len(leaving) == 1 and windows[leaving[0]].tolist() == played[-IN_STEPS:]
+    history = chooser.history
+    assert history[:SEED_STEPS] == list(range(SEED_STEPS))
+    runs = runs_of(history, sources)
+    assert len(runs[0]) == SEED_STEPS  # the seed's own run ends where the continuation starts
+    assert max(len(run) for run in runs[1:]) <= max_run and chooser.longest_run <= max_run
+    assert chooser.joins == 60 == len(runs) - 1
+    has_next = np.append(sources[1:] == sources[:-1], False)
+    position = SEED_STEPS
+    for run in runs[1:-1]:  # the last run has just begun
+        if len(run) < min_run:
+            # It could not go on: its song ended, or its next step had been played in the 4 s before the run.
+            last = run[-1]
+            recent = history[max(0, position + 1 - AVOID_RECENT):position + 1]
+            assert not has_next[last] or last + 1 in recent, (run, recent)
+        position += len(run)
+    assert sum(len(run) < min_run for run in runs[1:-1]) < len(runs) // 2  # most runs are not cut short
+    # No step comes back within 4 s of being played.
+    assert all(history[i] not in history[max(0, i - AVOID_RECENT):i] for i in range(SEED_STEPS, len(history)))
 
 
-def test_the_score_models_likeliest_continuation_wins_at_temperature_0():
-    scores, features, sources = seed_and_two_songs()
-    spread = np.full((5, scores.shape[1]), 0.1, np.float32)
-    # After the seed, four places follow on as well as any (pool 30 and 60 in song 0, 90 and 120 in song 1);
-    # the model's 5-step prediction is exactly song 1's steps from 120 on, then song 0's from 60 on.
-    for likeliest in (120, 60):
-        chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(0),
-                             temperature=0)
-        assert chooser.choose(lambda: (scores[likeliest:likeliest + 5], spread)) == likeliest and chooser.joins == 1
+def test_with_model_weight_0_the_model_is_never_asked_and_joins_go_on_by_sound():
+    scores, features, seams, sources = random_pool([SEED_STEPS, 30, 25, 60])
 
+    def predict(windows):
+        raise AssertionError("the score model was asked")
 
-def test_joins_stay_close_to_the_seed():
-    # Song 0 sounds like the seed (source 2); song 1's steps are far from it, and follow on just as well.
-    rng = np.random.default_rng(0)
-    seed = rng.standard_normal((6, step_features.SIZE)).astype(np.float32)
-    near = np.tile(seed, (5, 1)) + 0.1 * rng.standard_normal((30, step_features.SIZE)).astype(np.float32)
-    features = np.concatenate([seed, near, near + 3.0])
-    scores = np.zeros((len(features), 4), np.float32)
-    sources = np.repeat([2, 0, 1], [6, 30, 30])
-    chooser = StepChoice(scores, features, sources, history=range(6), rng=np.random.default_rng(0))
-    picks = [chooser.choose(lambda: (scores[:5], np.ones((5, 4), np.float32))) for _ in range(60)]
-    assert np.mean(sources[picks] == 1) < 0.05
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=2,
+                         max_run=4, model_weight=0.0, out_steps=OUT_STEPS)
+    new = [step for _ in range(20) for step in chooser.extend(predict, IN_STEPS)]
+    assert chooser.joins == 20 and len(new) >= 20 + 19  # at least 2 steps a run after the first join
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), model_weight=0.0)
+    assert len(chooser.extend(None, IN_STEPS)) == 1  # no model at all: the seed's run ends with a join
 
 
 def test_the_same_random_generator_gives_the_same_choices():
-    scores, features, sources = seed_and_two_songs()
+    pool = random_pool([SEED_STEPS, 30, 25, 60])
 
     def choices(seed):
-        chooser = StepChoice(scores, features, sources, history=range(30), rng=np.random.default_rng(seed))
-        return [chooser.choose(lambda: (scores[5:10], np.ones((5, scores.shape[1]), np.float32))) for _ in range(30)]
+        chooser = StepChoice(*pool, SEED_STEPS, np.random.default_rng(seed), min_run=2, max_run=4, out_steps=OUT_STEPS)
+        answers = np.random.default_rng(0)
+        return [step for _ in range(15) for step in chooser.extend(lambda w: gaussians(len(w), answers), IN_STEPS)]
 
     assert choices(3) == choices(3) != choices(4)
 
 
-def click_steps(num_steps, period_seconds, offset_seconds=0.0):
-    """Stereo steps of silence with a 10 ms click every period_seconds."""
-    song = np.zeros((num_steps * STEP_FRAMES, 2), np.float32)
-    for start in np.arange(offset_seconds, num_steps * 0.25, period_seconds):
-        first = int(start * SAMPLE_RATE)
-        song[first:first + 441] = 0.5
-    return song.reshape(num_steps, STEP_FRAMES, 2)
+def test_the_score_models_likeliest_join_wins_at_temperature_0_when_the_sound_cannot_tell():
+    """Two places start with the seed's natural next sound after the same second as the seed's last (S0 after
+    S26..S29): song 0 goes on with S1..S4, song 1 with new sounds B0..B3. Context, seam and closeness to the seed
+    cost them the same; only what comes after them differs, which only the score model judges."""
+    rng = np.random.default_rng(0)
+    sounds, others = rng.standard_normal((30, SIZE)), rng.standard_normal((14, SIZE))
+    song_0 = np.concatenate([sounds, sounds])  # pool rows 30..89: S0 again at row 60
+    song_1 = np.concatenate([sounds, sounds[:1], others])  # rows 90..134: S0 again at row 120, then B0, B1, ...
+    features = np.concatenate([sounds, song_0, song_1]).astype(np.float32)
+    sound_of_row = np.concatenate([np.arange(30), np.arange(60) % 30, np.arange(31) % 30, 30 + np.arange(14)])
+    seams = rng.standard_normal((44, 2, BANDS)).astype(np.float32)[sound_of_row]  # a sound's seams are its own
+    sources = np.repeat([-1, 0, 1], [30, 60, 45])
+    scores = rng.standard_normal((len(sources), 4)).astype(np.float32)
+    for likeliest in (60, 120, 60):
+        chooser = StepChoice(scores, features, seams, sources, 30, np.random.default_rng(0), temperature=0.0,
+                             out_steps=OUT_STEPS)
+        asked = []
+
+        def predict(windows):  # the model expects exactly the next 5 steps of `likeliest`
+            asked.append(windows)
+            mean = features[likeliest:likeliest + OUT_STEPS][None].repeat(len(windows), axis=0)
+            return np.concatenate([mean, np.full_like(mean, 0.5)], axis=-1)
+
+        assert chooser.extend(predict, IN_STEPS) == [likeliest]
+        assert len(asked) == 1 and asked[0].tolist() == [list(range(30 - IN_STEPS, 30))]
+    # By sound alone the two places cost the same.
+    costs = StepChoice(scores, features, seams, sources, 30, np.random.default_rng(0))._join_costs(list(range(30)),
+                                                                                                   None)
+    pool = list(StepChoice(scores, features, seams, sources, 30, np.random.default_rng(0)).pool)
+    assert costs[pool.index(60)] == pytest.approx(costs[pool.index(120)], abs=1e-6)
+    assert costs[pool.index(60)] < np.delete(costs, [pool.index(60), pool.index(120)]).min()
 
 
-def test_beat_period_finds_the_clicks_period_in_blocks():
-    blocks, strength = step_features.beat_period(step_features.step_features(click_steps(40, 0.5)))
-    assert blocks == 16 and strength > 0.8  # 0.5 s = 16 blocks of 31.25 ms
-    blocks, _ = step_features.beat_period(step_features.step_features(click_steps(40, 0.75)))
-    assert blocks == 24
-    assert step_features.beat_period(np.zeros((40, step_features.SIZE)))[0] is None  # nothing rises
+@pytest.mark.parametrize("beat, kept", [((0.5, 1.0), True), ((None, 0.0), False), ((0.5, 0.0), False)])
+def test_seed_steps_off_the_seeds_beat_grid_are_avoided_when_the_seed_has_a_strong_beat(beat, kept):
+    """A 0.5-s beat is 2 steps: a seed step c played at output step T keeps the grid of the last seed step c' played
+    (at T') where (T - c) - (T' - c') is even. The sound of these random steps does not care."""
+    scores, features, seams, sources = random_pool([SEED_STEPS, 40, 40], seed=3)
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
+                         min_run=2, max_run=4, model_weight=0.0, beat=beat, out_steps=OUT_STEPS)
+    for _ in range(40):
+        chooser.extend(None, IN_STEPS)
+    history = np.asarray(chooser.history)
+    is_seed = sources[history] == -1
+    shifts = []
+    for time in range(SEED_STEPS, len(history)):
+        if is_seed[time] and history[time] != history[time - 1] + 1:  # a join to a seed step
+            before = max(t for t in range(time) if is_seed[t])
+            shifts.append((time - history[time]) - (before - history[before]))
+    beats = np.array(shifts) * STEP_SECONDS / 0.5
+    assert len(shifts) >= 10  # the seed is joined often enough to tell
+    assert np.all(beats == np.round(beats)) == kept, shifts
 
 
-def test_joins_within_the_seed_keep_its_beat():
-    # A seed with a click every 0.75 s (every 3rd step); a join from step u to j keeps the beat only if
-    # j - (u + 1) is a multiple of 3. Compared over one step, the two silent steps between clicks sound the
-    # same, so the sound of the joins alone cannot tell the on-beat one from the off-beat one.
-    seed = step_features.step_features(click_steps(40, 0.75, offset_seconds=0.1))
-    scores = np.zeros((40, 4), np.float32)
-    chooser = StepChoice(scores, seed, np.zeros(40, int), history=range(40), rng=np.random.default_rng(0),
-                         temperature=0, max_run=2, context=1)
-    picks = [chooser.choose(lambda: (np.zeros((5, 4), np.float32), np.ones((5, 4), np.float32))) for _ in range(30)]
-    steps = np.array([39] + picks)
-    jumps = steps[1:] - (steps[:-1] + 1)
-    assert chooser.joins >= 10 and np.all(jumps % 3 == 0), jumps
+def test_nearest_joins_are_the_cheapest_places_with_a_whole_prediction_of_their_own_song(monkeypatch):
+    monkeypatch.setattr("common.step_choice.SHORT_RUN_WEIGHT", 0.0)  # song ends would cost that too
+    rng = np.random.default_rng(0)
+    seed = rng.standard_normal((30, SIZE))
+    # Songs of 12 steps: the seed's last second (steps 26..29) and what would follow it (a step like the seed's
+    # step 0) close half of them, where no whole 5-step prediction fits.
+    songs = [np.concatenate([rng.standard_normal((7, SIZE)), seed[26:30], seed[:1]]) for _ in range(6)]
+    songs += [rng.standard_normal((12, SIZE)) for _ in range(6)]
+    features = np.concatenate([seed] + songs).astype(np.float32)
+    features[30:] += 0.05 * rng.standard_normal(features[30:].shape)
+    sources = np.repeat(np.arange(13) - 1, [30] + [12] * 12)
+    seams = np.zeros((len(sources), 2, BANDS), np.float32)
+    chooser = StepChoice(np.zeros((len(sources), 4), np.float32), features, seams, sources, 30,
+                         np.random.default_rng(0), out_steps=OUT_STEPS)
+    joins = chooser.nearest_joins(20)
+    assert len(joins) == 20 == len(set(joins.tolist())) and set(joins.tolist()) <= set(chooser.pool.tolist())
+    for join in joins:
+        assert np.all(sources[join:join + OUT_STEPS] == sources[join]) and join + OUT_STEPS <= len(sources)
+    assert not set(joins.tolist()) & set(range(30 - AVOID_RECENT, 31))  # nothing just played
+    costs = dict(zip(chooser.pool.tolist(), chooser._join_costs(chooser.history, None)))
+    assert [costs[join] for join in joins] == sorted(costs[join] for join in joins)
+    whole = [step for step in chooser.pool if np.all(sources[step:step + OUT_STEPS] == sources[step])]
+    left_out = sorted(set(whole) - set(joins.tolist()))
+    assert max(costs[join] for join in joins) <= min(costs[step] for step in left_out)
+    # The cheapest joins of all close the short songs, with no next steps to predict: they are not offered.
+    cheapest = min(costs, key=costs.get)
+    assert (cheapest - 30) % 12 == 11 and cheapest not in joins
+
+
+def test_joins_stay_close_to_the_seed():
+    # Song 0 sounds like the seed (source -1); song 1 follows on just as well, far from it.
+    rng = np.random.default_rng(0)
+    seed = rng.standard_normal((6, SIZE)).astype(np.float32)
+    near = np.tile(seed, (5, 1)) + 0.1 * rng.standard_normal((30, SIZE)).astype(np.float32)
+    features = np.concatenate([seed, near, near + 3.0])
+    sources = np.repeat([-1, 0, 1], [6, 30, 30])
+    seams = np.zeros((len(sources), 2, BANDS), np.float32)
+    chooser = StepChoice(np.zeros((len(features), 4), np.float32), features, seams, sources, 6,
+                         np.random.default_rng(0), min_run=1, max_run=2, model_weight=0.0)
+    new = [step for _ in range(40) for step in chooser.extend(None, 6)]
+    assert np.mean(sources[new] == 1) < 0.05 and np.mean(sources[new] == 0) > 0.5
+
+
+def test_inconsistent_pools_and_run_lengths_are_refused():
+    scores, features, seams, sources = random_pool([10, 10])
+    with pytest.raises(ValueError, match="one row per step"):
+        StepChoice(scores, features, seams[:-1], sources, 10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="1 <= min_run <= max_run"):
+        StepChoice(scores, features, seams, sources, 10, np.random.default_rng(0), min_run=5, max_run=4)
+
+
+@pytest.mark.parametrize("short_run_weight, whole", [(None, True), (0.0, False)])
+def test_joins_land_where_a_whole_run_can_follow_before_a_recent_step(short_run_weight, whole, monkeypatch):
+    # A continuation of the seed's own 40 steps, 16 of them played in the last 4 s: a join to a step just
+    # before a recent one would be cut after a step or two, a join a second. Such joins are avoided.
+    if short_run_weight is not None:
+        monkeypatch.setattr("common.step_choice.SHORT_RUN_WEIGHT", short_run_weight)
+    scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=3)
+    features[SEED_STEPS:] += 5.0  # the other song sounds far from the seed: joins stay in the seed
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
+                         max_run=10, model_weight=0.0)
+    for _ in range(30):
+        chooser.extend(None, IN_STEPS)
+    lengths = [len(run) for run in runs_of(chooser.history, sources)[1:-1]]
+    assert all(sources[step] == -1 for step in chooser.history)
+    assert (min(lengths) >= 8) == whole, lengths

@@ -1,0 +1,205 @@
+"""The sparse code's layout: which of a step's numbers mean what, the defaults of a new code, the frequency
+bands and noise groups it measures, and what it takes to read a saved one (SparseFormat).
+
+A sparse code describes one segment (SEGMENT_FRAMES x 2) by the largest coefficients of its spectrum and
+the level of everything else:
+    code[:peaks]                 where the largest coefficients are: bin / number of bins, ascending, in [0, 1)
+    code[peaks:2 * peaks]        their values
+    code[2 * peaks:2 * peaks + bands]  natural log of the RMS of the remaining coefficients in each band
+    code[2 * peaks + bands:-envelope_blocks]  the noise envelope (noise_groups x noise_blocks, then fine_blocks;
+                                 none in codes saved before it, nor in tiny ones): natural log of the RMS of
+                                 what the peaks leave out, in each of noise_groups frequency groups (12 by
+                                 default: below 333 Hz, log-spaced to 6 kHz, above; 3 in codes saved before
+                                 them) and noise_blocks equal blocks of the step (4, 62.5 ms; before: 16), then
+                                 of what is left above 2.5 kHz in fine_blocks blocks (16, 16 ms; before: none)
+    code[-envelope_blocks:]      natural log of the RMS of the step's sound in each of envelope_blocks equal
+                                 blocks of time (8 by default, 31 ms each; none in codes saved before them)
+Newer codes' band levels are log-spaced up to 4 kHz and equally wide above it (BAND_KNEE_HZ). Every setting a
+saved code was made with is in its layers' config and in its autoencoder record (record_format), and a
+setting a saved code lacks takes the value codes had before it, so saved models decode as they always did.
+"""
+import dataclasses
+
+import numpy as np
+
+from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_FRAMES, STEP_FRAMES
+
+TRANSFORMS = ("dct", "lapped")  # the first is the default (autoencode.py without --lapped)
+LOWEST_BAND_BINS = 8  # the first band spans 0-16 Hz (lapped; dct: 0-13 Hz); band edges are log-spaced above it
+LOG_LEVEL_LIMITS = (-30.0, 5.0)  # decoded levels are clipped here, so a wild predicted score stays finite
+
+
+def code_layout(latent_dim, envelope_blocks=0, noise_groups=0, noise_blocks=0, fine_blocks=0):
+    """(peaks, bands) for a code of latent_dim (>= envelope_blocks + noise_groups * noise_blocks + fine_blocks + 3)
+    numbers: after the envelope and the noise envelope, about an eighth of the rest for band levels."""
+    rest = latent_dim - envelope_blocks - noise_groups * noise_blocks - fine_blocks
+    peaks = (rest - max(1, round(rest / 8))) // 2
+    return peaks, rest - 2 * peaks
+
+
+DEFAULT_ENVELOPE_BLOCKS = 8  # 31 ms each
+
+
+def default_envelope_blocks(latent_dim):
+    """Envelope blocks of a new sparse code (autoencode.py): DEFAULT_ENVELOPE_BLOCKS, or latent_dim // 8 if
+    fewer (tiny test codes)."""
+    return min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
+
+
+# 12 frequency groups (noise_group_of_hertz: below 333 Hz, log-spaced to 6 kHz, above) x 4 blocks of 62.5 ms,
+# and the finer shape in time (16 blocks of 16 ms) of everything above 2.5 kHz. On 8 held-out songs of each kind
+# the pulse of the round trip went from 0.83-0.88x (orchestral) and 0.72-0.77x (drums and bass) of the
+# original's with 3 groups x 16 blocks to 0.86-0.92x and 0.85-0.87x: a drum hit's noise is told apart from the
+# bass and from the hats by its band. 12 x 4 alone smeared hi-hats (onset F-measure 0.72 on tests' hats, 0.95
+# with 3 x 16); the fine shape brings it to 0.80. See docs/codec.md.
+DEFAULT_NOISE_GROUPS = 12
+DEFAULT_NOISE_BLOCKS = 4
+DEFAULT_FINE_BLOCKS = 16
+FINE_GROUPS = 3  # the fine shape is that of the top one of 3 groups: above 2.5 kHz
+
+
+def default_noise_groups(latent_dim, noise_blocks=DEFAULT_NOISE_BLOCKS):
+    """Noise envelope groups of a new sparse code (autoencode.py): DEFAULT_NOISE_GROUPS where their numbers and
+    the fine shape's take at most an eighth of the code, else none (tiny test codes keep the layout they had)."""
+    fits = DEFAULT_NOISE_GROUPS * noise_blocks + DEFAULT_FINE_BLOCKS <= latent_dim // 8
+    return DEFAULT_NOISE_GROUPS if fits else 0
+
+
+def default_fine_blocks(noise_groups, noise_blocks):
+    """Blocks of the fine shape of the highs (DEFAULT_FINE_BLOCKS) for a new code with a noise envelope, where
+    they split its blocks evenly and are finer; else 0."""
+    fits = noise_groups and 0 < noise_blocks < DEFAULT_FINE_BLOCKS and DEFAULT_FINE_BLOCKS % noise_blocks == 0
+    return DEFAULT_FINE_BLOCKS if fits else 0
+
+
+def new_code_settings(latent_dim, envelope_blocks=None, noise_groups=None, noise_blocks=None):
+    """(envelope_blocks, noise_groups, noise_blocks, fine_blocks) of a new sparse code of latent_dim numbers:
+    each None its default (autoencode.py builds with these and checks its flags against them)."""
+    envelope_blocks = default_envelope_blocks(latent_dim) if envelope_blocks is None else envelope_blocks
+    noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
+    noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
+    return envelope_blocks, noise_groups, noise_blocks, default_fine_blocks(max(noise_groups, 0), noise_blocks)
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseFormat:
+    """What it takes to read a sparse code besides its size: its transform and its envelope blocks."""
+    transform: str = "dct"
+    envelope_blocks: int = 0
+    noise_groups: int = 0
+    noise_blocks: int = 0
+    fine_blocks: int = 0
+
+    def layout(self, latent_dim):
+        """(peaks, bands) of a code of latent_dim numbers in this format."""
+        return code_layout(latent_dim, self.envelope_blocks, self.noise_groups, self.noise_blocks, self.fine_blocks)
+
+
+def as_sparse_format(code_format):
+    """A SparseFormat from a SparseFormat or a transform name (codes without an envelope)."""
+    return code_format if isinstance(code_format, SparseFormat) else SparseFormat(code_format)
+
+
+def bins_per_channel(transform):
+    """Coefficients of the mid (and of the side) spectrum: 11025 for "lapped", 13781 for "dct"."""
+    return {"lapped": STEP_FRAMES, "dct": SEGMENT_FRAMES}[transform]
+
+
+def spectrum_bins(transform):
+    """Bins of a whole spectrum, mid and side end to end: 22050 for "lapped", 27562 for "dct"."""
+    return CHANNELS * bins_per_channel(transform)
+
+
+# Band levels of new codes are log-spaced up to 4 kHz and 1.4 kHz wide above it (band_of_each_bin's knee_hz;
+# log-spaced throughout, as before, the top band spans 17-22 kHz). Lossy sources stop at 15-19 kHz, and a noise
+# fill spread over such a band left 18-22 kHz 20-45 dB louder than the original: a classifier told round-trip
+# clips from the original's 0.72 / 0.84 of the time on held-out orchestral / beat-driven songs with log bands,
+# 0.64 / 0.71 with the knee at 4 kHz (0.68 / 0.74 at 6 kHz), the SI-SDR unchanged.
+BAND_KNEE_HZ = 4000.0
+
+
+def band_of_each_bin(bands, transform, knee_hz=0.0):
+    """(spectrum_bins,) int32 band number of every bin, half of the bands over mid, half over side: log-spaced
+    (knee_hz 0), or log-spaced below knee_hz and all as wide as the band at the knee above it (the scale
+    log f below the knee goes on with the same slope, linear in f, above it)."""
+    channel_bins = bins_per_channel(transform)
+    hertz_per_bin = SAMPLE_RATE / 2 / channel_bins
+    per_channel = [bands - bands // 2, bands // 2]
+    numbers, first = [], 0
+    for count in per_channel:
+        if count == 0:  # one band in all: it covers the side spectrum too
+            numbers[-1] = np.concatenate([numbers[-1], np.full(channel_bins, first - 1)])
+            continue
+        if knee_hz:
+            scale = [np.log(LOWEST_BAND_BINS * hertz_per_bin), np.log(knee_hz) + SAMPLE_RATE / 2 / knee_hz - 1]
+            points = np.linspace(*scale, count + 1)
+            hertz = np.where(points < np.log(knee_hz), np.exp(points), knee_hz * (1 + points - np.log(knee_hz)))
+            edges = np.round(hertz / hertz_per_bin).astype(int)
+        else:
+            edges = np.round(np.geomspace(LOWEST_BAND_BINS, channel_bins, count + 1)).astype(int)
+        edges[0] = 0
+        for position in range(1, count):  # keep every band at least one bin wide
+            edges[position] = min(max(edges[position], edges[position - 1] + 1), channel_bins - count + position)
+        edges[-1] = channel_bins
+        numbers.append(first + np.repeat(np.arange(count), np.diff(edges)))
+        first += count
+    return np.concatenate(numbers).astype(np.int32)
+
+
+# The functions below take code_format: a SparseFormat, or a transform name for codes without an envelope.
+
+
+def record_format(autoencoder):
+    """The SparseFormat an autoencoder record describes: records from before the lapped transform name no
+    transform and were made with "dct", those from before the envelope have none."""
+    return SparseFormat(autoencoder.get("sparse_transform") or "dct", int(autoencoder.get("envelope_blocks") or 0),
+                        int(autoencoder.get("noise_groups") or 0), int(autoencoder.get("noise_blocks") or 0),
+                        int(autoencoder.get("noise_fine_blocks") or 0))
+
+
+def noise_group_of_hertz(hertz, groups):
+    """Group number of each frequency (Hz) in the noise envelope: log-spaced edges between 250 Hz and 8 kHz
+    (2 groups: split at 1.4 kHz; 3: at 790 Hz and 2.5 kHz)."""
+    edges = np.geomspace(250.0, 8000.0, groups + 1)[1:-1]
+    return np.searchsorted(edges, np.asarray(hertz), side="right").astype(np.int32)
+
+
+
+
+def scale_codes(codes, gains, code_format="dct"):
+    """Sparse codes of steps made louder by gains (steps,), each a factor on the amplitude: the peak values
+    times it, the band levels and the envelope (natural logs) plus its log. The decoder is linear in the
+    first two and the envelope's gain is a ratio, so a step decodes as gain times what it did (the "dct"
+    transform's noise fill exactly; the "lapped" one's has the same level but another pattern, since its
+    rotation depends on the values)."""
+    peaks, _ = as_sparse_format(code_format).layout(codes.shape[-1])
+    gains = np.asarray(gains, np.float64)[:, None]
+    codes = codes.copy()
+    codes[:, peaks:2 * peaks] = (codes[:, peaks:2 * peaks] * gains).astype(codes.dtype)
+    codes[:, 2 * peaks:] = (codes[:, 2 * peaks:] + np.log(np.maximum(gains, 1e-30))).astype(codes.dtype)
+    return codes
+
+
+
+def _check_fine_blocks(fine_blocks, noise_blocks):
+    if fine_blocks and (not noise_blocks or fine_blocks % int(noise_blocks)):
+        raise ValueError(f"fine_blocks {fine_blocks} must split noise_blocks {noise_blocks} evenly")
+    return int(fine_blocks)
+
+
+def _check_noise_envelope(noise_envelope):
+    if noise_envelope not in ("residual", "total"):
+        raise ValueError(f"unknown noise envelope {noise_envelope!r}: residual or total")
+    return noise_envelope
+
+
+def _check_noise_window(window):
+    if window not in ("sine", "vorbis"):
+        raise ValueError(f"unknown noise window {window!r}: sine or vorbis")
+    return window
+
+
+def _check_transform(transform):
+    if transform not in TRANSFORMS:
+        raise ValueError(f"unknown sparse-code transform {transform!r}: one of {', '.join(TRANSFORMS)}")
+    return transform

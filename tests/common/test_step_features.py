@@ -1,0 +1,103 @@
+"""What a step sounds like (common/step_features.py): notes, envelope, loudness, seams and the beat period."""
+import numpy as np
+import pytest
+
+from common import step_features
+from common.audio import SAMPLE_RATE, STEP_FRAMES
+
+TIME = np.arange(STEP_FRAMES) / SAMPLE_RATE
+
+
+def tone_step(midi_notes, amplitude=0.3):
+    """One stereo step of harmonic tones (3 partials each) at the given MIDI notes."""
+    mono = sum(amplitude / (k + 1) * np.sin(2 * np.pi * 440 * 2 ** ((note - 69) / 12) * (k + 1) * TIME)
+               for note in midi_notes for k in range(3))
+    return np.stack([mono, mono], axis=1).astype(np.float32)
+
+
+def test_chroma_names_the_notes_played():
+    a_minor, c_major = step_features.step_features(np.stack([tone_step([57, 60, 64]), tone_step([48, 52, 55])]))
+    chroma = slice(step_features.MEL_BANDS, step_features.MEL_BANDS + 12)
+    # Pitch classes from C = 0: A minor is A, C, E (9, 0, 4); C major is C, E, G (0, 4, 7). The second
+    # partial is an octave; the third adds each note's fifth (a ninth of the power), for A minor G and B.
+    assert a_minor[chroma][[9, 0, 4]].sum() > 0.9 and c_major[chroma][[0, 4, 7]].sum() > 0.9
+    assert 0.01 < a_minor[chroma][[7, 11]].min() < 0.05
+    assert a_minor[chroma][[1, 2, 3, 5, 6, 8, 10]].max() < 0.005
+
+
+def test_envelope_finds_where_in_the_step_a_hit_lands_and_loudness_is_the_steps_rms():
+    step = np.zeros((STEP_FRAMES, 2), np.float32)
+    block = STEP_FRAMES // step_features.ENVELOPE_BLOCKS
+    step[3 * block:3 * block + 200] = 0.5  # a short hit in block 3
+    features = step_features.step_features(step[None])[0]
+    envelope = features[-1 - step_features.ENVELOPE_BLOCKS:-1]
+    assert np.argmax(envelope) == 3 and envelope[3] - np.delete(envelope, 3).max() > 40
+    # RMS of 200 frames of 0.5 in 11025: 20 log10(0.5 sqrt(200 / 11025)) = -23.4 dB.
+    assert features[-1] == pytest.approx(20 * np.log10(0.5 * np.sqrt(200 / STEP_FRAMES)), abs=0.05)
+    assert features.shape == (step_features.SIZE,)
+
+
+def test_groups_and_comparable_multipliers_weigh_each_group_as_group_weights_say():
+    groups = step_features.group_of_each_feature()
+    assert groups.shape == (step_features.SIZE,)
+    assert np.array_equal(np.bincount(groups), list(step_features.GROUPS.values()))
+    scale = np.linspace(0.5, 3.0, step_features.SIZE).astype(np.float32)
+    multipliers = step_features.comparable_multipliers(scale)
+    # A difference of one spread in every feature of a group costs that group's weight, whatever its size.
+    for number, (group, weight) in enumerate(step_features.GROUP_WEIGHTS.items()):
+        assert np.sum(np.square(multipliers * scale)[groups == number]) == pytest.approx(weight, rel=1e-5), group
+    np.testing.assert_allclose(step_features.comparable(np.ones((2, step_features.SIZE)), scale),
+                               np.tile(multipliers, (2, 1)), rtol=1e-6)
+
+
+def steady_tone(num_steps, hz, amplitude=0.3):
+    time = np.arange(num_steps * STEP_FRAMES) / SAMPLE_RATE
+    mono = amplitude * np.sin(2 * np.pi * hz * time) + amplitude / 3 * np.sin(2 * np.pi * 1.5 * hz * time)
+    return np.stack([mono, mono], axis=1).astype(np.float32).reshape(num_steps, STEP_FRAMES, 2)
+
+
+def test_seams_of_a_steady_tone_carry_on_from_step_to_step_and_break_at_silence_or_another_note():
+    tone = step_features.seam_spectra(steady_tone(8, 440.0))
+    assert tone.shape == (8, 2, step_features.SEAM_BANDS) and tone.dtype == np.float32
+    assert step_features.seam_spectra(np.zeros((0, STEP_FRAMES, 2))).shape == (0, 2, step_features.SEAM_BANDS)
+    carried_on = step_features.seam_distance(tone[:-1, 1], tone[1:, 0])  # each step's end -> the next one's start
+    silence = step_features.seam_spectra(np.zeros((1, STEP_FRAMES, 2), np.float32))
+    assert silence.min() == step_features.FLOOR_DB  # nothing there: the floor
+    to_silence = step_features.seam_distance(tone[:, 1], silence[0, 0])
+    other_note = step_features.seam_distance(tone[:, 1], step_features.seam_spectra(steady_tone(8, 523.25))[:, 0])
+    assert carried_on.max() < 1.0  # dB^2: the same sound
+    assert to_silence.min() > 1000 and other_note.min() > 30
+    # Broadcast: every end against every start.
+    assert step_features.seam_distance(tone[:, None, 1], tone[None, :, 0]).shape == (8, 8)
+
+
+def test_a_seam_tells_where_the_edge_of_a_step_is():
+    """The start seam is the step's first 23 ms and the end seam its last: a step that goes silent half-way has a
+    loud start and a silent end."""
+    steps = steady_tone(1, 440.0)
+    steps[:, STEP_FRAMES // 2:] = 0.0
+    start, end = step_features.seam_spectra(steps)[0]
+    assert start.max() > 0 and np.all(end == step_features.FLOOR_DB)
+
+
+def click_steps(num_steps, period_seconds, offset_seconds=0.1):
+    """Stereo steps of silence with a 10 ms click every period_seconds."""
+    song = np.zeros((num_steps * STEP_FRAMES, 2), np.float32)
+    for start in np.arange(offset_seconds, num_steps * 0.25, period_seconds):
+        first = int(start * SAMPLE_RATE)
+        song[first:first + 441] = 0.5
+    return song.reshape(num_steps, STEP_FRAMES, 2)
+
+
+@pytest.mark.parametrize("period", [0.5, 0.6, 1.0])
+def test_beat_period_finds_a_click_tracks_period_in_seconds(period):
+    seconds, strength = step_features.beat_period(click_steps(40, period))
+    assert seconds == pytest.approx(period, abs=0.003) and strength > 0.6  # 11.6-ms frames, refined between them
+
+
+def test_beat_period_of_silence_or_noise_or_too_little_audio():
+    assert step_features.beat_period(np.zeros((40, STEP_FRAMES, 2), np.float32)) == (None, 0.0)  # nothing rises
+    assert step_features.beat_period(click_steps(4, 0.5)) == (None, 0.0)  # 1 s: shorter than the longest lag
+    noise = np.random.default_rng(0).normal(0, 0.1, (40, STEP_FRAMES, 2)).astype(np.float32)
+    _, strength = step_features.beat_period(noise)
+    assert strength < 0.2 < step_features.beat_period(click_steps(40, 0.5))[1]

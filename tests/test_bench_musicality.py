@@ -1,0 +1,35 @@
+"""bench/musicality.py's verdicts from figures: pulse per song against the round trip and against the seed."""
+import numpy as np
+
+from bench import musicality
+
+CANDIDATES = ("real", "round-trip", "looped-rt", "conv1d", "sound-only")
+
+
+def figures(pulse):
+    return {"tonalness": 0.2, "chroma_flux": 0.2, "pulse": pulse, "key": 0.9, "copy_seed_seconds": 1.0,
+            "copy_training_seconds": 1.0, "from_seed": None, "min_drift_db": -1.0, "max_drift_db": 1.0,
+            "peak": 0.5, "finite": True}
+
+
+def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_own_steps_hold():
+    # Song "intro" has a beat in its real next minute (0.6) but none in its seed (its round trip looped: 0.1): a
+    # continuation of the seed's steps at 0.12 fails the round-trip target but keeps more than the seed has.
+    pulses = {"intro.ogg": {"real": 0.6, "round-trip": 0.5, "looped-rt": 0.1, "conv1d": 0.12, "sound-only": 0.05},
+              "drums.ogg": {"real": 0.7, "round-trip": 0.6, "looped-rt": 0.6, "conv1d": 0.48, "sound-only": 0.24},
+              "pad.ogg": {"real": 0.1, "round-trip": 0.1, "looped-rt": 0.1, "conv1d": 0.01, "sound-only": 0.01}}
+    per_song = {song: {name: figures(pulse) for name, pulse in row.items()} for song, row in pulses.items()}
+    rng = np.random.default_rng(0)
+    clips = {song: {name: rng.standard_normal((4, 3)) for name in CANDIDATES} for song in pulses}
+    rows = musicality.summarise(per_song, clips, CANDIDATES)
+    conv1d = rows["conv1d"]
+    assert set(conv1d["song_pulse"]) == {"intro.ogg", "drums.ogg"}  # pad has no beat: not judged
+    assert np.isclose(conv1d["song_pulse"]["intro.ogg"], 0.24) and np.isclose(conv1d["song_pulse"]["drums.ogg"], 0.8)
+    assert not conv1d["song_pulse_ok"]
+    assert np.isclose(conv1d["song_pulse_vs_seed"]["intro.ogg"], 1.2)
+    assert np.isclose(conv1d["song_pulse_vs_seed"]["drums.ogg"], 0.8)
+    lines = musicality.song_pulse_table(per_song, rows)
+    assert "Worst song with a beat: " in "\n".join(lines)
+    versus_seed = [line for line in lines if line.startswith("Worst song with a beat against the seed")]
+    assert versus_seed and "conv1d drums 0.80x" in versus_seed[0] and "sound-only drums 0.40x" in versus_seed[0]
+    assert "| intro* | 0.600 | 1.20x | 1.00x | 0.20x | 0.24x | 0.10x |" in lines
