@@ -82,6 +82,19 @@ def parse_args(argv):
     return args
 
 
+def trained_pipeline(args):
+    """The default pipeline on the split's training songs in --work-dir (built unless --reuse finds it, the score
+    models trained and untrained): (work folder, the scripts' folder flags, training songs, held-out songs,
+    seconds of training music, the score models' records)."""
+    work = args.work_dir.resolve()
+    dirs = ["--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
+    training, tests, train_seconds = split_songs(args.music_dir, args.held_out, args.train_minutes)
+    link_training_songs(training, paths.input_dir(work / "data"))
+    if not (args.reuse and paths.model_record_path(work / "models", "autoencoder").is_file()):
+        build_artifacts(args, dirs)
+    return work, dirs, training, tests, train_seconds, train_score_models(args, dirs, work)
+
+
 def link_training_songs(training, input_dir):
     input_dir.mkdir(parents=True, exist_ok=True)
     for path in training:  # links, not copies: the pipeline reads them like any input song
@@ -359,13 +372,7 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(argparse.Namespace(verbose=False, quiet=True))
     started = time.perf_counter()
-    work = args.work_dir.resolve()
-    dirs = ["--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
-    training, tests, train_seconds = split_songs(args.music_dir, args.held_out, args.train_minutes)
-    link_training_songs(training, paths.input_dir(work / "data"))
-    if not (args.reuse and paths.model_record_path(work / "models", "autoencoder").is_file()):
-        build_artifacts(args, dirs)
-    models = train_score_models(args, dirs, work)
+    work, dirs, training, tests, train_seconds, models = trained_pipeline(args)
     built = time.perf_counter()
     from common.models import load_codec
 

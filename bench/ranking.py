@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.continuation import add_pipeline_arguments, build_artifacts, train_score_models, untrained_models_dir
-from bench.fidelity import split_songs
-from bench.musicality import link_training_songs
+from bench.continuation import add_pipeline_arguments, untrained_models_dir
+from bench.musicality import trained_pipeline
 from common import audio, cli, datasets, paths, ranking, step_features
 from common.step_choice import StepChoice
 
@@ -195,13 +194,7 @@ def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(argparse.Namespace(verbose=False, quiet=True))
     started = time.perf_counter()
-    work = args.work_dir.resolve()
-    dirs = ["--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
-    training, _, train_seconds = split_songs(args.music_dir, args.held_out, args.train_minutes)
-    link_training_songs(training, paths.input_dir(work / "data"))
-    if not (args.reuse and paths.model_record_path(work / "models", "autoencoder").is_file()):
-        build_artifacts(args, dirs)
-    models = train_score_models(args, dirs, work)
+    work, _, training, _, train_seconds, models = trained_pipeline(args)
     from common.models import load_codec
 
     encoder, _, autoencoder = load_codec(work / "models")
