@@ -211,6 +211,25 @@ class LevelHold:
         self.gains.extend(gains)
         return self.scale(steps, gains)
 
+    def hold_decoded(self, samples, ramp=audio.CROSSFADE_FRAMES):
+        """(frames, 2) decoded continuation -> the same, each whole second brought back inside the range by one
+        gain, ramped over `ramp` frames at its edges: for a continuation whose runs were read shifted onto the
+        beat (decode_on_the_beat), which moves sound across the seconds the codes were held by."""
+        second = STEPS_PER_SECOND * audio.STEP_FRAMES
+        gains = np.ones(-(-len(samples) // second))
+        for number in range(len(gains)):
+            part = samples[number * second:(number + 1) * second]
+            energy = float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1)
+            if energy > 0:
+                gains[number] = np.sqrt(np.clip(energy, self.low, self.high) / energy)
+        if np.all(gains == 1.0):
+            return samples
+        self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
+        curve = np.repeat(gains, second)[:len(samples)]
+        kernel = np.ones(ramp) / ramp  # a moving average turns each step of the curve into a linear ramp
+        curve = np.convolve(np.pad(curve, (ramp // 2, ramp - 1 - ramp // 2), mode="edge"), kernel, mode="valid")
+        return (samples * curve[:, None]).astype(np.float32)
+
     def largest_change_db(self):
         """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""
         return max((abs(20 * np.log10(max(gain, 1e-12))) for gain in self.gains), default=0.0)
@@ -271,8 +290,10 @@ def run(args):
     beat = chooser.beat_seconds if chooser.beat_strength >= MIN_STRENGTH else None
     unlimited, shifts = ((decode(decoder, np.concatenate([seed_score, new_score])), []) if beat is None
                          else decode_on_the_beat(decoder, chooser, new_score, level_hold, beat))
-    decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
     seed_frames = in_steps * audio.STEP_FRAMES
+    if shifts and level_hold is not None:  # shifted reads move sound across the seconds the codes were held by
+        unlimited[seed_frames:] = level_hold.hold_decoded(unlimited[seed_frames:])
+    decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
     continuation = decoded[seed_frames:seed_frames + int(round(args.seconds * audio.SAMPLE_RATE))]
     result = continuation if args.continuation_only else np.concatenate([decoded[:seed_frames], continuation])
 

@@ -288,6 +288,24 @@ def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(t
     assert unheld.max() > 7 and unheld.min() < -7
 
 
+def test_the_level_hold_of_decoded_audio_brings_each_second_back_in_range_without_a_jump():
+    decoder = sparse_decoder(64, "dct")
+    seed_score = random_sparse_codes(8, 64, "dct", 0.05, 1e-3, seed=1)
+    hold = music_generator.LevelHold(decoder, seed_score, range_db=2.0)
+    second = 4 * audio.STEP_FRAMES
+    rng = np.random.default_rng(0)
+    level = np.sqrt(hold.step_energies(seed_score).mean() / audio.STEP_FRAMES / 2)  # per sample and channel
+    samples = (level * rng.standard_normal((3 * second, 2))).astype(np.float32)
+    samples[second:2 * second] *= np.sqrt(10)  # one second 10 dB louder, as a shifted loud run can make it
+    held = hold.hold_decoded(samples)
+    per_second = 10 * np.log10(np.mean(np.square(held.reshape(3, second, 2)), axis=(1, 2)) / level ** 2)
+    assert abs(per_second[0]) < 0.2 and abs(per_second[2]) < 0.2  # left alone
+    assert 1.5 < per_second[1] <= 2.3  # brought back to the top of the range (the ramps reach 31 ms over it)
+    ratio = held[:, 0] / samples[:, 0]
+    assert np.max(np.abs(np.diff(ratio))) < 0.01  # a ramp, not a jump
+    assert hold.largest_change_db() > 7.0
+
+
 def test_the_continuation_benchmark_seeds_each_song_back_to_back_while_a_continuation_fits():
     from bench.continuation import seed_offsets
 
