@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from common import artifacts, audio, cli, datasets, metrics, paths, plots, step_features
-from common.errors import PipelineError
 from common.beat_joins import MAX_SHIFT, MIN_STRENGTH, beat_shifts, join_runs
+from common.errors import PipelineError
 from common.step_choice import MAX_RUN, MIN_RUN, MODEL_WEIGHT, StepChoice
 
 log = logging.getLogger("musicgen")
@@ -125,9 +125,9 @@ def level_scaler(autoencoder):
 def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
     """The seed and its continuation (new_score: as level_hold held it) decoded run by run, each run of seed
     steps read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins:
-    (frames, 2) before the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with a
-    neighbour of its source on either side (the step itself at a source's edge), at the gain of the step beside
-    it, so the shifted read is real audio."""
+    (frames, 2) before the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as
+    many neighbours of its source on either side as a shift can reach into (its edge step again at a source's
+    edge), at the gain of the step beside them, so the shifted read is real audio."""
     from common.models import decode
 
     in_steps = chooser.seed_count
