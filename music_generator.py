@@ -140,17 +140,23 @@ def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
         codes = chooser.scores[steps]
         return codes if level_hold is None else level_hold.scale(codes, np.full(len(steps), gains[position]))
 
-    half, pieces = audio.CROSSFADE_FRAMES // 2, []
+    half = audio.CROSSFADE_FRAMES // 2
     shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds)
     reach = int(np.ceil((MAX_SHIFT + half) / audio.STEP_FRAMES))  # neighbours a shifted read may reach into
+    blocks, places = [], []
     for start, stop, shift in [(0, in_steps, 0)] + shifts:
         before, after = [history[start]], [history[stop - 1]]
         for _ in range(reach):  # the source's own steps around the run, or its edge step again
             before.insert(0, before[0] - 1 if before[0] > 0 and chooser.has_next[before[0] - 1] else before[0])
             after.append(after[-1] + 1 if chooser.has_next[after[-1]] else after[-1])
-        codes = np.concatenate([held(before[:-1], start), played[start:stop], held(after[1:], stop - 1)])
-        samples = decode(decoder, codes)
-        begin = reach * audio.STEP_FRAMES + shift - half
+        places.append((start, stop, shift, sum(len(block) for block in blocks)))
+        blocks.append(np.concatenate([held(before[:-1], start), played[start:stop], held(after[1:], stop - 1)]))
+    # One decode of all runs laid end to end: where two runs meet, their outer neighbours' cross-fade and
+    # envelope are not read (a shifted read reaches MAX_SHIFT + half a cross-fade into a neighbour of a step).
+    samples = decode(decoder, np.concatenate(blocks))
+    pieces = []
+    for start, stop, shift, offset in places:
+        begin = (offset + reach) * audio.STEP_FRAMES + shift - half
         pieces.append((start * audio.STEP_FRAMES,
                        samples[begin:begin + (stop - start) * audio.STEP_FRAMES + 2 * half]))
     return join_runs(pieces, len(history) * audio.STEP_FRAMES), shifts
@@ -225,9 +231,10 @@ class LevelHold:
         if np.all(gains == 1.0):
             return samples
         self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
-        curve = np.repeat(gains, second)[:len(samples)]
-        kernel = np.ones(ramp) / ramp  # a moving average turns each step of the curve into a linear ramp
-        curve = np.convolve(np.pad(curve, (ramp // 2, ramp - 1 - ramp // 2), mode="edge"), kernel, mode="valid")
+        from scipy.ndimage import uniform_filter1d
+
+        # A moving average turns each step of the gain curve into a linear ramp.
+        curve = uniform_filter1d(np.repeat(gains, second)[:len(samples)], ramp, mode="nearest")
         return (samples * curve[:, None]).astype(np.float32)
 
     def largest_change_db(self):
