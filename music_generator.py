@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from common import artifacts, audio, cli, datasets, metrics, paths, plots, step_features
+from common.beat_joins import MAX_SHIFT, MIN_STRENGTH, beat_shifts, join_runs
 from common.errors import PipelineError
 from common.step_choice import MAX_RUN, MIN_RUN, MODEL_WEIGHT, StepChoice
 
@@ -121,6 +122,46 @@ def level_scaler(autoencoder):
             "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
 
 
+def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
+    """The seed and its continuation (new_score: as level_hold held it) decoded run by run, each run of seed
+    steps read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins:
+    (frames, 2) before the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as
+    many neighbours of its source on either side as a shift can reach into (its edge step again at a source's
+    edge), at the gain of the step beside them, so the shifted read is real audio."""
+    from common.models import decode
+
+    in_steps = chooser.seed_count
+    history = np.asarray(chooser.history[:in_steps + len(new_score)])
+    played = np.concatenate([chooser.scores[history[:in_steps]], new_score])
+    gains = np.concatenate([np.ones(in_steps), level_hold.gains[-len(new_score):] if level_hold else
+                            np.ones(len(new_score))])
+
+    def held(steps, position):  # pool steps at the gain of output position `position`
+        codes = chooser.scores[steps]
+        return codes if level_hold is None else level_hold.scale(codes, np.full(len(steps), gains[position]))
+
+    half = audio.CROSSFADE_FRAMES // 2
+    shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds)
+    reach = int(np.ceil((MAX_SHIFT + half) / audio.STEP_FRAMES))  # neighbours a shifted read may reach into
+    blocks, places = [], []
+    for start, stop, shift in [(0, in_steps, 0)] + shifts:
+        before, after = [history[start]], [history[stop - 1]]
+        for _ in range(reach):  # the source's own steps around the run, or its edge step again
+            before.insert(0, before[0] - 1 if before[0] > 0 and chooser.has_next[before[0] - 1] else before[0])
+            after.append(after[-1] + 1 if chooser.has_next[after[-1]] else after[-1])
+        places.append((start, stop, shift, sum(len(block) for block in blocks)))
+        blocks.append(np.concatenate([held(before[:-1], start), played[start:stop], held(after[1:], stop - 1)]))
+    # One decode of all runs laid end to end: where two runs meet, their outer neighbours' cross-fade and
+    # envelope are not read (a shifted read reaches MAX_SHIFT + half a cross-fade into a neighbour of a step).
+    samples = decode(decoder, np.concatenate(blocks))
+    pieces = []
+    for start, stop, shift, offset in places:
+        begin = (offset + reach) * audio.STEP_FRAMES + shift - half
+        pieces.append((start * audio.STEP_FRAMES,
+                       samples[begin:begin + (stop - start) * audio.STEP_FRAMES + 2 * half]))
+    return join_runs(pieces, len(history) * audio.STEP_FRAMES), shifts
+
+
 class LevelHold:
     """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a continuation
     within +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's),
@@ -175,6 +216,26 @@ class LevelHold:
                 gains[first:first + STEPS_PER_SECOND] = np.sqrt(np.clip(mean, self.low, self.high) / mean)
         self.gains.extend(gains)
         return self.scale(steps, gains)
+
+    def hold_decoded(self, samples, ramp=audio.CROSSFADE_FRAMES):
+        """(frames, 2) decoded continuation -> the same, each whole second brought back inside the range by one
+        gain, ramped over `ramp` frames at its edges: for a continuation whose runs were read shifted onto the
+        beat (decode_on_the_beat), which moves sound across the seconds the codes were held by."""
+        second = STEPS_PER_SECOND * audio.STEP_FRAMES
+        gains = np.ones(-(-len(samples) // second))
+        for number in range(len(gains)):
+            part = samples[number * second:(number + 1) * second]
+            energy = float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1)
+            if energy > 0:
+                gains[number] = np.sqrt(np.clip(energy, self.low, self.high) / energy)
+        if np.all(gains == 1.0):
+            return samples
+        self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
+        from scipy.ndimage import uniform_filter1d
+
+        # A moving average turns each step of the gain curve into a linear ramp.
+        curve = uniform_filter1d(np.repeat(gains, second)[:len(samples)], ramp, mode="nearest")
+        return (samples * curve[:, None]).astype(np.float32)
 
     def largest_change_db(self):
         """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""
@@ -232,9 +293,14 @@ def run(args):
     if not np.isfinite(new_score).all():
         raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
                                       f"{artifacts.MADE_BY[args.model]}")
-    unlimited = decode(decoder, np.concatenate([seed_score, new_score]))
-    decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
+    # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
+    beat = chooser.beat_seconds if chooser.beat_strength >= MIN_STRENGTH else None
+    unlimited, shifts = ((decode(decoder, np.concatenate([seed_score, new_score])), []) if beat is None
+                         else decode_on_the_beat(decoder, chooser, new_score, level_hold, beat))
     seed_frames = in_steps * audio.STEP_FRAMES
+    if shifts and level_hold is not None:  # shifted reads move sound across the seconds the codes were held by
+        unlimited[seed_frames:] = level_hold.hold_decoded(unlimited[seed_frames:])
+    decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
     continuation = decoded[seed_frames:seed_frames + int(round(args.seconds * audio.SAMPLE_RATE))]
     result = continuation if args.continuation_only else np.concatenate([decoded[:seed_frames], continuation])
 
@@ -252,6 +318,14 @@ def run(args):
     figures["limiter_max_reduction_db"] = limiter_reduction_db(unlimited[seed_frames:], decoded[seed_frames:])
     figures["joins"], figures["longest_run_seconds"], figures["share_from_seed"] = joins, longest_run, from_seed
     figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
+    figures["beat_seconds"] = beat
+    figures["largest_shift_ms"] = max((abs(shift) for _, _, shift in shifts), default=0) / audio.SAMPLE_RATE * 1e3
+    # Each run after the seed: (first and end step of the continuation, pool step it starts at, shift in samples).
+    figures["runs"] = [(start - in_steps, stop - in_steps, int(chooser.history[start]), shift)
+                       for start, stop, shift in shifts]
+    on_the_beat = ("no beat to keep" if beat is None else
+                   f"runs of the seed read on its {beat:.2f}-s beat, shifted by at most "
+                   f"{figures['largest_shift_ms']:.0f} ms")
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}): {out}\n"
@@ -264,7 +338,7 @@ def run(args):
         f"  distance of new steps to their nearest seed step: median {figures['seed_copy_median']:.2f} "
         f"(0 = copies the seed, ~1 = new material); "
         f"real steps ({100 * from_seed:.0f}% of them the seed's), {joins} joins, at most {longest_run:g} s of one "
-        f"song in a row\n"
+        f"song in a row; {on_the_beat}\n"
         f"  picture: {picture}"
     )
     return figures

@@ -309,8 +309,9 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
 
 
 def generation_rows(name, dirs, seconds, repeats, out):
-    """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()."""
-    spent = {"continue_with_real_steps": [], "decode": []}
+    """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()
+    (every decode of a run summed: the generator decodes a continuation on the seed's beat run by run)."""
+    totals, current = [], {"continue_with_real_steps": 0.0, "decode": 0.0}
 
     def timing(function, key):
         def timed(*args, **kwargs):
@@ -318,18 +319,24 @@ def generation_rows(name, dirs, seconds, repeats, out):
             try:
                 return function(*args, **kwargs)
             finally:
-                spent[key].append(time.perf_counter() - started)
+                current[key] += time.perf_counter() - started
         return timed
+
+    def generate():
+        current.update(continue_with_real_steps=0.0, decode=0.0)
+        quietly(music_generator, argv)
+        totals.append(dict(current))
 
     originals = music_generator.continue_with_real_steps, models.decode
     music_generator.continue_with_real_steps = timing(originals[0], "continue_with_real_steps")
     models.decode = timing(originals[1], "decode")
     try:
         argv = dirs + ["--model", name, "--seconds", str(seconds), "-q", "--out", str(out)]
-        whole = median_seconds(lambda: quietly(music_generator, argv), repeats)
+        whole = median_seconds(generate, repeats)
     finally:
         music_generator.continue_with_real_steps, models.decode = originals
-    continuation, decoding = (float(np.median(spent[key][1:])) for key in ("continue_with_real_steps", "decode"))
+    continuation, decoding = (float(np.median([total[key] for total in totals[1:] or totals]))
+                              for key in ("continue_with_real_steps", "decode"))
     return [(f"{name} generation: score continuation", f"{seconds / continuation:.0f}x realtime", None),
             (f"{name} generation: continuation + decoding", f"{seconds / (continuation + decoding):.0f}x realtime",
              None),

@@ -65,10 +65,12 @@ class StepChoice:
                                       for known in range(1, context + 1)])
         self.pool_seams = self.seams[self.pool, 0]
         self.has_next = np.append(sources[1:] == sources[:-1], False)
+        self.sources = sources
         # Each candidate's next steps as far as the model predicts and whether each is of its source.
         self.pool_next, self.pool_next_mask = following_steps(self.raw_features, self.has_next, self.pool,
                                                                   out_steps)
         self.history = list(range(seed_count))
+        self.seed_count = seed_count
         # How far each candidate sounds from the nearest seed step: joins stay in the seed's world (its key,
         # instruments, how tonal it is), not wherever the corpus has most steps. The seed's own steps count as
         # themselves (distance 0): measured against the seed's other steps instead, continuations took almost

@@ -10,7 +10,8 @@ import soundfile
 
 import lstm_creater
 import music_generator
-from common import audio, datasets, metrics, paths, ranking, score_models, step_features
+from common import audio, beat_joins, datasets, metrics, paths, ranking, score_models, step_features
+from common.models import decode, encode, load_codec
 from tests.conftest import TINY_SCORE, synth_song, write_song
 
 
@@ -287,6 +288,24 @@ def test_the_level_hold_keeps_every_second_within_its_range_of_the_seeds_level(t
     assert unheld.max() > 7 and unheld.min() < -7
 
 
+def test_the_level_hold_of_decoded_audio_brings_each_second_back_in_range_without_a_jump():
+    decoder = sparse_decoder(64, "dct")
+    seed_score = random_sparse_codes(8, 64, "dct", 0.05, 1e-3, seed=1)
+    hold = music_generator.LevelHold(decoder, seed_score, range_db=2.0)
+    second = 4 * audio.STEP_FRAMES
+    rng = np.random.default_rng(0)
+    level = np.sqrt(hold.step_energies(seed_score).mean() / audio.STEP_FRAMES / 2)  # per sample and channel
+    samples = (level * rng.standard_normal((3 * second, 2))).astype(np.float32)
+    samples[second:2 * second] *= np.sqrt(10)  # one second 10 dB louder, as a shifted loud run can make it
+    held = hold.hold_decoded(samples)
+    per_second = 10 * np.log10(np.mean(np.square(held.reshape(3, second, 2)), axis=(1, 2)) / level ** 2)
+    assert abs(per_second[0]) < 0.2 and abs(per_second[2]) < 0.2  # left alone
+    assert 1.5 < per_second[1] <= 2.3  # brought back to the top of the range (the ramps reach 31 ms over it)
+    ratio = held[:, 0] / samples[:, 0]
+    assert np.max(np.abs(np.diff(ratio))) < 0.01  # a ramp, not a jump
+    assert hold.largest_change_db() > 7.0
+
+
 def test_the_continuation_benchmark_seeds_each_song_back_to_back_while_a_continuation_fits():
     from bench.continuation import seed_offsets
 
@@ -316,3 +335,32 @@ def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(l
     free, free_figures = generate(lstm_dirs, tmp_path, "free", "--seconds", "30", "--level-range", "0")
     free_drift = metrics.loudness_per_second(free)[2:] - seed_level
     assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
+
+
+def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs, tmp_path):
+    # The songs' beat is 0.37 s, 1.48 steps: joins of whole steps land off it, so runs of seed steps that follow
+    # runs of seed steps are read from the seed up to half a step early or late. Without the level hold, the
+    # continuation inside such a run is the decoded seed at that shift, sample for sample.
+    samples, figures = generate(lstm_dirs, tmp_path, "on", "--seconds", "20", "--random-seed", "2",
+                                "--level-range", "0")
+    beats = figures["beat_seconds"] / 0.37  # the seed's beat, or a bar of 2 or 3 of them
+    assert round(beats) in (1, 2, 3) and abs(beats - round(beats)) < 0.03
+    runs = figures["runs"]
+    assert sum(stop - start for start, stop, _, _ in runs) >= 80 and runs[0][0] == 0
+    shifted = [(start, stop, first, shift) for start, stop, first, shift in runs if shift and first < 40]
+    assert shifted and all(abs(shift) <= beat_joins.MAX_SHIFT for *_, shift in shifted)
+    assert all(shift == 0 for start, stop, first, shift in runs if first >= 40)  # other songs: phase unknown
+    dirs, _ = lstm_dirs
+    encoder, decoder, _ = load_codec(dirs[3])
+    seed_steps = audio.frame_steps(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0])[:40]
+    seed = decode(decoder, encode(encoder, seed_steps))
+    margin, compared = audio.CROSSFADE_FRAMES, 0  # away from the cross-fades at either end of the run
+    for start, stop, first, shift in shifted:
+        if first * audio.STEP_FRAMES + shift - margin < 0 or (first + stop - start) >= 39:
+            continue  # reads the seed's repeated edge step
+        inside = slice(start * audio.STEP_FRAMES + margin, stop * audio.STEP_FRAMES - margin)
+        source = slice(first * audio.STEP_FRAMES + shift + margin,
+                       (first + stop - start) * audio.STEP_FRAMES + shift - margin)
+        np.testing.assert_allclose(samples[inside], seed[source], atol=2e-4)
+        compared += 1
+    assert compared >= 1
