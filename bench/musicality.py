@@ -95,6 +95,14 @@ def trained_pipeline(args):
     return work, dirs, training, tests, train_seconds, train_score_models(args, dirs, work)
 
 
+def save_table(folder, args, text, **figures):
+    """folder/table.md (the table) and folder/results.json (the arguments, the raw figures and the table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.md").write_text(text + "\n")
+    (folder / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                     **figures, "table": text}, indent=1))
+
+
 def link_training_songs(training, input_dir):
     input_dir.mkdir(parents=True, exist_ok=True)
     for path in training:  # links, not copies: the pipeline reads them like any input song
@@ -398,12 +406,8 @@ def main(argv=None):
               f"original seed's 10 s.")
     text = table(header, rows, per_song)
     print(text, flush=True)
-    out = work / "musicality"
-    (out / "table.md").write_text(text + "\n")
-    (out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                  "per_song": per_song, "rows": rows,
-                                                  "seed_round_trip_copy_seconds": seed_round_trip,
-                                                  "table": text}, indent=1))
+    save_table(work / "musicality", args, text, per_song=per_song, rows=rows,
+               seed_round_trip_copy_seconds=seed_round_trip)
     return rows
 
 

@@ -26,14 +26,13 @@ Run from the repository root (~5 min with training on 2 CPU cores; ~2 min with -
     python -m bench.ranking /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bench.continuation import add_pipeline_arguments, untrained_models_dir
-from bench.musicality import trained_pipeline
+from bench.musicality import save_table, trained_pipeline
 from common import audio, cli, datasets, paths, ranking, step_features
 from common.step_choice import StepChoice
 
@@ -213,10 +212,7 @@ def main(argv=None):
               f"{(time.perf_counter() - started) / 60:.1f} min.")
     text = table(header, results, models)
     print(text, flush=True)
-    out = work / "ranking"
-    (out / "table.md").write_text(text + "\n")
-    (out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                  "results": results, "table": text}, indent=1))
+    save_table(work / "ranking", args, text, results=results)
     return results
 
 
