@@ -211,11 +211,15 @@ class LevelHold:
         energies = self.step_energies(steps)
         gains = np.ones(len(steps))
         for first in range(0, len(steps), STEPS_PER_SECOND):
-            mean = float(np.mean(energies[first:first + STEPS_PER_SECOND]))
-            if mean > 0:
-                gains[first:first + STEPS_PER_SECOND] = np.sqrt(np.clip(mean, self.low, self.high) / mean)
+            gains[first:first + STEPS_PER_SECOND] = self.gain_into_range(
+                float(np.mean(energies[first:first + STEPS_PER_SECOND])))
         self.gains.extend(gains)
         return self.scale(steps, gains)
+
+    def gain_into_range(self, energy):
+        """The gain that brings a second of mean step energy `energy` just inside the range (1 inside it or for
+        silence)."""
+        return float(np.sqrt(np.clip(energy, self.low, self.high) / energy)) if energy > 0 else 1.0
 
     def hold_decoded(self, samples, ramp=audio.CROSSFADE_FRAMES):
         """(frames, 2) decoded continuation -> the same, each whole second brought back inside the range by one
@@ -225,9 +229,8 @@ class LevelHold:
         gains = np.ones(-(-len(samples) // second))
         for number in range(len(gains)):
             part = samples[number * second:(number + 1) * second]
-            energy = float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1)
-            if energy > 0:
-                gains[number] = np.sqrt(np.clip(energy, self.low, self.high) / energy)
+            gains[number] = self.gain_into_range(
+                float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1))
         if np.all(gains == 1.0):
             return samples
         self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db

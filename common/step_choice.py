@@ -66,9 +66,11 @@ class StepChoice:
         self.pool_seams = self.seams[self.pool, 0]
         self.has_next = np.append(sources[1:] == sources[:-1], False)
         self.sources = sources
-        # Each candidate's next steps as far as the model predicts and whether each is of its source.
+        # Each candidate's next steps as far as the model predicts and whether each is of its source; and the
+        # steps of the run a join to it would start.
         self.pool_next, self.pool_next_mask = following_steps(self.raw_features, self.has_next, self.pool,
                                                                   out_steps)
+        self.pool_run, self.pool_run_mask = following_indices(self.has_next, self.pool, min_run)
         self.history = list(range(seed_count))
         self.seed_count = seed_count
         # How far each candidate sounds from the nearest seed step: joins stay in the seed's world (its key,
@@ -151,26 +153,21 @@ class StepChoice:
         seam = step_features.seam_distance(self.seams[played[-1], 1], self.pool_seams)
         cost += SEAM_WEIGHT * seam / self.typical_seam
         cost += self._off_beat_cost(played, self.pool)
-        cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(played)
+        recent = np.zeros(len(self.has_next), bool)  # every step played in the last 4 s
+        recent[played[-AVOID_RECENT:]] = True
+        cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(recent)
         if unlikeliness is not None:
             cost += self.model_weight * unlikeliness
-        recent = np.isin(self.pool, played[-AVOID_RECENT:]) | (self.pool == played[-1] + 1)
-        return np.where(recent, cost + EXCLUDED, cost)
+        excluded = recent[self.pool] | (self.pool == played[-1] + 1)
+        return np.where(excluded, cost + EXCLUDED, cost)
 
-    def _steps_short_of_a_run(self, played):
+    def _steps_short_of_a_run(self, recent):
         """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end
-        or at a step played in the last 4 s. (Without this a seed of 40 steps, 16 of them recent, led to runs of 1-2
-        steps, a join every second, and beat-driven pulse 0.3x the round trip's.)"""
-        blocked = np.zeros(len(self.has_next) + 1, bool)
-        blocked[played[-AVOID_RECENT:]] = True
-        blocked[-1] = True  # past the last step
-        alive = ~blocked[self.pool]
-        room = alive.astype(np.int32)
-        for ahead in range(1, self.min_run):
-            step = np.minimum(self.pool + ahead, len(self.has_next))
-            alive &= self.has_next[step - 1] & ~blocked[step]
-            room += alive
-        return self.min_run - room
+        or at a step played in the last 4 s (recent: a mask over all steps). (Without this a seed of 40 steps, 16
+        of them recent, led to runs of 1-2 steps, a join every second, and beat-driven pulse 0.3x the round
+        trip's.)"""
+        playable = (self.pool_run_mask > 0) & ~recent[self.pool_run]
+        return self.min_run - np.sum(np.cumprod(playable, axis=1), axis=1)
 
     def _unlikeliness(self, gaussian):
         """(len(pool),) minus the log-likelihood of each pool step and its next steps (as far as its source goes)
@@ -218,19 +215,25 @@ class StepChoice:
         return np.where(self.is_seed[candidates], BEAT_WEIGHT * self.beat_strength * (2 * off) ** 2, unknown)
 
 
-def following_steps(features, has_next, starts, count):
-    """(len(starts), count, SIZE) the features of each start step and the count - 1 steps after it, and
-    (len(starts), count) 1.0 where that step is of the start's source (else 0.0, its features repeated)."""
-    steps = np.empty((len(starts), count, features.shape[1]), np.float32)
+def following_indices(has_next, starts, count):
+    """(len(starts), count) each start step and the count - 1 steps after it, and (len(starts), count) 1.0 where
+    that step is of the start's source (else 0.0, the source's last step repeated)."""
+    indices = np.empty((len(starts), count), np.int64)
     mask = np.ones((len(starts), count), np.float32)
     step = np.asarray(starts).copy()
     going = np.ones(len(starts), bool)
     for k in range(count):
-        steps[:, k] = features[step]
+        indices[:, k] = step
         mask[:, k] = going
         going &= has_next[step]
         step = np.where(going, step + 1, step)
-    return steps, mask
+    return indices, mask
+
+
+def following_steps(features, has_next, starts, count):
+    """(len(starts), count, SIZE) the features of following_indices(has_next, starts, count), and its mask."""
+    indices, mask = following_indices(has_next, starts, count)
+    return np.asarray(features, np.float32)[indices], mask
 
 
 def squared_distances(rows, others):

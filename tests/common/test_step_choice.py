@@ -4,6 +4,7 @@ import pytest
 
 from common import step_features
 from common.audio import STEP_SECONDS
+from common.beat_joins import runs_in
 from common.step_choice import AVOID_RECENT, StepChoice
 
 SIZE, BANDS = step_features.SIZE, step_features.SEAM_BANDS
@@ -31,8 +32,7 @@ def gaussians(count, rng):
 def runs_of(history, sources):
     """The history cut into runs: consecutive steps of one source."""
     history = np.asarray(history)
-    cuts = np.flatnonzero((np.diff(history) != 1) | (sources[history[1:]] != sources[history[:-1]])) + 1
-    return np.split(history, cuts)
+    return [history[start:stop] for start, stop in runs_in(history, sources)]
 
 
 @pytest.mark.parametrize("min_run, max_run", [(3, 6), (1, 1), (5, 5), (2, 9)])
