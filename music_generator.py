@@ -17,7 +17,6 @@ peaks under full scale. The same --random-seed gives the same WAV. How and why: 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
 """
-import functools
 import logging
 from pathlib import Path
 
@@ -31,8 +30,8 @@ from common.step_choice import MAX_RUN, MIN_RUN, MODEL_WEIGHT, StepChoice
 log = logging.getLogger("musicgen")
 
 STEPS_PER_SECOND = round(1 / audio.STEP_SECONDS)  # 4: the level hold keeps every 4 consecutive steps in range
-LEVEL_RANGE_DB = 2.0  # sparse and dense codes: every second within this of the seed's level (the limiter and
-# cross-fades add a few tenths of a dB on top; the benchmark's target is 3)
+LEVEL_RANGE_DB = 2.0  # every second within this of the seed's level (the limiter may take a few tenths of a dB
+# off; the benchmark's target is 3)
 
 
 def parse_args(argv):
@@ -75,8 +74,7 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
-def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng,
-                             level_hold=None):
+def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng):
     """(num_steps, latent) new steps, each a real step of pool (datasets.SongsHeard: the songs of the score
     dataset) or of the seed, chosen run by run by common/step_choice.StepChoice from the score model's
     Gaussian over what comes next; and the StepChoice (its joins: places where the continuation leaves one
@@ -107,39 +105,20 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
         chosen.extend(new)
         bar.update(len(new))
     bar.close()
-    new = chooser.scores[chosen[:num_steps]]
-    return (new if level_hold is None else level_hold(new)), chooser
+    return chooser.scores[chosen[:num_steps]], chooser
 
 
-def level_scaler(autoencoder):
-    """scale(codes, gains) -> codes that decode gains (steps,) times as loud, for the codes where a gain on the
-    sound is a simple change of the code: the sparse code (its peak values and band levels:
-    codec.scale_codes) and dense codes (linear layers whose bias is the mean segment, ~1% of the
-    sound: the code times the gain). None for conv codes, whose decoder is not linear."""
-    from common.codec import record_format, scale_codes
-
-    return {"sparse": functools.partial(scale_codes, code_format=record_format(autoencoder)),
-            "dense": lambda codes, gains: (codes * gains[:, None]).astype(codes.dtype)}.get(autoencoder.get("arch"))
-
-
-def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
-    """The seed and its continuation (new_score: as level_hold held it) decoded run by run, each run of seed
-    steps read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins:
-    (frames, 2) before the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as
-    many neighbours of its source on either side as a shift can reach into (its edge step again at a source's
-    edge), at the gain of the step beside them, so the shifted read is real audio."""
+def decode_on_the_beat(decoder, chooser, new_score, beat_seconds):
+    """The seed and its continuation (new_score) decoded run by run, each run of seed steps read from the seed
+    shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2) before the level
+    hold and the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as many neighbours
+    of its source on either side as a shift can reach into (its edge step again at a source's edge), so the
+    shifted read is real audio."""
     from common.models import decode
 
     in_steps = chooser.seed_count
     history = np.asarray(chooser.history[:in_steps + len(new_score)])
     played = np.concatenate([chooser.scores[history[:in_steps]], new_score])
-    gains = np.concatenate([np.ones(in_steps), level_hold.gains[-len(new_score):] if level_hold else
-                            np.ones(len(new_score))])
-
-    def held(steps, position):  # pool steps at the gain of output position `position`
-        codes = chooser.scores[steps]
-        return codes if level_hold is None else level_hold.scale(codes, np.full(len(steps), gains[position]))
-
     half = audio.CROSSFADE_FRAMES // 2
     shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds)
     reach = int(np.ceil((MAX_SHIFT + half) / audio.STEP_FRAMES))  # neighbours a shifted read may reach into
@@ -150,7 +129,7 @@ def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
             before.insert(0, before[0] - 1 if before[0] > 0 and chooser.has_next[before[0] - 1] else before[0])
             after.append(after[-1] + 1 if chooser.has_next[after[-1]] else after[-1])
         places.append((start, stop, shift, sum(len(block) for block in blocks)))
-        blocks.append(np.concatenate([held(before[:-1], start), played[start:stop], held(after[1:], stop - 1)]))
+        blocks.append(np.concatenate([chooser.scores[before[:-1]], played[start:stop], chooser.scores[after[1:]]]))
     # One decode of all runs laid end to end: where two runs meet, their outer neighbours' cross-fade and
     # envelope are not read (a shifted read reaches MAX_SHIFT + half a cross-fade into a neighbour of a step).
     samples = decode(decoder, np.concatenate(blocks))
@@ -163,85 +142,56 @@ def decode_on_the_beat(decoder, chooser, new_score, level_hold, beat_seconds):
 
 
 class LevelHold:
-    """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a continuation
-    within +/- range_db of the seed's mean step energy (seed_steps: the original's; else the decoded seed's),
-    by one gain per second: scale(codes, gains) gives codes whose sound is gains times as loud (level_scaler;
-    default: the sparse code's codec.scale_codes for code_format).
+    """Keeps every whole second (STEPS_PER_SECOND steps, counted from the first new step) of a decoded
+    continuation within +/- range_db of the seed's mean step energy (seed_steps: the original's), by one gain
+    per second, ramped at its edges.
 
-    Each step's energy is measured on the decoder's output for it (the frames between its cross-fades; for a
-    sparse code_format with an envelope, all of them, with the envelope's gains that models.decode puts on). A
-    second louder or quieter than the range is scaled just enough to bring it back inside; within a second the
-    steps keep their own dynamics (a beat's loud and quiet steps: a gain per step silenced whole steps of real
-    music to hold a loud second). Real steps come from songs of any level, and the dense code's round trip
-    alone can lose a few dB against the original seed.
+    Measured on the decoded sound itself, for any code, after the runs were read onto the beat (which moves
+    sound across seconds). A second louder or quieter than the range is scaled just enough to bring it back
+    inside; within a second the steps keep their own dynamics (a beat's loud and quiet steps: a gain per step
+    silenced whole steps of real music to hold a loud second). Real steps come from songs of any level, and a
+    code's round trip alone can lose a few dB against the original seed.
     """
 
-    def __init__(self, decoder, seed_score, range_db, seed_steps=None, scale=None, code_format=None):
-        from common.codec import as_sparse_format, scale_codes
-
-        self.code_format = None if code_format is None else as_sparse_format(code_format)
-        self.decoder = decoder
-        self.scale = scale or functools.partial(scale_codes, code_format=self.code_format or "dct")
-        # The seed's own level (its round trip may be a little quieter), or as decoded if not given.
-        reference = float(np.mean(self.step_energies(seed_score) if seed_steps is None
-                                  else np.sum(np.square(seed_steps, dtype=np.float64), axis=(1, 2))))
+    def __init__(self, seed_steps, range_db):
+        reference = float(np.mean(np.sum(np.square(seed_steps, dtype=np.float64), axis=(1, 2))))
         if reference <= 0:  # a silent seed: nothing to hold the level at
             self.low, self.high = 0.0, np.inf
         else:
             self.low, self.high = reference * 10 ** (-range_db / 10), reference * 10 ** (range_db / 10)
         self.gains = []
 
-    def step_energies(self, codes):
-        from common.codec import enveloped_step_energies
-        from common.models import inference
-
-        segments = inference(self.decoder, np.asarray(codes, np.float32))
-        if self.code_format is not None and self.code_format.envelope_blocks:
-            # Its envelope sets most of its loudness (within the gain's bounds): all of the step counts.
-            return enveloped_step_energies(segments, np.asarray(codes), self.code_format)
-        # Only the frames heard from this step alone, between its two cross-fades (3/4 of the step), counted
-        # for the whole step: in a cross-fade the sound is the sum of two steps' parts, whose energies do
-        # not add up where the neighbours are unrelated (as steps at a join are).
-        alone = segments[:, 2 * audio.SEGMENT_MARGIN:audio.STEP_FRAMES]
-        return (np.sum(np.square(alone, dtype=np.float64), axis=(1, 2))
-                * (audio.STEP_FRAMES / (audio.STEP_FRAMES - 2 * audio.SEGMENT_MARGIN)))
-
-    def __call__(self, steps):
-        """(num_steps, latent) new steps, from the first of the continuation -> the same, each second held."""
-        energies = self.step_energies(steps)
-        gains = np.ones(len(steps))
-        for first in range(0, len(steps), STEPS_PER_SECOND):
-            gains[first:first + STEPS_PER_SECOND] = self.gain_into_range(
-                float(np.mean(energies[first:first + STEPS_PER_SECOND])))
-        self.gains.extend(gains)
-        return self.scale(steps, gains)
-
-    def gain_into_range(self, energy):
-        """The gain that brings a second of mean step energy `energy` just inside the range (1 inside it or for
-        silence)."""
-        return float(np.sqrt(np.clip(energy, self.low, self.high) / energy)) if energy > 0 else 1.0
-
-    def hold_decoded(self, samples, ramp=audio.CROSSFADE_FRAMES):
-        """(frames, 2) decoded continuation -> the same, each whole second brought back inside the range by one
-        gain, ramped over `ramp` frames at its edges: for a continuation whose runs were read shifted onto the
-        beat (decode_on_the_beat), which moves sound across the seconds the codes were held by."""
+    def __call__(self, samples, ramp=audio.CROSSFADE_FRAMES):
+        """(frames, 2) decoded continuation from its first new step -> the same, each whole second brought back
+        inside the range by one gain, ramped over `ramp` frames (a step's cross-fade) inside the second whose gain
+        is higher: a ramp centred on the edge lifted the end of a loud second that was turned down by the gain of
+        a quiet one turned up (+0.6 dB over the range on a second between them)."""
         second = STEPS_PER_SECOND * audio.STEP_FRAMES
         gains = np.ones(-(-len(samples) // second))
         for number in range(len(gains)):
             part = samples[number * second:(number + 1) * second]
             gains[number] = self.gain_into_range(
                 float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1))
+        self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
         if np.all(gains == 1.0):
             return samples
-        self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
         from scipy.ndimage import uniform_filter1d
 
-        # A moving average turns each step of the gain curve into a linear ramp.
-        curve = uniform_filter1d(np.repeat(gains, second)[:len(samples)], ramp, mode="nearest")
-        return (samples * curve[:, None]).astype(np.float32)
+        # A moving average turns each step of the gain curve into a linear ramp; the lower of it moved half a ramp
+        # either way puts the ramp before a step down and after a step up.
+        centred = uniform_filter1d(np.repeat(gains, second)[:len(samples)], ramp, mode="nearest")
+        half = min(ramp // 2, len(centred))
+        early = np.concatenate([centred[half:], np.full(half, centred[-1])])
+        late = np.concatenate([np.full(half, centred[0]), centred[:len(centred) - half]])
+        return (samples * np.minimum(early, late)[:, None]).astype(np.float32)
+
+    def gain_into_range(self, energy):
+        """The gain that brings a second of mean step energy `energy` just inside the range (1 inside it or for
+        silence)."""
+        return float(np.sqrt(np.clip(energy, self.low, self.high) / energy)) if energy > 0 else 1.0
 
     def largest_change_db(self):
-        """The largest gain (either way) applied to a step so far, in dB; 0.0 if none."""
+        """The largest gain (either way) applied to a second so far, in dB; 0.0 if none."""
         return max((abs(20 * np.log10(max(gain, 1e-12))) for gain in self.gains), default=0.0)
 
 
@@ -267,7 +217,6 @@ def run(args):
         raise PipelineError("--seconds must be positive, --temperature, --level-range and --model-weight at least 0")
     if not 1 <= args.min_run <= args.max_run:
         raise PipelineError(f"--min-run and --max-run need 1 <= min <= max, not {args.min_run} and {args.max_run}")
-    from common.codec import record_format
     from common.models import decode, encode, load_codec
 
     # Load the autoencoder and the score model, and check they belong together.
@@ -281,16 +230,11 @@ def run(args):
     seed_score = encode(encoder, seed_steps)
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
-    scale = level_scaler(autoencoder)
-    code_format = record_format(autoencoder) if autoencoder.get("arch") == "sparse" else None
-    level_hold = (LevelHold(decoder, seed_score, args.level_range, seed_steps, scale, code_format)
-                  if scale is not None and args.level_range > 0 else None)
     # The seed's own song stays out of the pool: its real next steps are not the machine's to offer.
     pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"], leave_out=name)
     new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
                                                   step_features.seam_spectra(seed_steps),
-                                                  step_features.beat_period(seed_steps), pool, num_steps, args, rng,
-                                                  level_hold)
+                                                  step_features.beat_period(seed_steps), pool, num_steps, args, rng)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))
     if not np.isfinite(new_score).all():
@@ -299,10 +243,11 @@ def run(args):
     # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
     beat = chooser.beat_seconds if chooser.beat_strength >= MIN_STRENGTH else None
     unlimited, shifts = ((decode(decoder, np.concatenate([seed_score, new_score])), []) if beat is None
-                         else decode_on_the_beat(decoder, chooser, new_score, level_hold, beat))
+                         else decode_on_the_beat(decoder, chooser, new_score, beat))
     seed_frames = in_steps * audio.STEP_FRAMES
-    if shifts and level_hold is not None:  # shifted reads move sound across the seconds the codes were held by
-        unlimited[seed_frames:] = level_hold.hold_decoded(unlimited[seed_frames:])
+    level_hold = LevelHold(seed_steps, args.level_range) if args.level_range > 0 else None
+    if level_hold is not None:  # measured on what is heard, after the runs were read onto the beat
+        unlimited[seed_frames:] = level_hold(unlimited[seed_frames:])
     decoded = audio.limit_peaks(unlimited)  # a smooth limiter, not clipping: the WAV never exceeds full scale
     continuation = decoded[seed_frames:seed_frames + int(round(args.seconds * audio.SAMPLE_RATE))]
     result = continuation if args.continuation_only else np.concatenate([decoded[:seed_frames], continuation])

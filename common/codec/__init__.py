@@ -14,7 +14,6 @@ from common.codec.envelope import (
     MAX_ENVELOPE_GAIN,
     MIN_ENVELOPE_GAIN,
     envelope_block_edges,
-    enveloped_step_energies,
     impose_envelope,
 )
 from common.codec.layers import (
@@ -50,7 +49,7 @@ __all__ = [
     "DEFAULT_NOISE_GROUPS", "MAX_ENVELOPE_GAIN", "MIN_ENVELOPE_GAIN", "NOISE_GAIN", "LappedAnalysis",
     "LappedSynthesis", "SparseFormat", "SparseSpectrumDecoding", "SparseSpectrumEncoding", "after_lapped_analysis",
     "as_sparse_format", "band_of_each_bin", "before_lapped_synthesis", "code_layout", "decoded_segments_are_lapped",
-    "envelope_block_edges", "enveloped_step_energies", "fold_steps", "impose_envelope", "keep_largest_coefficients",
+    "envelope_block_edges", "fold_steps", "impose_envelope", "keep_largest_coefficients",
     "new_code_settings", "noise_group_of_hertz", "record_format", "scale_codes", "sparse_format", "spectrum_bins",
     "steps_from_folded",
 ]

@@ -62,17 +62,6 @@ def _block_rms(samples, num_steps, blocks, power=None, curve=None):
     return np.sqrt(sums / (sizes * CHANNELS)).reshape(num_steps, blocks)
 
 
-def enveloped_step_energies(segments, codes, code_format):
-    """(steps,) energy (sum of squares over both channels) of each step as models.decode makes it, from the
-    steps' decoded segments (steps, SEGMENT_FRAMES, 2), each measured on its own (not cross-faded): its
-    blocks' decoded RMS times their envelope gains. For music_generator.LevelHold: no decode of the song."""
-    blocks = as_sparse_format(code_format).envelope_blocks
-    own = np.asarray(segments)[:, SEGMENT_MARGIN:SEGMENT_MARGIN + STEP_FRAMES].reshape(-1, CHANNELS)
-    decoded_rms = _block_rms(own, len(codes), blocks)
-    heard = decoded_rms * envelope_gains(decoded_rms, _envelope_targets(codes, blocks))
-    return np.sum(np.square(heard) * np.diff(envelope_block_edges(blocks)) * CHANNELS, axis=1)
-
-
 def impose_envelope(samples, codes, code_format, passes=ENVELOPE_PASSES):
     """samples (steps * STEP_FRAMES, 2) decoded from codes (steps, latent) -> the same sound with each
     envelope block's RMS made the code's (envelope_gains, bounded), by a gain curve linear from block centre
