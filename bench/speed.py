@@ -11,7 +11,8 @@ Prints one markdown table:
   - the dense autoencoder (autoencode.py --arch dense): training throughput (steps/s, examples/s, GFLOP/s,
     share of the peak), and models.encode / models.decode of a song (x realtime, GFLOP/s, share of the peak);
   - the lstm and conv1d score models (their scripts' defaults): training throughput, and generation by
-    music_generator.py (x realtime: the score model's continuation alone, and with decoding to audio).
+    music_generator.py (x realtime: the score model's continuation alone, and with decoding to audio), with the
+    dense code and with the default sparse one.
 Every stage runs through the project's own code (the scripts' main() on a work folder), so the figures are
 what a user gets with the default flags; --ae-flags / --score-flags add flags to compare (--jit-compile off).
 
@@ -182,11 +183,14 @@ def training_row(name, timer, batch_size):
 
 
 def link_songs(music_dir, input_dir, minutes):
-    """Symlink songs (sorted) into input_dir until they add up to minutes; returns their paths."""
+    """Symlink songs (sorted) into input_dir until they add up to minutes; returns their paths. Songs linked
+    by an earlier run of the same --work-dir are replaced, so it can be run again."""
     import soundfile
 
     songs, _ = audio.list_audio_files(music_dir)
-    input_dir.mkdir(parents=True, exist_ok=True)
+    if input_dir.exists():
+        shutil.rmtree(input_dir)
+    input_dir.mkdir(parents=True)
     chosen, total = [], 0.0
     for song in songs:
         if total >= minutes * 60:
@@ -308,9 +312,10 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
                        + (f", short FFTs of the peaks' {measured[0][0]} blocks" if of_total else ""))}
 
 
-def generation_rows(name, dirs, seconds, repeats, out):
+def generation_rows(name, dirs, seconds, repeats, out, code="dense"):
     """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()
-    (every decode of a run summed: the generator decodes a continuation on the seed's beat run by run)."""
+    (every decode of a run summed: the generator decodes a continuation on the seed's beat run by run). code:
+    which autoencoder dirs holds, for the rows' names."""
     totals, current = [], {"continue_with_real_steps": 0.0, "decode": 0.0}
 
     def timing(function, key):
@@ -337,11 +342,10 @@ def generation_rows(name, dirs, seconds, repeats, out):
         music_generator.continue_with_real_steps, models.decode = originals
     continuation, decoding = (float(np.median([total[key] for total in totals[1:] or totals]))
                               for key in ("continue_with_real_steps", "decode"))
-    return [(f"{name} generation: score continuation", f"{seconds / continuation:.0f}x realtime", None),
-            (f"{name} generation: continuation + decoding", f"{seconds / (continuation + decoding):.0f}x realtime",
-             None),
-            (f"{name} generation: music_generator.py main() (loading, plots, WAV)", f"{seconds / whole:.0f}x realtime",
-             None)]
+    label = f"{name} generation ({code} code)"
+    return [(f"{label}: score continuation", f"{seconds / continuation:.0f}x realtime", None),
+            (f"{label}: continuation + decoding", f"{seconds / (continuation + decoding):.0f}x realtime", None),
+            (f"{label}: music_generator.py main() (loading, plots, WAV)", f"{seconds / whole:.0f}x realtime", None)]
 
 
 def main(argv=None):
@@ -382,7 +386,15 @@ def main(argv=None):
             rows.append(training_row(f"{name} score model", timer, script.parse_args(score_argv).batch_size))
         for name in SCORE_SCRIPTS:
             rows += generation_rows(name, dirs, args.generate_seconds, max(1, args.repeats // 2),
-                                    work / f"{name}.wav")
+                                    work / f"{name}.wav", "dense")
+        # And with the default code, what a user generates with: its scores, score models of one epoch (how far
+        # they trained changes which steps are chosen, not what a choice costs).
+        sparse_dirs = ["--data-dir", str(data), "--models-dir", str(work / "models-sparse")]
+        quietly(create_encoded_data, sparse_dirs + ["-q"])
+        for name, script in SCORE_SCRIPTS.items():
+            quietly(script, sparse_dirs + ["--epochs", "1", "-q", *args.score_flags.split()])
+            rows += generation_rows(name, sparse_dirs, args.generate_seconds, max(1, args.repeats // 2),
+                                    work / f"{name}-sparse.wav", "sparse, the default")
         # The peak is a ceiling: measured again at the end, the higher one counts, so a neighbour busy on a
         # shared machine during one measurement cannot make every share look bigger (seen here: 117 GFLOP/s at
         # the start of one run, 222 in a quiet minute).
