@@ -1,0 +1,24 @@
+"""bench/fidelity.py's summary: the worst song's figures, not only the means."""
+import pytest
+
+from bench.fidelity import print_rhythm, worst_pulse_ratio
+
+
+def rhythm_result(pulses, original_pulses):
+    onsets = [{"precision": 0.9, "f": 0.8}, {"precision": 0.4, "f": 0.5}]
+    return {"pulse_per_song": pulses, "original_pulse_per_song": original_pulses,
+            "pulse": sum(pulses) / len(pulses), "original_pulse": sum(original_pulses) / len(original_pulses),
+            "onsets_per_song": onsets, "onset_precision": 0.65, "onset_recall": 0.9, "onset_f": 0.65,
+            "classifier": 0.6}
+
+
+def test_the_worst_songs_pulse_is_its_own_ratio_not_the_ratio_of_the_means():
+    result = rhythm_result([0.5, 0.9], [0.8, 0.9])
+    assert worst_pulse_ratio(result) == pytest.approx(0.625)
+    assert result["pulse"] / result["original_pulse"] == pytest.approx(0.82, abs=0.01)  # what the mean said
+
+
+def test_the_rhythm_table_shows_the_worst_song_beside_the_means(capsys):
+    print_rhythm([("sparse", "", rhythm_result([0.5, 0.9], [0.8, 0.9]))])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse")][0]
+    assert "| 0.40 / 0.50 |" in row and "(0.82x) | 0.62x |" in row
