@@ -161,29 +161,42 @@ class LevelHold:
             self.low, self.high = reference * 10 ** (-range_db / 10), reference * 10 ** (range_db / 10)
         self.gains = []
 
-    def __call__(self, samples, ramp=audio.CROSSFADE_FRAMES):
+    def __call__(self, samples, ramp=audio.CROSSFADE_FRAMES, passes=3):
         """(frames, 2) decoded continuation from its first new step -> the same, each whole second brought back
         inside the range by one gain, ramped over `ramp` frames (a step's cross-fade) inside the second whose gain
         is higher: a ramp centred on the edge lifted the end of a loud second that was turned down by the gain of
-        a quiet one turned up (+0.6 dB over the range on a second between them)."""
+        a quiet one turned up (+0.6 dB over the range on a second between them). A ramp plays part of a second at
+        its neighbour's lower gain, so each second is measured again as held and its gain corrected (passes in
+        all; one pass left seconds whose beat falls on their edges up to 0.8 dB under the range)."""
         second = STEPS_PER_SECOND * audio.STEP_FRAMES
-        gains = np.ones(-(-len(samples) // second))
-        for number in range(len(gains)):
-            part = samples[number * second:(number + 1) * second]
-            gains[number] = self.gain_into_range(
-                float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1))
+        gains, held = np.ones(-(-len(samples) // second)), samples
+        for _ in range(passes):
+            corrections = np.array([self.gain_into_range(self._step_energy(held[start:start + second]))
+                                    for start in range(0, len(samples), second)])
+            if np.all(corrections == 1.0):
+                break
+            gains *= corrections
+            held = (samples * self._gain_curve(gains, second, len(samples), ramp)[:, None]).astype(np.float32)
         self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
-        if np.all(gains == 1.0):
-            return samples
+        return held
+
+    @staticmethod
+    def _step_energy(part):
+        """Mean energy per step of a part of the continuation."""
+        return float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1)
+
+    @staticmethod
+    def _gain_curve(gains, second, frames, ramp):
+        """(frames,) one gain per second, each change a linear ramp of `ramp` frames inside the higher second."""
         from scipy.ndimage import uniform_filter1d
 
         # A moving average turns each step of the gain curve into a linear ramp; the lower of it moved half a ramp
         # either way puts the ramp before a step down and after a step up.
-        centred = uniform_filter1d(np.repeat(gains, second)[:len(samples)], ramp, mode="nearest")
-        half = min(ramp // 2, len(centred))
+        centred = uniform_filter1d(np.repeat(gains, second)[:frames], ramp, mode="nearest")
+        half = min(ramp // 2, frames)
         early = np.concatenate([centred[half:], np.full(half, centred[-1])])
-        late = np.concatenate([np.full(half, centred[0]), centred[:len(centred) - half]])
-        return (samples * np.minimum(early, late)[:, None]).astype(np.float32)
+        late = np.concatenate([np.full(half, centred[0]), centred[:frames - half]])
+        return np.minimum(early, late)
 
     def gain_into_range(self, energy):
         """The gain that brings a second of mean step energy `energy` just inside the range (1 inside it or for

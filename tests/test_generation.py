@@ -285,10 +285,9 @@ def test_the_level_hold_brings_each_second_back_in_range_by_one_ramped_gain():
     reference = np.mean(np.square(seed))
     level_db = 10 * np.log10(np.mean(np.square(held.reshape(6, second, 2)), axis=(1, 2)) / reference)
     assert np.all(np.abs(level_db[:2]) < 1.0)  # left alone
-    # A ramp plays up to 62 ms of a second at its neighbour's lower gain.
-    assert np.all(np.abs(level_db[2:]) <= 2.0 + 0.4), level_db
-    assert level_db[3] > 1.9 and level_db[5] < -1.9  # just inside the range, not at the seed's level
-    assert level_db[3] <= 2.0 + 1e-3 and level_db[2] <= 2.0 + 1e-3  # never lifted over it by a ramp
+    # Inside the range (a ramp's part of a second at its neighbour's gain measured and made up for), just.
+    assert np.all(np.abs(level_db[2:]) <= 2.0 + 1e-3), level_db
+    assert level_db[3] > 1.9 and level_db[5] < -1.9  # not at the seed's level
     gain = held[:, 0] / samples[:, 0]
     assert np.all(gain[:second - audio.CROSSFADE_FRAMES] == 1.0)
     inside = gain.reshape(6, second)[:, audio.CROSSFADE_FRAMES:-audio.CROSSFADE_FRAMES]
