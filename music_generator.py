@@ -169,21 +169,20 @@ class LevelHold:
         its neighbour's lower gain, so each second is measured again as held and its gain corrected (passes in
         all; one pass left seconds whose beat falls on their edges up to 0.8 dB under the range)."""
         second = STEPS_PER_SECOND * audio.STEP_FRAMES
-        gains, held = np.ones(-(-len(samples) // second)), samples
+        power = np.einsum("fc,fc->f", samples, samples)  # per frame, both channels
+        starts = np.arange(0, len(samples), second)
+        lengths = np.diff(np.append(starts, len(samples)))
+        gains, curve = np.ones(len(starts)), None
         for _ in range(passes):
-            corrections = np.array([self.gain_into_range(self._step_energy(held[start:start + second]))
-                                    for start in range(0, len(samples), second)])
+            held_power = power if curve is None else power * np.square(curve)
+            energies = np.add.reduceat(held_power, starts, dtype=np.float64) * audio.STEP_FRAMES / lengths
+            corrections = np.array([self.gain_into_range(energy) for energy in energies])
             if np.all(corrections == 1.0):
                 break
             gains *= corrections
-            held = (samples * self._gain_curve(gains, second, len(samples), ramp)[:, None]).astype(np.float32)
+            curve = self._gain_curve(gains, second, len(samples), ramp)
         self.gains.extend(gains[gains != 1.0])  # counted in largest_change_db
-        return held
-
-    @staticmethod
-    def _step_energy(part):
-        """Mean energy per step of a part of the continuation."""
-        return float(np.sum(np.square(part, dtype=np.float64))) * audio.STEP_FRAMES / max(len(part), 1)
+        return samples if curve is None else samples * curve[:, None]
 
     @staticmethod
     def _gain_curve(gains, second, frames, ramp):
@@ -192,7 +191,7 @@ class LevelHold:
 
         # A moving average turns each step of the gain curve into a linear ramp; the lower of it moved half a ramp
         # either way puts the ramp before a step down and after a step up.
-        centred = uniform_filter1d(np.repeat(gains, second)[:frames], ramp, mode="nearest")
+        centred = uniform_filter1d(np.repeat(gains.astype(np.float32), second)[:frames], ramp, mode="nearest")
         half = min(ramp // 2, frames)
         early = np.concatenate([centred[half:], np.full(half, centred[-1])])
         late = np.concatenate([np.full(half, centred[0]), centred[:frames - half]])
