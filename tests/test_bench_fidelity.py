@@ -20,5 +20,5 @@ def test_the_worst_songs_pulse_is_its_own_ratio_not_the_ratio_of_the_means():
 
 def test_the_rhythm_table_shows_the_worst_song_beside_the_means(capsys):
     print_rhythm([("sparse", "", rhythm_result([0.5, 0.9], [0.8, 0.9]))])
-    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse")][0]
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse"))
     assert "| 0.40 / 0.50 |" in row and "(0.82x) | 0.62x |" in row
