@@ -203,8 +203,9 @@ def main(argv=None):
     queries = build_queries(songs, pool, args.stride, args.distractors, np.random.default_rng(args.random_seed))
     results = evaluate(queries, scorers(work, models))
     count = len(queries["same song"][1])
-    sizes = ", ".join(f"{name} {models[name]['epochs_run']} epochs ({models[name]['seconds'] / 60:.1f} min)"
-                      for name in models)
+    sizes = ", ".join(f"{name} {models[name]['epochs_run']} epochs ("
+                      + ("reused" if np.isnan(models[name]["seconds"]) else f"{models[name]['seconds'] / 60:.1f} min")
+                      + ")" for name in models)
     header = (f"### What comes next: {args.music_dir}\n\n{len(training)} training songs "
               f"({train_seconds / 60:.1f} min); {len(songs)} test songs, {count} windows of 10 s every "
               f"{args.stride * audio.STEP_SECONDS:g} s, each real next 1.25 s against {args.distractors} others "
