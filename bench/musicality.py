@@ -225,7 +225,8 @@ def measure_songs(args, dirs, work, tests, codec, bands, references):
         per_song[path.name], clips[path.name] = {}, {}
         for candidate, samples in made.items():
             per_song[path.name][candidate] = dict(figures(samples, seed, bands, references, seed_vectors),
-                                                  from_seed=from_seed.get(candidate))
+                                                  from_seed=from_seed.get(candidate),
+                                                  seconds=len(samples) / audio.SAMPLE_RATE)
             clips[path.name][candidate] = mf.clip_features(samples)
             if candidate in ("real", "round-trip", "shuffled", "looped", "looped-rt"):  # the generator wrote the others
                 audio.write_wav(folder / f"{candidate}.wav", samples)
@@ -329,13 +330,16 @@ def table(header, rows, per_song):
 def song_pulse_table(per_song, rows):
     """Pulse of every candidate on every held-out song, as a multiple of the song's round trip's."""
     names = list(rows)
-    lines = ["Pulse per held-out song (x RT; the real next minute's own pulse first; * = a song with a beat, real "
+    lines = ["Pulse per held-out song (x RT; how long the real next is, shorter than --seconds where the song ends "
+             "first, and its own pulse; * = a song with a beat, real "
              f"pulse >= {TARGETS['clear_pulse']}):", "",
-             "| song | real pulse | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+             "| song | real next | real pulse | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
     for song, figures_of in per_song.items():
         ceiling = max(figures_of["round-trip"]["pulse"], 1e-9)
         clear = "*" if figures_of["real"]["pulse"] >= TARGETS["clear_pulse"] else ""
-        lines.append(f"| {Path(song).stem}{clear} | {figures_of['real']['pulse']:.3f} | "
+        length = figures_of["real"].get("seconds")
+        lines.append(f"| {Path(song).stem}{clear} | {'-' if length is None else f'{length:.0f} s'} | "
+                     f"{figures_of['real']['pulse']:.3f} | "
                      + " | ".join(f"{figures_of[name]['pulse'] / ceiling:.2f}x" for name in names) + " |")
     worst = {name: min(row["song_pulse"].items(), key=lambda item: item[1], default=None) for name, row in rows.items()}
     lines.append("")

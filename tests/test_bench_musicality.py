@@ -9,7 +9,7 @@ CANDIDATES = ("real", "round-trip", "looped-rt", "conv1d", "sound-only")
 def figures(pulse):
     return {"tonalness": 0.2, "chroma_flux": 0.2, "pulse": pulse, "key": 0.9, "copy_seed_seconds": 1.0,
             "copy_training_seconds": 1.0, "from_seed": None, "min_drift_db": -1.0, "max_drift_db": 1.0,
-            "peak": 0.5, "finite": True}
+            "peak": 0.5, "finite": True, "seconds": 60.0}
 
 
 def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_own_steps_hold():
@@ -32,4 +32,4 @@ def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_
     assert "Worst song with a beat: " in "\n".join(lines)
     versus_seed = [line for line in lines if line.startswith("Worst song with a beat against the seed")]
     assert versus_seed and "conv1d drums 0.80x" in versus_seed[0] and "sound-only drums 0.40x" in versus_seed[0]
-    assert "| intro* | 0.600 | 1.20x | 1.00x | 0.20x | 0.24x | 0.10x |" in lines
+    assert "| intro* | 60 s | 0.600 | 1.20x | 1.00x | 0.20x | 0.24x | 0.10x |" in lines
