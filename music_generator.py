@@ -108,17 +108,16 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     return chooser.scores[chosen[:num_steps]], chooser
 
 
-def decode_on_the_beat(decoder, chooser, new_score, beat_seconds):
-    """The seed and its continuation (new_score) decoded run by run, each run of seed steps read from the seed
-    shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2) before the level
-    hold and the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as many neighbours
-    of its source on either side as a shift can reach into (its edge step again at a source's edge), so the
-    shifted read is real audio."""
+def decode_on_the_beat(decoder, chooser, num_steps, beat_seconds):
+    """The seed and the first num_steps steps chooser chose after it, decoded run by run, each run of seed steps
+    read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2)
+    before the level hold and the limiter, and the shifts (beat_joins.beat_shifts). Each run is decoded with as
+    many neighbours of its source on either side as a shift can reach into (its edge step again at a source's
+    edge), so the shifted read is real audio."""
     from common.models import decode
 
     in_steps = chooser.seed_count
-    history = np.asarray(chooser.history[:in_steps + len(new_score)])
-    played = np.concatenate([chooser.scores[history[:in_steps]], new_score])
+    history = np.asarray(chooser.history[:in_steps + num_steps])
     half = audio.CROSSFADE_FRAMES // 2
     shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds)
     reach = int(np.ceil((MAX_SHIFT + half) / audio.STEP_FRAMES))  # neighbours a shifted read may reach into
@@ -129,7 +128,7 @@ def decode_on_the_beat(decoder, chooser, new_score, beat_seconds):
             before.insert(0, before[0] - 1 if before[0] > 0 and chooser.has_next[before[0] - 1] else before[0])
             after.append(after[-1] + 1 if chooser.has_next[after[-1]] else after[-1])
         places.append((start, stop, shift, sum(len(block) for block in blocks)))
-        blocks.append(np.concatenate([chooser.scores[before[:-1]], played[start:stop], chooser.scores[after[1:]]]))
+        blocks.append(chooser.scores[np.concatenate([before[:-1], history[start:stop], after[1:]])])
     # One decode of all runs laid end to end: where two runs meet, their outer neighbours' cross-fade and
     # envelope are not read (a shifted read reaches MAX_SHIFT + half a cross-fade into a neighbour of a step).
     samples = decode(decoder, np.concatenate(blocks))
@@ -255,7 +254,7 @@ def run(args):
     # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
     beat = chooser.beat_seconds if chooser.beat_strength >= MIN_STRENGTH else None
     unlimited, shifts = ((decode(decoder, np.concatenate([seed_score, new_score])), []) if beat is None
-                         else decode_on_the_beat(decoder, chooser, new_score, beat))
+                         else decode_on_the_beat(decoder, chooser, num_steps, beat))
     seed_frames = in_steps * audio.STEP_FRAMES
     level_hold = LevelHold(seed_steps, args.level_range) if args.level_range > 0 else None
     if level_hold is not None:  # measured on what is heard, after the runs were read onto the beat
