@@ -183,14 +183,16 @@ def training_row(name, timer, batch_size):
 
 
 def link_songs(music_dir, input_dir, minutes):
-    """Symlink songs (sorted) into input_dir until they add up to minutes; returns their paths. Songs linked
-    by an earlier run of the same --work-dir are replaced, so it can be run again."""
+    """Symlink songs (sorted) into input_dir until they add up to minutes; returns their paths. The links an
+    earlier run of the same --work-dir made are replaced, so it can be run again; nothing else there is
+    touched (a --work-dir may be someone's own pipeline folder)."""
     import soundfile
 
     songs, _ = audio.list_audio_files(music_dir)
-    if input_dir.exists():
-        shutil.rmtree(input_dir)
-    input_dir.mkdir(parents=True)
+    input_dir.mkdir(parents=True, exist_ok=True)
+    for old in input_dir.iterdir():
+        if old.is_symlink():
+            old.unlink()
     chosen, total = [], 0.0
     for song in songs:
         if total >= minutes * 60:
