@@ -95,8 +95,11 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
         # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.
         # Without XLA: compiling the look-back's many small ops took 1.7 s, for 3 ms a call after.
         rows = np.concatenate([windows, np.repeat(windows[:1], args.max_run + 1 - len(windows), axis=0)])
-        gaussians = inference(model, model_inputs(chooser.scores[rows], chooser.raw_features[rows]))
-        return gaussians[:len(windows)]
+        gaussians = inference(model, model_inputs(chooser.scores[rows], chooser.raw_features[rows]))[:len(windows)]
+        if not np.isfinite(gaussians).all():  # a NaN cost would pick joins by chance
+            raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
+                                          f"{artifacts.MADE_BY[args.model]}")
+        return gaussians
 
     chosen = []
     bar = cli.progress(total=num_steps, desc="generating", unit="step", quiet=args.quiet)
@@ -239,6 +242,9 @@ def run(args):
     # Encode the seed, continue its score with real steps, decode seed and continuation together (cross-faded
     # at the join).
     seed_score = encode(encoder, seed_steps)
+    if not np.isfinite(seed_score).all():
+        raise artifacts.ArtifactError(f"the autoencoder encodes {name} to non-finite values: rerun "
+                                      f"{artifacts.MADE_BY['autoencoder']}")
     num_steps = int(np.ceil(args.seconds / audio.STEP_SECONDS))
     rng = np.random.default_rng(args.random_seed)
     # The seed's own song stays out of the pool: its real next steps are not the machine's to offer.
@@ -248,9 +254,6 @@ def run(args):
                                                   step_features.beat_period(seed_steps), pool, num_steps, args, rng)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))
-    if not np.isfinite(new_score).all():
-        raise artifacts.ArtifactError(f"the {args.model} model predicts non-finite values: rerun "
-                                      f"{artifacts.MADE_BY[args.model]}")
     # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
     beat = chooser.beat_seconds if chooser.beat_strength >= MIN_STRENGTH else None
     unlimited, shifts = ((decode(decoder, np.concatenate([seed_score, new_score])), []) if beat is None

@@ -146,6 +146,10 @@ def load_song_heard(folder, song):
             or seams.shape != (len(score), 2, step_features.SEAM_BANDS)):
         raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no score with step features: rerun "
                                       "create_encoded_data.py")
+    if not (np.isfinite(score).all() and np.isfinite(heard).all() and np.isfinite(seams).all()):
+        # A NaN in one step would reach every join cost and the decoded continuation.
+        raise artifacts.ArtifactError(f"{folder}/{song['file']} holds non-finite values: rerun "
+                                      "create_encoded_data.py")
     return score.astype(np.float32), heard.astype(np.float32), seams.astype(np.float32)
 
 

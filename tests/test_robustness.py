@@ -406,6 +406,33 @@ def test_truncated_score_shard_is_one_line(trained, tmp_path, capsys):
     assert_one_error_line(status, err, "is damaged (truncated or not an .npz): rerun create_encoded_data.py")
 
 
+def test_non_finite_scores_or_predictions_name_the_step_to_rerun(trained, tmp_path, capsys, monkeypatch):
+    root = copy_pipeline(trained, tmp_path)
+    seed = tmp_path / "seed.wav"
+    write_song(seed, seconds=11.0)
+    # A NaN in a stored score reaches every join cost: step 4 made it, so step 4 is what to rerun.
+    shard = first_shard(paths.scores_dir(root / "data"), "train")
+    arrays = dict(np.load(shard, allow_pickle=False))
+    arrays["score"][3, 1] = np.nan
+    np.savez(shard, **arrays)
+    status, _, err = generate(root, ["--seed-file", str(seed)], capsys)
+    assert_one_error_line(status, err, "holds non-finite values: rerun create_encoded_data.py")
+    # A score model whose prediction is not finite: retrain that model.
+    root = copy_pipeline(trained, tmp_path / "model")
+    from common import models
+
+    real_inference = models.inference
+
+    def nan_predictions(model, inputs):  # the codec's own calls pass arrays, a score model's a dict
+        if not isinstance(inputs, dict):
+            return real_inference(model, inputs)
+        return np.full((len(next(iter(inputs.values()))), *model.output_shape[1:]), np.nan, np.float32)
+
+    monkeypatch.setattr(models, "inference", nan_predictions)
+    status, _, err = generate(root, ["--seed-file", str(seed)], capsys)
+    assert_one_error_line(status, err, "the conv1d model predicts non-finite values: rerun conv1d_creater.py")
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda path: cut(path, 0.5), "is damaged (truncated or not an .npz)"),
     # A flipped byte inside the samples: only the zip checksum can tell, and it is checked before training.
