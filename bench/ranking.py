@@ -14,12 +14,19 @@ history). A fifth row, "seam", ranks by how closely each candidate's first 23 ms
 are cut from the same recording as the window; it is shown, not a target. Prints top-1, top-5 and mean
 reciprocal rank per set, each song's same-song top-1 and the worst song's.
 
+Steering: does the model lead the generator's joins towards what comes next? From a window every
+--steering-stride steps, taken as a seed, the generator's first join is drawn as it draws it (common/
+step_choice.py, temperature 1), by sound alone and with each model; since the real next steps are never on
+offer, what counts is how many of the seed's own places sound closer to them than the join does (0: the
+closest; a place at random: about 0.5). It judges one join from a real seed, not the minute after it: a model
+weight that wins here can still lead a continuation away from its seed (docs/continuation.md).
+
 Target (issue 26): each score model's top-1 at least the best of the four simple scorers on the same-song and
 the nearest-joins sets, on each kind of music.
 
 Reads   MUSIC_DIR (any format the pipeline reads)
 Writes  WORK/data, WORK/models (the pipeline's), WORK/untrained/models (the untrained score models),
-        WORK/ranking/songs.npz (the test songs' scores and features), WORK/ranking/results.json and table.md
+        WORK/ranking/songs.npz (the test songs' scores, features and onsets), WORK/ranking/results.json and table.md
 
 Run from the repository root (~5 min with training on 2 CPU cores; ~2 min with --reuse):
     python -m bench.ranking /tmp/music/orchestral --work-dir /tmp/mus/orchestral
@@ -34,7 +41,7 @@ import numpy as np
 from bench.continuation import add_pipeline_arguments, untrained_models_dir
 from bench.musicality import save_table, trained_pipeline
 from common import audio, cli, datasets, paths, ranking, step_features
-from common.step_choice import StepChoice
+from common.step_choice import EXCLUDED, MODEL_WEIGHT, StepChoice
 
 IN_STEPS, OUT_STEPS = 40, 5
 SETS = ("same song", "joins", "random")
@@ -52,6 +59,8 @@ def parse_args(argv):
     parser.add_argument("--train-minutes", type=float, default=20.0,
                         help="minutes of training music, whole songs (default 20)")
     parser.add_argument("--stride", type=int, default=8, help="steps between windows of a test song (default 8: 2 s)")
+    parser.add_argument("--steering-stride", type=int, default=32,
+                        help="steps between the windows whose first join is followed (default 32: 8 s)")
     parser.add_argument("--distractors", type=int, default=ranking.DISTRACTORS,
                         help=f"other places each real next is ranked against (default {ranking.DISTRACTORS})")
     parser.add_argument("--random-seed", type=int, default=0, help="seed of training and of the distractors")
@@ -60,23 +69,26 @@ def parse_args(argv):
 
 
 def test_songs(music_dir, training, work, encoder, fingerprint):
-    """{name: (score, features, seams)} of every song of music_dir not trained on, encoded once and cached."""
+    """{name: (score, features, seams, onsets)} of every song of music_dir not trained on, encoded once and
+    cached; onsets: the song's onset envelope (step_features.onset_envelope), for each window's beat."""
     from common.models import encode
 
     cache = work / "ranking" / "songs.npz"
-    parts = ("score", "features", "seams")
+    parts = ("score", "features", "seams", "onsets")
     if cache.is_file():
         arrays = np.load(cache, allow_pickle=False)
-        if str(arrays["fingerprint"]) == fingerprint and int(arrays["features_version"]) == step_features.VERSION:
+        if (str(arrays["fingerprint"]) == fingerprint and int(arrays["features_version"]) == step_features.VERSION
+                and "onsets0" in arrays):
             return {str(name): tuple(arrays[f"{part}{i}"] for part in parts) for i, name in enumerate(arrays["names"])}
     files, _ = audio.list_audio_files(music_dir)
     trained = {path.resolve() for path in training}
     songs = {}
     for path in files:
         if path.resolve() not in trained:
-            steps = audio.frame_steps(audio.load_audio(path))
+            samples = audio.load_audio(path)
+            steps = audio.frame_steps(samples)
             songs[path.name] = (encode(encoder, steps), step_features.step_features(steps),
-                                step_features.seam_spectra(steps))
+                                step_features.seam_spectra(steps), step_features.onset_envelope(samples))
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, fingerprint=fingerprint, features_version=step_features.VERSION, names=np.array(list(songs)),
              **{f"{part}{i}": arrays[number] for i, arrays in enumerate(songs.values())
@@ -89,7 +101,7 @@ def build_queries(songs, pool, stride, distractors, rng):
     scale, variance = np.std(pool.features, axis=0), pool.scores.var(axis=0) + 1e-6
     random_starts = np.flatnonzero(whole_places(pool.sources, OUT_STEPS))
     parts = {name: [] for name in SETS}
-    for name, (score, features, seams) in songs.items():
+    for name, (score, features, seams, _) in songs.items():
         for start in range(IN_STEPS, len(score) - OUT_STEPS + 1, stride):
             same = ranking.same_song_starts(len(score), start, distractors, OUT_STEPS, rng)
             if len(same) < distractors:
@@ -138,17 +150,75 @@ def nearest_joins(window_score, window_features, window_seams, pool, count):
     return places_of(chooser.scores, chooser.raw_features, chooser.seams, chooser.nearest_joins(count))
 
 
-def scorers(work, models):
-    """{row: scorer}: each trained and untrained score model, the simple scorers, and the seam reference."""
+def steering(songs, pool, networks, stride, model_weight=MODEL_WEIGHT):
+    """How close to what really comes next the generator's first join lands after a window of each test song
+    (every stride steps) taken as its seed, by sound alone and with each score model of networks ({row: keras
+    model}) at model_weight: {row: {"mean": share, "per_song": {song: share}}}, share being the expected share of
+    the seed's places whose next 1.25 s sound closer to the real next 1.25 s than the join's (0: the closest of
+    them; a place at random: about 0.5), the join drawn as the generator draws it (temperature 1)."""
+    from common.models import inference
+    from common.score_models import model_inputs
+
+    queries = [(name, start) for name, song in songs.items() for start in range(IN_STEPS, len(song[0]) - OUT_STEPS + 1,
+                                                                                 stride)]
+    gaussians = {}
+    for row, network in networks.items():
+        windows = [[songs[name][part][start - IN_STEPS:start] for name, start in queries] for part in (0, 1)]
+        gaussians[row] = inference(network, model_inputs(*map(np.stack, windows)))
+    shares = {row: [] for row in ("sound alone", *networks)}
+    for number, (name, start) in enumerate(queries):
+        score, features, seams, onsets = songs[name]
+        window = slice(start - IN_STEPS, start)
+        frames = step_features.onset_frames(window.start * audio.STEP_FRAMES, start * audio.STEP_FRAMES)
+        chooser = StepChoice(np.concatenate([score[window], pool.scores]),
+                             np.concatenate([features[window], pool.features]),
+                             np.concatenate([seams[window], pool.seams]),
+                             np.concatenate([np.full(IN_STEPS, -1), pool.sources]), IN_STEPS,
+                             np.random.default_rng(0), out_steps=OUT_STEPS,
+                             beat=step_features.beat_of_onsets(onsets[frames]))
+        sound = chooser.next_join_costs()
+        closer = seed_places_closer(chooser, features[start:start + OUT_STEPS], sound)
+        for row in shares:
+            cost = sound if row == "sound alone" else sound + model_weight * chooser.unlikeliness(
+                gaussians[row][number])
+            rows, probabilities = chooser.choice_probabilities(cost)
+            shares[row].append(float(np.sum(probabilities * closer[rows])))
+    songs_of = np.array([name for name, _ in queries])
+    return {row: {"mean": float(np.mean(values)),
+                  "per_song": {song: float(np.mean(np.array(values)[songs_of == song])) for song in songs}}
+            for row, values in shares.items()}
+
+
+def seed_places_closer(chooser, real_next, costs):
+    """(len(pool),) for each candidate of chooser (a StepChoice whose seed is a window), the share of the seed's
+    own places that may be joined (join costs below EXCLUDED) whose next steps sound closer to real_next
+    (out_steps, SIZE) than its own (in comparable step features, over as many steps as its source has)."""
+    multipliers = step_features.comparable_multipliers(np.std(chooser.raw_features, axis=0))
+    squares = np.sum(np.square((chooser.pool_next - real_next[None]) * multipliers), axis=2)
+    distance = np.sum(squares * chooser.pool_next_mask, axis=1) / np.sum(chooser.pool_next_mask, axis=1)
+    joinable_seed = (chooser.pool < chooser.seed_count) & (costs < EXCLUDED / 2)
+    seed = np.sort(distance[joinable_seed])
+    return np.searchsorted(seed, distance) / max(len(seed), 1)
+
+
+def load_networks(work, models):
+    """{row: keras model}: each score model trained and untrained."""
     from common import score_layers  # noqa: F401  (registers the custom layers the saved models need)
     from common.models import load_model
+
+    networks = {}
+    for name in models:
+        networks[name] = load_model(work / "models", name, name)
+        networks[f"{name}, untrained"] = load_model(untrained_models_dir(work), name, name)
+    return networks
+
+
+def scorers(networks):
+    """{row: scorer}: each score model of networks, the simple scorers, and the seam reference."""
     from common.score_models import model_figures
 
-    rows = {}
-    for name in models:
-        rows[name] = model_figures(load_model(work / "models", name, name))
-        rows[f"{name}, untrained"] = model_figures(load_model(untrained_models_dir(work), name, name))
-    return {**rows, **ranking.BASELINES, "seam (reference)": ranking.seam}
+    return {**{row: model_figures(network) for row, network in networks.items()}, **ranking.BASELINES,
+            "seam (reference)": ranking.seam}
 
 
 def evaluate(queries, rows):
@@ -189,6 +259,24 @@ def table(header, results, models):
     return "\n".join(lines)
 
 
+def steering_table(steered, stride, windows, model_weight=MODEL_WEIGHT):
+    lines = [f"### Steering: the generator's first join after {windows} windows (every "
+             f"{stride * audio.STEP_SECONDS:g} s) taken as seeds, drawn as it draws (temperature 1, model weight "
+             f"{model_weight:g}): the share of the seed's places whose next 1.25 s sound closer to the real next "
+             "1.25 s than the join's (0: the closest; a place at random: about 0.5)", "",
+             "| joins chosen | mean | worst song |", "|---|---:|---|"]
+    for row, figures in steered.items():
+        worst = max(figures["per_song"], key=figures["per_song"].get)
+        lines.append(f"| {row} | {figures['mean']:.3f} | {Path(worst).stem} {figures['per_song'][worst]:.3f} |")
+    sound = steered["sound alone"]["mean"]
+    lines += ["", "Does the model steer the joins towards what comes next (a lower share than by sound alone)?"]
+    for row, figures in steered.items():
+        if row != "sound alone":
+            lines.append(f"- {row}: {figures['mean']:.3f} vs {sound:.3f} ({figures['mean'] - sound:+.3f}): "
+                         + ("closer" if figures["mean"] < sound else "NOT closer"))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cli.setup_logging(argparse.Namespace(verbose=False, quiet=True))
@@ -201,7 +289,10 @@ def main(argv=None):
     pool = datasets.songs_heard(folder, datasets.score_index(folder, autoencoder["fingerprint"]))
     songs = test_songs(args.music_dir, training, work, encoder, autoencoder["fingerprint"])
     queries = build_queries(songs, pool, args.stride, args.distractors, np.random.default_rng(args.random_seed))
-    results = evaluate(queries, scorers(work, models))
+    networks = load_networks(work, models)
+    results = evaluate(queries, scorers(networks))
+    steered = steering(songs, pool, networks, args.steering_stride)
+    windows = sum(len(range(IN_STEPS, len(song[0]) - OUT_STEPS + 1, args.steering_stride)) for song in songs.values())
     count = len(queries["same song"][1])
     sizes = ", ".join(f"{name} {models[name]['epochs_run']} epochs ("
                       + ("reused" if np.isnan(models[name]["seconds"]) else f"{models[name]['seconds'] / 60:.1f} min")
@@ -211,10 +302,10 @@ def main(argv=None):
               f"{args.stride * audio.STEP_SECONDS:g} s, each real next 1.25 s against {args.distractors} others "
               f"(chance top-1 {1 / (args.distractors + 1):.2f}); {sizes}; random seed {args.random_seed}; "
               f"{(time.perf_counter() - started) / 60:.1f} min.")
-    text = table(header, results, models)
+    text = table(header, results, models) + "\n\n" + steering_table(steered, args.steering_stride, windows)
     print(text, flush=True)
-    save_table(work / "ranking", args, text, results=results)
-    return results
+    save_table(work / "ranking", args, text, results=results, steering=steered)
+    return results, steered
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class StepChoice:
         costs = []
         for number, k in enumerate(leave_at):
             played = self.history + ahead[:k]
-            unlikeliness = None if gaussians is None else self._unlikeliness(gaussians[number])
+            unlikeliness = None if gaussians is None else self.unlikeliness(gaussians[number])
             costs.append(self._join_costs(played, unlikeliness))
         # Leave where the best join is cheapest (the later step where two are as good: longer runs).
         best = np.array([cost.min() for cost in costs])
@@ -178,7 +178,7 @@ class StepChoice:
         playable = (self.pool_run_mask > 0) & ~recent[self.pool_run]
         return self.min_run - np.sum(np.cumprod(playable, axis=1), axis=1)
 
-    def _unlikeliness(self, gaussian):
+    def unlikeliness(self, gaussian):
         """(len(pool),) minus the log-likelihood of each pool step and its next steps (as far as its source goes)
         under the model's Gaussian (out_steps, 2 * SIZE), per step and feature, in units of its median."""
         out_steps, size = gaussian.shape[0], gaussian.shape[1] // 2
@@ -190,16 +190,29 @@ class StepChoice:
         unlikeliness = 0.5 * np.sum(squares * mask, axis=1) / (size * np.sum(mask, axis=1))
         return unlikeliness / max(float(np.median(unlikeliness)), 1e-6)
 
-    def _pick(self, cost):
-        """A pool index: the cheapest join at temperature 0, else drawn with probability ~ exp(-SHARPNESS * cost
-        / temperature) among the 24 cheapest."""
+    def choice_probabilities(self, cost):
+        """(rows of the pool, their probabilities) of the join drawn after join costs `cost` (len(pool),): the 24
+        cheapest, each with probability ~ exp(-SHARPNESS * cost / temperature); at temperature 0 the cheapest,
+        with probability 1."""
         count = min(24, len(self.pool))
         rows = np.argpartition(cost, count - 1)[:count]
         total = cost[rows]
         if self.temperature > 0:
-            logits = -SHARPNESS * (total - total.min()) / self.temperature
-            return int(self.pool[rows[self.rng.choice(count, p=np.exp(logits) / np.sum(np.exp(logits)))]])
-        return int(self.pool[rows[np.argmin(total)]])
+            weights = np.exp(-SHARPNESS * (total - total.min()) / self.temperature)
+            return rows, weights / np.sum(weights)
+        return rows, (np.arange(count) == np.argmin(total)).astype(np.float64)
+
+    def _pick(self, cost):
+        """A pool index drawn as choice_probabilities says."""
+        rows, probabilities = self.choice_probabilities(cost)
+        if self.temperature > 0:
+            return int(self.pool[rows[self.rng.choice(len(rows), p=probabilities)]])
+        return int(self.pool[rows[np.argmax(probabilities)]])
+
+    def next_join_costs(self, unlikeliness=None):
+        """(len(pool),) what joining each step of the pool after the history costs (unlikeliness: the model's,
+        per pool row, from unlikeliness(); None: by sound alone)."""
+        return self._join_costs(self.history, unlikeliness)
 
     def _off_beat_cost(self, played, candidates):
         """(len(candidates),) for seed steps played next: how far they land from the seed's beat grid as the

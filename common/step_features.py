@@ -113,6 +113,13 @@ def comparable(features, scale):
 ONSET_FFT, ONSET_HOP, ONSET_BANDS = 2048, 512, 40  # 11.6-ms frames of a spectral-flux onset envelope
 
 
+def onset_frames(first_frame, stop_frame):
+    """The slice of a song's onset_envelope that the onset_envelope of its frames first_frame .. stop_frame - 1
+    holds, as near as 11.6-ms frames go."""
+    first = -(-first_frame // ONSET_HOP)
+    return slice(first, first + max((stop_frame - first_frame - ONSET_FFT) // ONSET_HOP, 0))
+
+
 def onset_envelope(samples):
     """(frames, channels) audio -> (frames // ONSET_HOP,) onset strength: the rise of the log-mel spectrum from
     one 11.6-ms frame to the next, summed over bands (spectral flux, as librosa's onset_strength measures it)."""
@@ -129,7 +136,11 @@ def beat_period(steps, lags_seconds=(0.25, 1.5)):
     """(period in seconds, strength 0..1) of consecutive steps of audio (num_steps, STEP_FRAMES, channels): the
     lag at which their onset envelope repeats most (normalised autocorrelation, as the pulse of a continuation
     is measured); (None, 0.0) where nothing rises. A step holds 0.25 s: few beats fit a whole number of them."""
-    envelope = onset_envelope(np.asarray(steps).reshape(-1, np.asarray(steps).shape[-1]))
+    return beat_of_onsets(onset_envelope(np.asarray(steps).reshape(-1, np.asarray(steps).shape[-1])), lags_seconds)
+
+
+def beat_of_onsets(envelope, lags_seconds=(0.25, 1.5)):
+    """beat_period of an onset envelope (onset_envelope's)."""
     envelope = envelope - envelope.mean() if len(envelope) else envelope
     energy = float(np.dot(envelope, envelope))
     frame_seconds = ONSET_HOP / SAMPLE_RATE

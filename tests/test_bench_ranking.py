@@ -2,10 +2,12 @@
 per-song figures and the table's target lines."""
 import numpy as np
 
+import pytest
+
 from bench import ranking as bench
-from common import ranking, step_features
+from common import models, ranking, step_features
 from common.datasets import SongsHeard
-from common.step_choice import AVOID_RECENT
+from common.step_choice import AVOID_RECENT, StepChoice
 
 SIZE, BANDS = step_features.SIZE, step_features.SEAM_BANDS
 
@@ -35,8 +37,8 @@ def test_places_of_are_out_steps_steps_from_each_start_with_the_first_steps_star
 
 def test_the_three_sets_rank_each_real_next_against_places_of_the_same_song_of_nearest_joins_and_at_random():
     rng = np.random.default_rng(0)
-    songs = {"a.ogg": traced(1000, 70), "b.ogg": traced(2000, 60)}
-    for _, song_features, _ in songs.values():  # sound that is not only a counter, so joins can be told apart
+    songs = {"a.ogg": (*traced(1000, 70), np.zeros(0)), "b.ogg": (*traced(2000, 60), np.zeros(0))}
+    for _, song_features, _, _ in songs.values():  # sound that is not only a counter, so joins can be told apart
         song_features[:, 1:] = rng.standard_normal((len(song_features), SIZE - 1))
     lengths = [30, 25, 40]
     parts = [traced(offset, length) for offset, length in zip((0, 100, 200), lengths)]
@@ -98,3 +100,75 @@ def test_evaluate_gives_each_rows_figures_per_set_and_per_song():
         summary = results["scorer"][set_name]
         assert summary["top1"] == 2 / 3 and summary["queries"] == 3
         assert summary["per_song"] == {"a": 1.0, "b": 0.0}
+
+
+def random_songs(rng, lengths, offset=0):
+    """(score, features, seams, onsets) of songs of random steps with one seam throughout (no cue there) and no
+    onsets (no beat)."""
+    return {f"{offset + number}.ogg": (rng.standard_normal((length, 2)).astype(np.float32),
+                                       rng.standard_normal((length, SIZE)).astype(np.float32),
+                                       np.zeros((length, 2, BANDS), np.float32), np.zeros(length * 20, np.float32))
+            for number, length in enumerate(lengths)}
+
+
+def pool_of(songs):
+    lengths = [len(song[0]) for song in songs.values()]
+    return SongsHeard(*(np.concatenate([song[part] for song in songs.values()]) for part in range(3)),
+                      np.repeat(np.arange(len(lengths)), lengths), np.cumsum([0] + lengths[:-1]), np.array(lengths))
+
+
+def test_seed_places_closer_counts_the_seeds_joinable_places_that_sound_closer_to_the_real_next():
+    rng = np.random.default_rng(0)
+    (score, features, seams, _), = random_songs(rng, [bench.IN_STEPS]).values()
+    pool = pool_of(random_songs(rng, [30, 30], offset=1))
+    chooser = StepChoice(np.concatenate([score, pool.scores]), np.concatenate([features, pool.features]),
+                         np.concatenate([seams, pool.seams]),
+                         np.concatenate([np.full(bench.IN_STEPS, -1), pool.sources]), bench.IN_STEPS, rng,
+                         out_steps=bench.OUT_STEPS)
+    costs = chooser.next_join_costs()
+    real_next = features[10:10 + bench.OUT_STEPS]  # the seed's own place at step 10, exactly
+    closer = bench.seed_places_closer(chooser, real_next, costs)
+    rows = {int(step): row for row, step in enumerate(chooser.pool)}
+    joinable_seed = [step for step in range(bench.IN_STEPS) if step in rows and costs[rows[step]] < 1e8]
+    assert closer[rows[10]] == 0.0  # no place is closer than the real next itself
+    assert sorted(closer[rows[step]] for step in joinable_seed) == [k / len(joinable_seed)
+                                                                    for k in range(len(joinable_seed))]
+    assert np.all((closer >= 0) & (closer <= 1))
+
+
+@pytest.fixture
+def steering_case(monkeypatch):
+    """Test songs and a pool of random steps, and a stand-in for the score models: "oracle" predicts each window's
+    real next steps, "misled" another window's."""
+    rng = np.random.default_rng(3)
+    songs = random_songs(rng, [90, 80])
+    pool = pool_of(random_songs(rng, [60, 60, 60], offset=2))
+    stride = 16
+    for _, features, _, _ in songs.values():  # each real next sounds like a place 7.5 s before it, which the
+        for start in range(bench.IN_STEPS, len(features) - bench.OUT_STEPS + 1, stride):  # sound cannot tell
+            features[start:start + bench.OUT_STEPS] = (features[start - 30:start - 30 + bench.OUT_STEPS]
+                                                       + 0.1 * rng.standard_normal((bench.OUT_STEPS, SIZE)))
+    real_next = np.stack([song[1][start:start + bench.OUT_STEPS] for song in songs.values()
+                          for start in range(bench.IN_STEPS, len(song[0]) - bench.OUT_STEPS + 1, stride)])
+
+    def predict(network, inputs):
+        mean = real_next if network == "oracle" else np.roll(real_next, 1, axis=0)
+        return np.concatenate([mean, np.full_like(mean, 0.3)], axis=-1)
+
+    monkeypatch.setattr(models, "inference", predict)
+    return songs, pool, stride
+
+
+def test_steering_draws_the_first_join_closer_to_the_real_next_only_with_a_model_that_knows_it(steering_case):
+    songs, pool, stride = steering_case
+    steered = bench.steering(songs, pool, {"oracle": "oracle", "misled": "misled"}, stride)
+    assert set(steered) == {"sound alone", "oracle", "misled"}
+    assert set(steered["oracle"]["per_song"]) == set(songs)
+    # By sound the join is about as close as a place at random; knowing the real next, far closer.
+    assert 0.3 < steered["sound alone"]["mean"] < 0.7
+    assert steered["oracle"]["mean"] < 0.5 * steered["sound alone"]["mean"]
+    assert 0.35 < steered["misled"]["mean"] < 0.65  # a model that expects another window's future: no closer
+    oracle, sound = steered["oracle"]["mean"], steered["sound alone"]["mean"]
+    lines = bench.steering_table(steered, stride, 6).splitlines()
+    assert f"| sound alone | {sound:.3f} | " in "\n".join(lines)
+    assert f"- oracle: {oracle:.3f} vs {sound:.3f} ({oracle - sound:+.3f}): closer" in lines

@@ -101,3 +101,20 @@ def test_beat_period_of_silence_or_noise_or_too_little_audio():
     noise = np.random.default_rng(0).normal(0, 0.1, (40, STEP_FRAMES, 2)).astype(np.float32)
     _, strength = step_features.beat_period(noise)
     assert strength < 0.2 < step_features.beat_period(click_steps(40, 0.5))[1]
+
+
+def test_a_windows_beat_from_its_songs_onset_envelope_is_the_beat_of_its_own_audio():
+    """bench/ranking.py reads each window's beat from the whole song's onset envelope (onset_frames): the same
+    envelope frames, so the same period, as beat_period of the window's audio where a window starts on a frame."""
+    steps = click_steps(120, 0.6) + click_steps(120, 0.43, offset_seconds=0.05)  # two pulses: a busier envelope
+    envelope = step_features.onset_envelope(steps.reshape(-1, 2))
+    for first in (0, 40, 57):  # windows of 40 steps
+        frames = step_features.onset_frames(first * STEP_FRAMES, (first + 40) * STEP_FRAMES)
+        own = step_features.onset_envelope(steps[first:first + 40].reshape(-1, 2))
+        assert frames.stop - frames.start == len(own)
+        if first * STEP_FRAMES % step_features.ONSET_HOP == 0:
+            np.testing.assert_allclose(envelope[frames], own, rtol=1e-4, atol=1e-4)
+        (period, strength), (own_period, own_strength) = (step_features.beat_of_onsets(envelope[frames]),
+                                                          step_features.beat_period(steps[first:first + 40]))
+        # Frames up to 511 samples apart from the window's own where it does not start on one.
+        assert period == pytest.approx(own_period, abs=0.005) and strength == pytest.approx(own_strength, abs=0.05)
