@@ -33,3 +33,21 @@ def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_
     versus_seed = [line for line in lines if line.startswith("Worst song with a beat against the seed")]
     assert versus_seed and "conv1d drums 0.80x" in versus_seed[0] and "sound-only drums 0.40x" in versus_seed[0]
     assert "| intro* | 60 s | 0.600 | 1.20x | 1.00x | 0.20x | 0.24x | 0.10x |" in lines
+
+
+def test_the_models_part_over_several_seeds_judges_the_means():
+    # One seed: conv1d's pulse 0.20 above the model switched off; the other: 0.02 below. Over both, +0.09x: the
+    # model does not beat it by pulse, and by classifier only where the mean classifier is 0.05 lower.
+    def rows(conv1d_pulse, sound_pulse, conv1d_classifier):
+        return {"round-trip": {"pulse": 0.5},
+                "conv1d": {"pulse": conv1d_pulse, "classifier_vs_round-trip": conv1d_classifier},
+                "sound-only": {"pulse": sound_pulse, "classifier_vs_round-trip": 0.6}}
+
+    means = musicality.mean_rows([rows(0.45, 0.35, 0.60), rows(0.34, 0.35, 0.60)])
+    assert np.isclose(means["conv1d"]["pulse"], 0.395) and np.isclose(means["round-trip"]["pulse"], 0.5)
+    lines = musicality.model_part(means, seeds=2)
+    assert "means over 2 random seeds" in lines[0]
+    assert lines[1] == ("- conv1d vs sound-only: pulse 0.79x vs 0.70x (+0.09x), classifier 0.60 vs 0.60 (+0.00): "
+                        "DOES NOT beat it")
+    lines = musicality.model_part(musicality.mean_rows([rows(0.35, 0.35, 0.50), rows(0.35, 0.35, 0.60)]), seeds=2)
+    assert lines[1].endswith("classifier 0.55 vs 0.60 (-0.05): beats it")
