@@ -431,6 +431,11 @@ def test_non_finite_scores_or_predictions_name_the_step_to_rerun(trained, tmp_pa
     monkeypatch.setattr(models, "inference", nan_predictions)
     status, _, err = generate(root, ["--seed-file", str(seed)], capsys)
     assert_one_error_line(status, err, "the conv1d model predicts non-finite values: rerun conv1d_creater.py")
+    # An encoder that turns the seed into NaNs: retrain the autoencoder.
+    monkeypatch.setattr(models, "inference", real_inference)
+    monkeypatch.setattr(models, "encode", lambda encoder, steps: np.full((len(steps), 16), np.nan, np.float32))
+    status, _, err = generate(root, ["--seed-file", str(seed)], capsys)
+    assert_one_error_line(status, err, "the autoencoder encodes seed to non-finite values: rerun autoencode.py")
 
 
 @pytest.mark.parametrize("damage, message", [
