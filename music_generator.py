@@ -84,12 +84,9 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     from common.score_models import model_inputs
 
     in_steps = len(seed_score)
-    # The seed is a source of its own, ahead of the pool; its last step has no known successor.
-    chooser = StepChoice(np.concatenate([seed_score, pool.scores]), np.concatenate([seed_features, pool.features]),
-                         np.concatenate([seed_seams, pool.seams]),
-                         np.concatenate([np.full(in_steps, -1), pool.sources]),
-                         in_steps, rng, args.temperature, args.min_run, args.max_run, args.model_weight,
-                         model.output_shape[1], beat)
+    chooser = StepChoice.after_seed(seed_score, seed_features, seed_seams, pool, rng, temperature=args.temperature,
+                                    min_run=args.min_run, max_run=args.max_run, model_weight=args.model_weight,
+                                    out_steps=model.output_shape[1], beat=beat)
 
     def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
         # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.

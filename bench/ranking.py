@@ -143,10 +143,8 @@ def places_of(scores, features, seams, starts):
 
 def nearest_joins(window_score, window_features, window_seams, pool, count):
     """places_of the count nearest joins the generator would consider after the window as its seed."""
-    chooser = StepChoice(np.concatenate([window_score, pool.scores]), np.concatenate([window_features, pool.features]),
-                         np.concatenate([window_seams, pool.seams]),
-                         np.concatenate([np.full(IN_STEPS, -1), pool.sources]),
-                         IN_STEPS, np.random.default_rng(0), out_steps=OUT_STEPS)
+    chooser = StepChoice.after_seed(window_score, window_features, window_seams, pool, np.random.default_rng(0),
+                                    out_steps=OUT_STEPS)
     return places_of(chooser.scores, chooser.raw_features, chooser.seams, chooser.nearest_joins(count))
 
 
@@ -161,21 +159,15 @@ def steering(songs, pool, networks, stride, model_weight=MODEL_WEIGHT):
 
     queries = [(name, start) for name, song in songs.items() for start in range(IN_STEPS, len(song[0]) - OUT_STEPS + 1,
                                                                                  stride)]
-    gaussians = {}
-    for row, network in networks.items():
-        windows = [[songs[name][part][start - IN_STEPS:start] for name, start in queries] for part in (0, 1)]
-        gaussians[row] = inference(network, model_inputs(*map(np.stack, windows)))
+    windows = [np.stack([songs[name][part][start - IN_STEPS:start] for name, start in queries]) for part in (0, 1)]
+    gaussians = {row: inference(network, model_inputs(*windows)) for row, network in networks.items()}
     shares = {row: [] for row in ("sound alone", *networks)}
     for number, (name, start) in enumerate(queries):
         score, features, seams, onsets = songs[name]
         window = slice(start - IN_STEPS, start)
         frames = step_features.onset_frames(window.start * audio.STEP_FRAMES, start * audio.STEP_FRAMES)
-        chooser = StepChoice(np.concatenate([score[window], pool.scores]),
-                             np.concatenate([features[window], pool.features]),
-                             np.concatenate([seams[window], pool.seams]),
-                             np.concatenate([np.full(IN_STEPS, -1), pool.sources]), IN_STEPS,
-                             np.random.default_rng(0), out_steps=OUT_STEPS,
-                             beat=step_features.beat_of_onsets(onsets[frames]))
+        chooser = StepChoice.after_seed(score[window], features[window], seams[window], pool, np.random.default_rng(0),
+                                        out_steps=OUT_STEPS, beat=step_features.beat_of_onsets(onsets[frames]))
         sound = chooser.next_join_costs()
         closer = seed_places_closer(chooser, features[start:start + OUT_STEPS], sound)
         for row in shares:
@@ -184,7 +176,7 @@ def steering(songs, pool, networks, stride, model_weight=MODEL_WEIGHT):
             rows, probabilities = chooser.choice_probabilities(cost)
             shares[row].append(float(np.sum(probabilities * closer[rows])))
     songs_of = np.array([name for name, _ in queries])
-    return {row: {"mean": float(np.mean(values)),
+    return {row: {"mean": float(np.mean(values)), "windows": len(values),
                   "per_song": {song: float(np.mean(np.array(values)[songs_of == song])) for song in songs}}
             for row, values in shares.items()}
 
@@ -259,8 +251,8 @@ def table(header, results, models):
     return "\n".join(lines)
 
 
-def steering_table(steered, stride, windows, model_weight=MODEL_WEIGHT):
-    lines = [f"### Steering: the generator's first join after {windows} windows (every "
+def steering_table(steered, stride, model_weight=MODEL_WEIGHT):
+    lines = [f"### Steering: the generator's first join after {steered['sound alone']['windows']} windows (every "
              f"{stride * audio.STEP_SECONDS:g} s) taken as seeds, drawn as it draws (temperature 1, model weight "
              f"{model_weight:g}): the share of the seed's places whose next 1.25 s sound closer to the real next "
              "1.25 s than the join's (0: the closest; a place at random: about 0.5)", "",
@@ -292,7 +284,6 @@ def main(argv=None):
     networks = load_networks(work, models)
     results = evaluate(queries, scorers(networks))
     steered = steering(songs, pool, networks, args.steering_stride)
-    windows = sum(len(range(IN_STEPS, len(song[0]) - OUT_STEPS + 1, args.steering_stride)) for song in songs.values())
     count = len(queries["same song"][1])
     sizes = ", ".join(f"{name} {models[name]['epochs_run']} epochs ("
                       + ("reused" if np.isnan(models[name]["seconds"]) else f"{models[name]['seconds'] / 60:.1f} min")
@@ -302,7 +293,7 @@ def main(argv=None):
               f"{args.stride * audio.STEP_SECONDS:g} s, each real next 1.25 s against {args.distractors} others "
               f"(chance top-1 {1 / (args.distractors + 1):.2f}); {sizes}; random seed {args.random_seed}; "
               f"{(time.perf_counter() - started) / 60:.1f} min.")
-    text = table(header, results, models) + "\n\n" + steering_table(steered, args.steering_stride, windows)
+    text = table(header, results, models) + "\n\n" + steering_table(steered, args.steering_stride)
     print(text, flush=True)
     save_table(work / "ranking", args, text, results=results, steering=steered)
     return results, steered

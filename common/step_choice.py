@@ -99,6 +99,16 @@ class StepChoice:
         self.longest_run = 1  # the most consecutive steps of one source that were chosen in a row
         self.first_join = True  # the seed's own run ends where the continuation starts
 
+    @classmethod
+    def after_seed(cls, seed_scores, seed_features, seed_seams, pool, rng, **settings):
+        """A StepChoice continuing a seed (its scores, features and seams, oldest first) with its own steps and
+        those of pool (datasets.SongsHeard); the seed is a source of its own (-1), ahead of the pool, its last
+        step without a known successor. settings: the constructor's other arguments."""
+        return cls(np.concatenate([seed_scores, pool.scores]), np.concatenate([seed_features, pool.features]),
+                   np.concatenate([seed_seams, pool.seams]), np.concatenate([np.full(len(seed_scores), -1),
+                                                                             pool.sources]),
+                   len(seed_scores), rng, **settings)
+
     def extend(self, predict, in_steps):
         """Play the current run on to where it is best left, then join: the pool indices of the new steps.
 

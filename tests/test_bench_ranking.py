@@ -169,6 +169,8 @@ def test_steering_draws_the_first_join_closer_to_the_real_next_only_with_a_model
     assert steered["oracle"]["mean"] < 0.5 * steered["sound alone"]["mean"]
     assert 0.35 < steered["misled"]["mean"] < 0.65  # a model that expects another window's future: no closer
     oracle, sound = steered["oracle"]["mean"], steered["sound alone"]["mean"]
-    lines = bench.steering_table(steered, stride, 6).splitlines()
+    lines = bench.steering_table(steered, stride).splitlines()
+    assert steered["sound alone"]["windows"] == 6  # 40, 56, 72 of a 90-step song; 40, 56, 72 of an 80-step one
+    assert lines[0].startswith("### Steering: the generator's first join after 6 windows (every 4 s)")
     assert f"| sound alone | {sound:.3f} | " in "\n".join(lines)
     assert f"- oracle: {oracle:.3f} vs {sound:.3f} ({oracle - sound:+.3f}): closer" in lines
