@@ -10,6 +10,7 @@ import autoencode
 from bench import music_features
 from common import audio, models
 from common.codec import (
+    CUTOFF_DROP_DB,
     FULL_FILL_HZ,
     NOISE_GAIN,
     SparseSpectrumDecoding,
@@ -154,3 +155,26 @@ def test_a_codec_with_the_settings_saved_at_912bdaa_decodes_the_samples_it_did()
                                [0.00955632422119379, -0.19765375554561615, 0.0339973121881485, 0.21330930292606354],
                                atol=2e-6)
     np.testing.assert_allclose(np.sqrt(np.mean(decoded.astype(np.float64) ** 2)), 0.2054928100639163, rtol=1e-5)
+
+
+def test_a_codec_with_the_settings_saved_at_13d6004_decodes_the_samples_it_did():
+    """Layers with the settings of the default code saved at commit 13d6004 (the whole sound's noise envelope,
+    its 16 fine blocks a shape of the noise above 2.5 kHz, no highs' envelope: what loading such a model gives)
+    decode a fixed song, a tone with a noise burst, to the samples that commit's code gave."""
+    t = np.arange(6 * audio.STEP_FRAMES) / SR
+    rng = np.random.default_rng(11)
+    song = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * rng.standard_normal((len(t), 2))
+    late = 3 * audio.STEP_FRAMES + 4000
+    song[late:late + 3000] += 0.4 * rng.standard_normal((3000, 2)) * np.exp(-np.arange(3000) / 600)[:, None]
+    segment, score = keras.Input((audio.SEGMENT_FRAMES, 2)), keras.Input((LATENT,))
+    settings = {"envelope_blocks": 8, "noise_groups": 12, "noise_blocks": 4, "fine_blocks": 16, "band_knee_hz": 4000.0,
+                "noise_envelope": "total"}
+    encoder = keras.Model(segment, SparseSpectrumEncoding(192, 56, **settings)(segment))
+    decoder = keras.Model(score, SparseSpectrumDecoding(192, 56, smooth_noise=True, full_fill_hz=FULL_FILL_HZ,
+                                                        cutoff_drop_db=CUTOFF_DROP_DB, noise_window="vorbis",
+                                                        **settings)(score))
+    decoded = models.decode(decoder, models.encode(encoder, audio.frame_steps(song.astype(np.float32))))
+    np.testing.assert_allclose(decoded[[1000, 20000, 40000, 45000, 60000], 0],
+                               [0.10138195753097534, -0.19227489829063416, 0.2706867456436157, -0.2830609977245331,
+                                -0.11042695492506027], atol=2e-6)
+    np.testing.assert_allclose(np.sqrt(np.mean(decoded.astype(np.float64) ** 2)), 0.15269655021654377, rtol=1e-5)
