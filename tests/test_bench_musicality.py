@@ -51,3 +51,22 @@ def test_the_models_part_over_several_seeds_judges_the_means():
                         "DOES NOT beat it")
     lines = musicality.model_part(musicality.mean_rows([rows(0.35, 0.35, 0.50), rows(0.35, 0.35, 0.60)]), seeds=2)
     assert lines[1].endswith("classifier 0.55 vs 0.60 (-0.05): beats it")
+
+
+def test_the_models_part_says_when_a_pulse_difference_is_within_seed_noise():
+    # Two songs with a beat, two seeds: conv1d against sound-only song by song and seed by seed. Differences of
+    # +0.20, -0.20, +0.20, -0.16 average +0.01x, well within twice their standard error; a steady +0.09-0.12 is not.
+    def rows(conv1d, sound):
+        return {"round-trip": {"pulse": 0.5},
+                "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6,
+                           "song_pulse": dict(zip(("a.ogg", "b.ogg"), conv1d))},
+                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6,
+                               "song_pulse": dict(zip(("a.ogg", "b.ogg"), sound))}}
+
+    noisy = musicality.mean_rows([rows((0.9, 0.5), (0.7, 0.7)), rows((0.8, 0.6), (0.6, 0.76))])
+    assert noisy["conv1d"]["song_pulse_seeds"] == {"a.ogg": [0.9, 0.8], "b.ogg": [0.5, 0.6]}
+    line = musicality.model_part(noisy, seeds=2)[1]
+    assert line.endswith("; per song with a beat and seed: +0.01x +/- 0.22 (4 pairs, within seed noise)"), line
+    steady = musicality.mean_rows([rows((0.8, 0.7), (0.7, 0.58)), rows((0.81, 0.69), (0.7, 0.6))])
+    line = musicality.model_part(steady, seeds=2)[1]
+    assert "+0.11x +/- 0.01 (4 pairs)" in line and "noise" not in line, line
