@@ -23,12 +23,14 @@ and >= 0.6x on every song whose real pulse is 0.4 or more; key agreement >= 0.85
 real next --seconds' own stretch against its seed if longer. The score models' part: each model's row beats the
 sound-only and its untrained row by a pulse at least 0.10x higher or a classifier at least 0.05 lower; with
 --seeds N, also judged on the means over N random seeds of generation (one seed moves a song's pulse by up to
-0.3x, more than the margin).
+0.3x, more than the margin), and with --more-offsets over more seed places of each song too; each comparison
+also paired song by song and run by run, with twice the standard error of the mean difference.
 
 Reads   MUSIC_DIR (any format the pipeline reads)
 Writes  WORK/data, WORK/models (the pipeline's), WORK/musicality/<song>/<candidate>.wav and
         <candidate>.png (its log-mel spectrogram above the real next --seconds'; other --seeds' rows in
-        <song>/seed<N>/), WORK/musicality/results.json (raw figures and the table) and table.md; prints the table.
+        <song>/seed<N>/, other places' in <song>/seed<N>-at<S>s/), WORK/musicality/results.json (raw figures
+        and the table) and table.md; prints the table.
 
 Run from the repository root (niced; about 20 minutes on 2 shared CPU cores with these sizes):
     nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral \\
@@ -37,6 +39,8 @@ Run from the repository root (niced; about 20 minutes on 2 shared CPU cores with
         --candidates lstm lstm-t0          # generate and score these rows again
     nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \\
         --random-seed 1 --seeds 3          # the models' part over 3 random seeds (~2.5x as long)
+    nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \
+        --random-seed 1 --seeds 3 --more-offsets 50 80     # and over seeds at 50 s and 80 s too (~7x)
 """
 import argparse
 import json
@@ -83,6 +87,10 @@ def parse_args(argv):
     parser.add_argument("--seeds", type=int, default=1,
                         help="judge the score models' part over this many random seeds of generation (--random-seed "
                              "and the next ones; default 1): one seed moves a song's pulse by up to 0.3x")
+    parser.add_argument("--more-offsets", nargs="*", type=float, default=[],
+                        help="judge the score models' part on seeds at these seconds of each held-out song too, "
+                             "each with every --seeds (songs too short for a seed and --seconds there are left "
+                             "out): 4 songs x 3 seeds could not tell a model's part from chance")
     add_pipeline_arguments(parser)
     args = parser.parse_args(argv)
     args.candidates = [name for name in CANDIDATES if name in {"real", "round-trip", *args.candidates}]
@@ -214,14 +222,16 @@ def figures(samples, seed, bands, references, seed_vectors):
             "peak": float(np.abs(samples).max()), "finite": bool(np.isfinite(samples).all())}
 
 
-def measure_songs(args, dirs, work, tests, codec, bands, references, subfolder=""):
+def measure_songs(args, dirs, work, tests, codec, bands, references, subfolder="", whole_only=False):
     """Per held-out song: {candidate: figures}, {candidate: clip features}; and how much of the raw seed its own
     round trip repeats (what the copy guard would see of a copied seed without round-trip references). WAVs and
-    pictures go to musicality/<song>/<subfolder>."""
+    pictures go to musicality/<song>/<subfolder>. whole_only: leave out the songs that have no seed and
+    --seconds after it at --offset (not seeded at 0 s or continued for less instead)."""
     per_song, clips, seed_round_trip = {}, {}, {}
     for path in tests:
         chosen = seed_and_next(path, args.offset, args.seconds)
-        if chosen is None:
+        if chosen is None or whole_only and (chosen[2] != args.offset
+                                             or len(chosen[1]) * audio.STEP_SECONDS < args.seconds):
             continue
         seed_steps, next_steps, offset = chosen
         folder = work / "musicality" / path.stem / subfolder
@@ -365,13 +375,15 @@ def song_pulse_table(per_song, rows):
     return lines
 
 
-def model_part(rows, seeds=1):
+def model_part(rows, seeds=1, places=1):
     """Does each score model's row beat the model switched off and the same model untrained? (pulse higher by at
     least TARGETS['model_pulse'] x RT, or the classifier vs RT lower by at least TARGETS['model_classifier'];
-    rows: figures of one random seed of generation, or their means over `seeds`)"""
+    rows: figures of one random seed of generation, or their means over `seeds` random seeds at each of
+    `places` seed places)"""
     ceiling = rows["round-trip"]["pulse"]
+    over = [f"{seeds} random seeds of generation"] * (seeds > 1) + [f"{places} seed places per song"] * (places > 1)
     lines = ["The score models' part (pulse x RT / classifier vs RT; beats = pulse +0.10x or classifier -0.05"
-             + (f"; means over {seeds} random seeds of generation" if seeds > 1 else "") + "):"]
+             + (f"; means over {' x '.join(over)}" if over else "") + "):"]
     for model in ("conv1d", "lstm"):
         if model not in rows:
             continue
@@ -396,7 +408,7 @@ def model_part(rows, seeds=1):
 
 def paired_pulse(mine, theirs):
     """'; per song with a beat and seed: +0.06x +/- 0.08 (12 pairs)': the mean of the two rows' pulse ratios'
-    differences, song by song (and seed by seed: rows from mean_rows), with twice its standard error, and
+    differences, song by song (and run by run: rows from mean_rows), with twice its standard error, and
     'within seed noise' where that spans 0. One seed of generation moves a song's pulse by up to 0.3x, so a
     mean over 4 songs can move 0.1x by chance; '' where the rows have no songs with a beat in common."""
     songs = sorted(set(mine.get("song_pulse_seeds", {})) & set(theirs.get("song_pulse_seeds", {})))
@@ -439,10 +451,12 @@ def main(argv=None):
               f"alone repeats {min(seed_round_trip.values()):.2f}-{max(seed_round_trip.values()):.2f} s of the "
               f"original seed's 10 s.")
     text = table(header, rows, per_song)
-    seed_rows = [rows] + [more_seed_rows(args, dirs, work, tests, (encoder, decoder), bands, references, seed)
-                          for seed in range(args.random_seed + 1, args.random_seed + args.seeds)]
+    runs = [(seed, offset) for offset in [args.offset, *args.more_offsets]
+            for seed in range(args.random_seed, args.random_seed + args.seeds)][1:]
+    seed_rows = [rows] + [more_seed_rows(args, dirs, work, tests, (encoder, decoder), bands, references, seed, offset)
+                          for seed, offset in runs]
     if len(seed_rows) > 1:
-        text += "\n\n" + "\n".join(model_part(mean_rows(seed_rows), len(seed_rows)))
+        text += "\n\n" + "\n".join(model_part(mean_rows(seed_rows), args.seeds, 1 + len(args.more_offsets)))
     print(text, flush=True)
     save_table(work / "musicality", args, text, per_song=per_song, rows=rows,
                seed_round_trip_copy_seconds=seed_round_trip, seed_rows=seed_rows)
@@ -452,12 +466,16 @@ def main(argv=None):
 MODEL_PART = ("conv1d", "lstm", "sound-only", "conv1d-untrained", "lstm-untrained")
 
 
-def more_seed_rows(args, dirs, work, tests, codec, bands, references, seed):
+def more_seed_rows(args, dirs, work, tests, codec, bands, references, seed, offset=None):
     """summarise()'s rows of the score models' part (MODEL_PART, and real and round-trip) generated with another
-    random seed, their WAVs in musicality/<song>/seed<seed>."""
+    random seed, or from seeds at another offset (seconds; None: --offset), their WAVs in
+    musicality/<song>/seed<seed> (another offset: seed<seed>-at<offset>s)."""
     candidates = [name for name in args.candidates if name in ("real", "round-trip", *MODEL_PART)]
-    again = argparse.Namespace(**{**vars(args), "random_seed": seed, "candidates": candidates})
-    per_song, clips, _ = measure_songs(again, dirs, work, tests, codec, bands, references, f"seed{seed}")
+    offset = args.offset if offset is None else offset
+    again = argparse.Namespace(**{**vars(args), "random_seed": seed, "candidates": candidates, "offset": offset})
+    subfolder = f"seed{seed}" if offset == args.offset else f"seed{seed}-at{offset:g}s"
+    per_song, clips, _ = measure_songs(again, dirs, work, tests, codec, bands, references, subfolder,
+                                       whole_only=offset != args.offset)
     return summarise(per_song, clips, candidates)
 
 
@@ -468,10 +486,11 @@ def mean_rows(seed_rows):
     means = {name: {figure: float(np.mean([rows[name][figure] for rows in seed_rows]))
                     for figure in ("pulse", "classifier_vs_round-trip") if figure in seed_rows[0][name]}
              for name in names}
-    for name in names:
+    for name in names:  # a song has a beat, or a seed place, in some runs only: its list has those runs'
         if all("song_pulse" in rows[name] for rows in seed_rows):
-            means[name]["song_pulse_seeds"] = {song: [rows[name]["song_pulse"][song] for rows in seed_rows]
-                                               for song in seed_rows[0][name]["song_pulse"]}
+            songs = dict.fromkeys(song for rows in seed_rows for song in rows[name]["song_pulse"])
+            means[name]["song_pulse_seeds"] = {song: [rows[name]["song_pulse"][song] for rows in seed_rows
+                                                      if song in rows[name]["song_pulse"]] for song in songs}
     return means
 
 

@@ -70,3 +70,20 @@ def test_the_models_part_says_when_a_pulse_difference_is_within_seed_noise():
     steady = musicality.mean_rows([rows((0.8, 0.7), (0.7, 0.58)), rows((0.81, 0.69), (0.7, 0.6))])
     line = musicality.model_part(steady, seeds=2)[1]
     assert "+0.11x +/- 0.01 (4 pairs)" in line and "noise" not in line, line
+
+
+def test_runs_at_other_seed_places_pair_only_the_songs_they_have():
+    # Three runs (seeds or seed places); song b has a beat (or a seed place) in the first and third only. Its
+    # pairs come from those two runs, a's from all three: 5 pairs.
+    def rows(conv1d, sound):
+        return {"round-trip": {"pulse": 0.5},
+                "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": conv1d},
+                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": sound}}
+
+    means = musicality.mean_rows([rows({"a": 0.8, "b": 0.6}, {"a": 0.7, "b": 0.5}),
+                                  rows({"a": 0.9}, {"a": 0.8}),
+                                  rows({"a": 0.7, "b": 0.7}, {"a": 0.6, "b": 0.6})])
+    assert means["conv1d"]["song_pulse_seeds"] == {"a": [0.8, 0.9, 0.7], "b": [0.6, 0.7]}
+    lines = musicality.model_part(means, seeds=1, places=3)
+    assert "means over 3 seed places per song" in lines[0]
+    assert "+0.10x +/- 0.00 (5 pairs)" in lines[1], lines[1]
