@@ -39,7 +39,7 @@ Run from the repository root (niced; about 20 minutes on 2 shared CPU cores with
         --candidates lstm lstm-t0          # generate and score these rows again
     nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \\
         --random-seed 1 --seeds 3          # the models' part over 3 random seeds (~2.5x as long)
-    nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \
+    nice -n 10 python -m bench.musicality /tmp/music/orchestral --work-dir /tmp/mus/orchestral --reuse \\
         --random-seed 1 --seeds 3 --more-offsets 50 80     # and over seeds at 50 s and 80 s too (~7x)
 """
 import argparse
@@ -453,8 +453,9 @@ def main(argv=None):
     text = table(header, rows, per_song)
     runs = [(seed, offset) for offset in [args.offset, *args.more_offsets]
             for seed in range(args.random_seed, args.random_seed + args.seeds)][1:]
-    seed_rows = [rows] + [more_seed_rows(args, dirs, work, tests, (encoder, decoder), bands, references, seed, offset)
-                          for seed, offset in runs]
+    seed_rows = [rows] + [more for seed, offset in runs
+                          if (more := more_seed_rows(args, dirs, work, tests, (encoder, decoder), bands, references,
+                                                     seed, offset)) is not None]
     if len(seed_rows) > 1:
         text += "\n\n" + "\n".join(model_part(mean_rows(seed_rows), args.seeds, 1 + len(args.more_offsets)))
     print(text, flush=True)
@@ -469,14 +470,15 @@ MODEL_PART = ("conv1d", "lstm", "sound-only", "conv1d-untrained", "lstm-untraine
 def more_seed_rows(args, dirs, work, tests, codec, bands, references, seed, offset=None):
     """summarise()'s rows of the score models' part (MODEL_PART, and real and round-trip) generated with another
     random seed, or from seeds at another offset (seconds; None: --offset), their WAVs in
-    musicality/<song>/seed<seed> (another offset: seed<seed>-at<offset>s)."""
+    musicality/<song>/seed<seed> (another offset: seed<seed>-at<offset>s); None where no song has a seed and
+    --seconds after it at that offset."""
     candidates = [name for name in args.candidates if name in ("real", "round-trip", *MODEL_PART)]
     offset = args.offset if offset is None else offset
     again = argparse.Namespace(**{**vars(args), "random_seed": seed, "candidates": candidates, "offset": offset})
     subfolder = f"seed{seed}" if offset == args.offset else f"seed{seed}-at{offset:g}s"
     per_song, clips, _ = measure_songs(again, dirs, work, tests, codec, bands, references, subfolder,
                                        whole_only=offset != args.offset)
-    return summarise(per_song, clips, candidates)
+    return summarise(per_song, clips, candidates) if per_song else None  # None: every song too short there
 
 
 def mean_rows(seed_rows):

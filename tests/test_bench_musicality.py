@@ -87,3 +87,17 @@ def test_runs_at_other_seed_places_pair_only_the_songs_they_have():
     lines = musicality.model_part(means, seeds=1, places=3)
     assert "means over 3 seed places per song" in lines[0]
     assert "+0.10x +/- 0.00 (5 pairs)" in lines[1], lines[1]
+
+
+def test_a_seed_place_no_song_reaches_adds_no_run(monkeypatch):
+    # At 80 s every held-out song is too short for a seed and a minute after it: no run, not a row of NaNs.
+    seen = {}
+
+    def no_songs(args, *rest, whole_only=False):
+        seen.update(offset=args.offset, whole_only=whole_only, subfolder=rest[-1])
+        return {}, {}, {}
+
+    monkeypatch.setattr(musicality, "measure_songs", no_songs)
+    args = musicality.parse_args(["/tmp/none", "--work-dir", "/tmp/none", "--more-offsets", "80"])
+    assert musicality.more_seed_rows(args, None, None, [], None, None, None, 2, 80.0) is None
+    assert seen == {"offset": 80.0, "whole_only": True, "subfolder": "seed2-at80s"}
