@@ -283,7 +283,6 @@ def summarise(per_song, clips, candidates):
                 song: per_song[song][candidate]["pulse"] / max(per_song[song]["looped-rt"]["pulse"], 1e-9)
                 for song in ratios}
         row["song_pulse_ok"] = all(ratio >= TARGETS["song_pulse"] for ratio in ratios.values())
-        row["song_pulse_seeds"] = {song: [ratio] for song, ratio in ratios.items()}  # as mean_rows gives them
         for reference in ("real", "round-trip"):
             if reference != candidate:
                 row[f"classifier_vs_{reference}"] = mf.classifier_accuracy(
@@ -411,15 +410,21 @@ def paired_pulse(mine, theirs):
     differences, song by song (and run by run: rows from mean_rows), with twice its standard error, and
     'within seed noise' where that spans 0. One seed of generation moves a song's pulse by up to 0.3x, so a
     mean over 4 songs can move 0.1x by chance; '' where the rows have no songs with a beat in common."""
-    songs = sorted(set(mine.get("song_pulse_seeds", {})) & set(theirs.get("song_pulse_seeds", {})))
-    differences = [a - b for song in songs for a, b in zip(mine["song_pulse_seeds"][song],
-                                                           theirs["song_pulse_seeds"][song])]
+    mine, theirs = runs_of_song_pulse(mine), runs_of_song_pulse(theirs)
+    differences = [a - b for song in sorted(set(mine) & set(theirs)) for a, b in zip(mine[song], theirs[song])]
     if not differences:
         return ""
     mean = float(np.mean(differences))
     spread = 2 * float(np.std(differences, ddof=1)) / np.sqrt(len(differences)) if len(differences) > 1 else np.inf
     noise = ", within seed noise" if abs(mean) < spread else ""
     return f"; per song with a beat and seed: {mean:+.2f}x +/- {spread:.2f} ({len(differences)} pairs{noise})"
+
+
+def runs_of_song_pulse(row):
+    """{song: [its pulse ratio in each run]} of a row: mean_rows' song_pulse_seeds, or one run's song_pulse."""
+    if "song_pulse_seeds" in row:
+        return row["song_pulse_seeds"]
+    return {song: [ratio] for song, ratio in row.get("song_pulse", {}).items()}
 
 
 def main(argv=None):

@@ -188,7 +188,7 @@ def seed_places_closer(chooser, real_next, costs):
     multipliers = step_features.comparable_multipliers(np.std(chooser.raw_features, axis=0))
     squares = np.sum(np.square((chooser.pool_next - real_next[None]) * multipliers), axis=2)
     distance = np.sum(squares * chooser.pool_next_mask, axis=1) / np.sum(chooser.pool_next_mask, axis=1)
-    joinable_seed = (chooser.pool < chooser.seed_count) & (costs < EXCLUDED / 2)
+    joinable_seed = chooser.is_seed[chooser.pool] & (costs < EXCLUDED / 2)
     seed = np.sort(distance[joinable_seed])
     return np.searchsorted(seed, distance) / max(len(seed), 1)
 

@@ -121,10 +121,7 @@ def test_seed_places_closer_counts_the_seeds_joinable_places_that_sound_closer_t
     rng = np.random.default_rng(0)
     (score, features, seams, _), = random_songs(rng, [bench.IN_STEPS]).values()
     pool = pool_of(random_songs(rng, [30, 30], offset=1))
-    chooser = StepChoice(np.concatenate([score, pool.scores]), np.concatenate([features, pool.features]),
-                         np.concatenate([seams, pool.seams]),
-                         np.concatenate([np.full(bench.IN_STEPS, -1), pool.sources]), bench.IN_STEPS, rng,
-                         out_steps=bench.OUT_STEPS)
+    chooser = StepChoice.after_seed(score, features, seams, pool, rng, out_steps=bench.OUT_STEPS)
     costs = chooser.next_join_costs()
     real_next = features[10:10 + bench.OUT_STEPS]  # the seed's own place at step 10, exactly
     closer = bench.seed_places_closer(chooser, real_next, costs)
