@@ -5,11 +5,15 @@ from bench.fidelity import print_rhythm, worst_pulse_ratio
 
 
 def rhythm_result(pulses, original_pulses):
-    onsets = [{"precision": 0.9, "f": 0.8}, {"precision": 0.4, "f": 0.5}]
+    onsets = [{"precision": 0.9, "f": 0.8, "precision_on_reference_scale": 0.95, "f_on_reference_scale": 0.85,
+               "attack_strength": 0.7},
+              {"precision": 0.4, "f": 0.5, "precision_on_reference_scale": 0.8, "f_on_reference_scale": 0.75,
+               "attack_strength": 0.45}]
     return {"pulse_per_song": pulses, "original_pulse_per_song": original_pulses,
             "pulse": sum(pulses) / len(pulses), "original_pulse": sum(original_pulses) / len(original_pulses),
             "onsets_per_song": onsets, "onset_precision": 0.65, "onset_recall": 0.9, "onset_f": 0.65,
-            "classifier": 0.6}
+            "onset_precision_on_reference_scale": 0.875, "onset_f_on_reference_scale": 0.8,
+            "onset_attack_strength": 0.575, "classifier": 0.6}
 
 
 def test_the_worst_songs_pulse_is_its_own_ratio_not_the_ratio_of_the_means():
@@ -22,3 +26,5 @@ def test_the_rhythm_table_shows_the_worst_song_beside_the_means(capsys):
     print_rhythm([("sparse", "", rhythm_result([0.5, 0.9], [0.8, 0.9]))])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse"))
     assert "| 0.40 / 0.50 |" in row and "(0.82x) | 0.62x |" in row
+    # On the original's scale (mean, then the worst song's), and the attacks' strength (mean, worst song's).
+    assert "| 0.88 / 0.80, 0.80 / 0.75 |" in row and "| 0.57, 0.45 |" in row

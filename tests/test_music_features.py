@@ -119,6 +119,29 @@ def test_onset_precision_falls_with_added_onsets_and_recall_with_lost_ones():
     assert lost["precision"] == 1.0 and 0.45 < lost["recall"] < 0.55
 
 
+def held_tone_with_clicks(click_level, seed, extra_clicks=False):
+    """A steady tone with faint noise and a click every second (and, with extra_clicks, one between)."""
+    time = np.arange(10 * RATE) / RATE
+    mono = 0.1 * np.sin(2 * np.pi * 220 * time) + 0.002 * np.random.default_rng(seed).standard_normal(len(time))
+    mono[np.arange(int(0.3 * RATE), len(mono), RATE if not extra_clicks else RATE // 2)] += click_level
+    return stereo(mono)
+
+
+def test_softened_attacks_add_onsets_on_their_own_scale_but_not_on_the_originals():
+    original = held_tone_with_clicks(0.9, seed=0)
+    softened = mf.onset_agreement(original, held_tone_with_clicks(0.1, seed=1))
+    # On its own scale the noise's fluctuations pass the threshold once the clicks are 9x weaker ...
+    assert softened["reference_count"] == 10 and softened["estimate_count"] >= 20 and softened["precision"] < 0.5
+    # ... on the original's they do not, and the attacks measure about their share of the original's.
+    assert softened["estimate_count_on_reference_scale"] == 10 and softened["precision_on_reference_scale"] == 1.0
+    assert 0.1 < softened["attack_strength"] < 0.35
+    same = mf.onset_agreement(original, held_tone_with_clicks(0.9, seed=1))
+    assert same["attack_strength"] > 0.9 and same["precision_on_reference_scale"] == 1.0
+    # Onsets the estimate really adds are counted on either scale.
+    added = mf.onset_agreement(original, held_tone_with_clicks(0.9, seed=1, extra_clicks=True))
+    assert added["estimate_count_on_reference_scale"] == 20 and added["precision_on_reference_scale"] == 0.5
+
+
 def test_band_level_differences_see_a_low_pass_in_its_bands_only():
     import scipy.signal
 
