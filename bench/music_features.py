@@ -146,8 +146,9 @@ def attack_strength(reference_envelope, estimate_envelope, count=ATTACK_COUNT, w
     reference, estimate = np.asarray(reference_envelope), np.asarray(estimate_envelope)
     reach = int(round(window * FRAMES_PER_SECOND))
     strongest = np.argsort(-reference)[:count]
-    return float(np.median([estimate[max(frame - reach, 0):frame + reach + 1].max() / max(reference[frame], EPSILON)
-                            for frame in strongest]))
+    around = [estimate[max(frame - reach, 0):frame + reach + 1] for frame in strongest]  # empty past its end
+    return float(np.median([(part.max() if len(part) else 0.0) / max(reference[frame], EPSILON)
+                            for part, frame in zip(around, strongest)]))
 
 
 def onset_agreement(reference, estimate, window=0.05):

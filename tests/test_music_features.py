@@ -137,6 +137,8 @@ def test_softened_attacks_add_onsets_on_their_own_scale_but_not_on_the_originals
     assert 0.1 < softened["attack_strength"] < 0.35
     same = mf.onset_agreement(original, held_tone_with_clicks(0.9, seed=1))
     assert same["attack_strength"] > 0.9 and same["precision_on_reference_scale"] == 1.0
+    # An estimate that stops early has no attacks where it is silent.
+    assert mf.attack_strength(np.arange(1.0, 101.0), np.ones(40)) == 0.0
     # Onsets the estimate really adds are counted on either scale.
     added = mf.onset_agreement(original, held_tone_with_clicks(0.9, seed=1, extra_clicks=True))
     assert added["estimate_count_on_reference_scale"] == 20 and added["precision_on_reference_scale"] == 0.5
