@@ -162,8 +162,8 @@ def onset_agreement(reference, estimate, window=0.05):
     (a soft orchestral round trip: 52 -> 278 onsets on its own scale, 47 on the original's, its strongest
     attacks at 0.4x). Picked on the reference's scale, added onsets are the estimate's own."""
     reference_envelope, estimate_envelope = onset_envelope(reference), onset_envelope(estimate)
-    reference_onsets = onsets_of_envelope(reference_envelope)
-    scale = (float(np.min(reference_envelope)), float(np.max(reference_envelope)))
+    scale = (float(np.min(reference_envelope)), float(np.max(reference_envelope)))  # the reference's own
+    reference_onsets = onsets_of_envelope(reference_envelope, scale)
     figures = {"attack_strength": attack_strength(reference_envelope, estimate_envelope)}
     for suffix, estimated_onsets in (("", onsets_of_envelope(estimate_envelope)),
                                      ("_on_reference_scale", onsets_of_envelope(estimate_envelope, scale))):
