@@ -52,7 +52,11 @@ def parse_args(argv):
                         help="code steps through a lapped transform (default: " + ", ".join(
                             f"{arch} {'on' if lapped else 'off'}" for arch, lapped in DEFAULT_LAPPED.items()) + ")")
     parser.add_argument("--envelope-blocks", type=int, default=None,
-                        help="sparse: loudness blocks a step (default 8; 0: none)")
+                        help="sparse: loudness blocks a step, in each envelope band (default 32 in 3 bands for "
+                             "512-number codes, else 8 in one; 0: none)")
+    parser.add_argument("--envelope-bands", type=int, choices=(1, 3), default=None,
+                        help="sparse: the envelope over the whole band (1) or below 300 Hz, 0.3-3 kHz and above "
+                             "(3; default for 512-number codes)")
     parser.add_argument("--noise-groups", type=int, default=None,
                         help="sparse: frequency groups of the noise envelope (default 12 for 512-number codes; "
                              "0: none)")
@@ -140,10 +144,11 @@ def build_conv(latent_dim, width):
     return encoder, decoder
 
 
-def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None):
+def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None,
+                 envelope_bands=None):
     """The sparse spectral code of common/codec/: the largest coefficients of the segment's DCT or of
     a lapped transform (MDCT-like) + band levels + the noise envelope + the step's envelope, no weights.
-    envelope_blocks, noise_groups, noise_blocks: None for common.codec's defaults."""
+    envelope_blocks, noise_groups, noise_blocks, envelope_bands: None for common.codec's defaults."""
     import keras
 
     from common.codec import (
@@ -156,10 +161,10 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
         new_code_settings,
     )
 
-    envelope_blocks, noise_groups, noise_blocks, fine_blocks = new_code_settings(latent_dim, envelope_blocks,
-                                                                                 noise_groups, noise_blocks)
+    envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands = new_code_settings(
+        latent_dim, envelope_blocks, noise_groups, noise_blocks, envelope_bands)
     noise_blocks = noise_blocks if noise_groups else 0
-    peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks)
+    peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands)
     transform = "lapped" if lapped else "dct"
     # Codes with a noise envelope have the newer noise: a smooth spectrum, bands of equal width at the top, an
     # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs.
@@ -169,7 +174,8 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     encoding = SparseSpectrumEncoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
                                       noise_groups=noise_groups, noise_blocks=noise_blocks, fine_blocks=fine_blocks,
-                                      band_knee_hz=knee_hz, noise_envelope=noise_envelope, name="score")
+                                      band_knee_hz=knee_hz, noise_envelope=noise_envelope,
+                                      envelope_bands=envelope_bands, name="score")
     encoder = keras.Model(segment, encoding(segment), name="encoder")
     score = keras.Input((latent_dim,), name="score")
     decoding = SparseSpectrumDecoding(peaks, bands, transform=transform, envelope_blocks=envelope_blocks,
@@ -177,7 +183,7 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
                                       smooth_noise=bool(noise_groups), band_knee_hz=knee_hz,
                                       noise_envelope=noise_envelope, full_fill_hz=full_fill_hz,
                                       cutoff_drop_db=cutoff_drop_db, noise_window="vorbis" if noise_groups else "sine",
-                                      name="reconstruction")
+                                      envelope_bands=envelope_bands, name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 
@@ -191,22 +197,23 @@ def sparse_record(decoder):
             "envelope_blocks": code_format and code_format.envelope_blocks,
             "noise_groups": code_format and code_format.noise_groups,
             "noise_blocks": code_format and code_format.noise_blocks,
-            "noise_fine_blocks": code_format and code_format.fine_blocks}
+            "noise_fine_blocks": code_format and code_format.fine_blocks,
+            "envelope_bands": code_format and code_format.envelope_bands}
 
 
 def build_architecture(arch, latent_dim, width=64, lapped=False, envelope_blocks=None, noise_groups=None,
-                       noise_blocks=None):
+                       noise_blocks=None, envelope_bands=None):
     """(encoder, decoder) of one architecture: (batch, SEGMENT_FRAMES, 2) -> (batch, latent_dim) -> back.
     width: the conv architecture's channels; lapped: sparse and dense through a lapped transform;
-    envelope_blocks, noise_groups, noise_blocks: the sparse code's (None: its defaults)."""
+    envelope_blocks, noise_groups, noise_blocks, envelope_bands: the sparse code's (None: its defaults)."""
     if lapped and arch not in ("sparse", "dense"):
         raise PipelineError(f"--lapped is for the sparse and dense architectures, not {arch}")
     for flag, value in (("--envelope-blocks", envelope_blocks), ("--noise-groups", noise_groups),
-                        ("--noise-blocks", noise_blocks)):
+                        ("--noise-blocks", noise_blocks), ("--envelope-bands", envelope_bands)):
         if value and arch != "sparse":
             raise PipelineError(f"{flag} is for the sparse architecture, not {arch}")
     if arch == "sparse":
-        return build_sparse(latent_dim, lapped, envelope_blocks, noise_groups, noise_blocks)
+        return build_sparse(latent_dim, lapped, envelope_blocks, noise_groups, noise_blocks, envelope_bands)
     if arch == "dense":
         return build_dense(latent_dim, lapped)
     return build_conv(latent_dim, width)
@@ -218,7 +225,7 @@ def build(args):
     from common.models import LappedMSE, SpectralWaveformLoss
 
     encoder, decoder = build_architecture(args.arch, args.latent_dim, args.width, args.lapped, args.envelope_blocks,
-                                          args.noise_groups, args.noise_blocks)
+                                          args.noise_groups, args.noise_blocks, args.envelope_bands)
     segment = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS), name="segment")
     loss_name = args.loss if args.loss != "auto" else ("mse" if args.arch == "dense" else "spectral")
     loss = SpectralWaveformLoss() if loss_name == "spectral" else "mse"
@@ -435,12 +442,13 @@ def run(args):
     if args.arch == "sparse":
         from common.codec import code_layout, new_code_settings
 
-        blocks, groups, noise_blocks, fine_blocks = new_code_settings(args.latent_dim, args.envelope_blocks,
-                                                                      args.noise_groups, args.noise_blocks)
+        blocks, groups, noise_blocks, fine_blocks, bands = new_code_settings(
+            args.latent_dim, args.envelope_blocks, args.noise_groups, args.noise_blocks, args.envelope_bands)
         if groups < 0 or noise_blocks < 1 or code_layout(args.latent_dim, blocks, groups, noise_blocks,
-                                                         fine_blocks)[0] < 1:
+                                                         fine_blocks, bands)[0] < 1:
             raise PipelineError(f"--noise-groups {groups} x --noise-blocks {noise_blocks} leave no room for peaks in "
-                                f"a code of {args.latent_dim} numbers (groups >= 0, blocks >= 1)")
+                                f"a code of {args.latent_dim} numbers with an envelope of {bands} x {blocks} "
+                                f"(groups >= 0, blocks >= 1)")
     if args.max_minutes < 0:
         raise PipelineError("--max-minutes must be 0 (no limit) or more")
     import tensorflow as tf

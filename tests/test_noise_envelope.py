@@ -26,8 +26,10 @@ from common.codec import (
 )
 from common.codec.noise import _block_envelope
 
-LATENT = 512  # the default: 8 envelope blocks, 12 x 4 noise blocks and 16 fine blocks
+LATENT = 512  # the default: 12 x 4 noise blocks, and an envelope of 3 bands x 32 blocks
 GROUPS, BLOCKS, FINE = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS, DEFAULT_FINE_BLOCKS
+# The 512-number code before the envelope in bands: one band of 8 envelope blocks, and 16 fine blocks.
+ONE_BAND = {"envelope_bands": 1, "envelope_blocks": 8}
 SR = audio.SAMPLE_RATE
 
 
@@ -59,9 +61,9 @@ SAVED_BEFORE_THE_TOTAL = {"noise_envelope": "residual", "full_fill_hz": [], "cut
 def codec_saved_before_the_total():
     """The default 512-number codec as saved before its noise envelope measured the whole sound: its layers'
     configs without the newer settings, as loading such a saved model gives them."""
-    encoder, decoder = autoencode.build_sparse(LATENT)
+    encoder, decoder = autoencode.build_sparse(LATENT, **ONE_BAND)
     encoding, decoding = encoder.layers[-1].get_config(), decoder.layers[-1].get_config()
-    encoding.pop("noise_envelope")
+    encoding.pop("noise_envelope"), encoding.pop("envelope_bands"), decoding.pop("envelope_bands")
     for key in SAVED_BEFORE_THE_TOTAL:
         decoding.pop(key)
     segment, score = keras.Input((audio.SEGMENT_FRAMES, audio.CHANNELS)), keras.Input((LATENT,))
@@ -70,13 +72,17 @@ def codec_saved_before_the_total():
 
 
 def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
+    assert code_layout(512, 32, GROUPS, BLOCKS, 0, 3) == (161, 46)  # the default: 96 envelope numbers, no fine
     assert code_layout(512, 8, GROUPS, BLOCKS, FINE) == (192, 56) and code_layout(512, 8) == (220, 64)
     assert code_layout(512, 8, 3, 16) == (199, 58)  # the layout of codes saved with 3 x 16 blocks
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=LATENT)
-    assert sparse_format(decoder) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
+    assert sparse_format(decoder) == SparseFormat("dct", 32, GROUPS, BLOCKS, 0, 3)
     assert encoder.output_shape == (None, LATENT)
+    one_band = autoencode.build_architecture("sparse", latent_dim=LATENT, **ONE_BAND)[1]
+    assert sparse_format(one_band) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
     assert sparse_format(autoencode.build_architecture("sparse", latent_dim=64)[1]) == SparseFormat("dct", 8)
-    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
+    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 32, GROUPS, BLOCKS, 0, 3)
+    assert record_format(autoencode.sparse_record(one_band)) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
     assert record_format({"envelope_blocks": 8}) == SparseFormat("dct", 8, 0, 0)  # a record from before it
     assert record_format({"envelope_blocks": 8, "noise_groups": 3, "noise_blocks": 16}) == SparseFormat(
         "dct", 8, 3, 16, 0)  # a record from before the fine blocks
@@ -88,7 +94,7 @@ def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
 
 
 def test_new_codes_have_the_smooth_noise_and_the_band_knee_and_codes_saved_before_keep_their_own():
-    encoder, decoder = autoencode.build_sparse(LATENT)
+    encoder, decoder = autoencode.build_sparse(LATENT, **ONE_BAND)
     assert decoder.layers[-1].smooth_noise and decoder.layers[-1].band_knee_hz == BAND_KNEE_HZ
     assert encoder.layers[-1].band_knee_hz == BAND_KNEE_HZ
     tiny_encoder, tiny_decoder = autoencode.build_sparse(64)  # no noise envelope: bands and noise as before
@@ -210,7 +216,7 @@ def test_the_fine_blocks_shape_the_noise_above_2_5_khz_within_each_block_and_kee
     blocks, and below 2.5 kHz the noise is not shaped."""
     import tensorflow as tf
 
-    _, decoder = autoencode.build_sparse(LATENT)
+    _, decoder = autoencode.build_sparse(LATENT, **ONE_BAND)  # (an envelope in bands has no fine blocks)
     peaks, bands = code_layout(LATENT, 8, GROUPS, BLOCKS, FINE)
     codes = np.zeros((4, LATENT), np.float32)
     codes[:, :peaks] = np.sort(np.random.default_rng(3).uniform(0, 1, (4, peaks)), axis=1)

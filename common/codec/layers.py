@@ -16,6 +16,7 @@ from common.codec.layout import (
     FINE_GROUPS,
     LOG_LEVEL_LIMITS,
     SparseFormat,
+    _check_envelope_bands,
     _check_fine_blocks,
     _check_noise_envelope,
     _check_noise_window,
@@ -54,12 +55,12 @@ class SparseSpectrumEncoding(keras.layers.Layer):
     """
 
     def __init__(self, peaks, bands, transform="dct", envelope_blocks=0, noise_groups=0, noise_blocks=0,
-                 band_knee_hz=0.0, fine_blocks=0, noise_envelope="residual", **kwargs):
+                 band_knee_hz=0.0, fine_blocks=0, noise_envelope="residual", envelope_bands=1, **kwargs):
         super().__init__(**kwargs)
         self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
         self.noise_envelope = _check_noise_envelope(noise_envelope)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
-        self.envelope_blocks = int(envelope_blocks)
+        self.envelope_blocks, self.envelope_bands = int(envelope_blocks), _check_envelope_bands(envelope_bands)
         self.noise_groups, self.noise_blocks = int(noise_groups), int(noise_blocks)
         self.band_knee_hz = float(band_knee_hz)
         self.band_numbers = band_of_each_bin(self.bands, self.transform, self.band_knee_hz)
@@ -87,18 +88,18 @@ class SparseSpectrumEncoding(keras.layers.Layer):
             if self.fine_blocks:
                 parts.append(_block_envelope(measured, FINE_GROUPS, self.fine_blocks)[:, -self.fine_blocks:])
         if self.envelope_blocks:
-            parts.append(_step_envelope(segment, self.envelope_blocks))
+            parts.append(_step_envelope(segment, self.envelope_blocks, self.envelope_bands))
         return tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 2 * self.peaks + self.bands + self.noise_groups * self.noise_blocks + self.fine_blocks
-                + self.envelope_blocks)
+                + self.envelope_bands * self.envelope_blocks)
 
     def get_config(self):
         return {**super().get_config(), "peaks": self.peaks, "bands": self.bands, "transform": self.transform,
                 "envelope_blocks": self.envelope_blocks, "noise_groups": self.noise_groups,
                 "noise_blocks": self.noise_blocks, "band_knee_hz": self.band_knee_hz, "fine_blocks": self.fine_blocks,
-                "noise_envelope": self.noise_envelope}
+                "noise_envelope": self.noise_envelope, "envelope_bands": self.envelope_bands}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -107,8 +108,9 @@ class SparseSpectrumDecoding(keras.layers.Layer):
 
     The noise is a fixed Gaussian sequence, rotated by an amount that depends on the code, so decoding is
     deterministic but neighbouring steps do not repeat the same noise four times a second. transform
-    defaults to "dct" for decoders saved before the lapped transform. The code's envelope_blocks last numbers
-    are not used here: models.decode applies them to the cross-faded sound (impose_envelope).
+    defaults to "dct" for decoders saved before the lapped transform. The code's envelope_bands x
+    envelope_blocks last numbers are not used here: models.decode applies them to the cross-faded sound
+    (impose_envelope); envelope_bands is 1 for decoders saved before the envelope in bands.
 
     With the lapped transform the rotation also depends on the peaks' values, and the rotated noise has its
     signs flipped by a second fixed sequence rotated three times as far. A steady sound keeps the same peak
@@ -128,8 +130,10 @@ class SparseSpectrumDecoding(keras.layers.Layer):
 
     def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", envelope_blocks=0,
                  noise_groups=0, noise_blocks=0, smooth_noise=False, band_knee_hz=0.0, fine_blocks=0,
-                 noise_envelope="residual", full_fill_hz=(), cutoff_drop_db=0.0, noise_window="sine", **kwargs):
+                 noise_envelope="residual", full_fill_hz=(), cutoff_drop_db=0.0, noise_window="sine", envelope_bands=1,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.envelope_bands = _check_envelope_bands(envelope_bands)
         self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
         self.noise_envelope = _check_noise_envelope(noise_envelope)
         self.full_fill_hz = tuple(float(hertz) for hertz in full_fill_hz or ())
@@ -203,7 +207,7 @@ class SparseSpectrumDecoding(keras.layers.Layer):
                 "smooth_noise": self.smooth_noise, "band_knee_hz": self.band_knee_hz,
                 "fine_blocks": self.fine_blocks, "noise_envelope": self.noise_envelope,
                 "full_fill_hz": list(self.full_fill_hz), "cutoff_drop_db": self.cutoff_drop_db,
-                "noise_window": self.noise_window}
+                "noise_window": self.noise_window, "envelope_bands": self.envelope_bands}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")
@@ -279,7 +283,8 @@ def sparse_format(decoder):
     last = decoder.layers[-1] if decoder.layers else None
     if not isinstance(last, SparseSpectrumDecoding):
         return None
-    return SparseFormat(last.transform, last.envelope_blocks, last.noise_groups, last.noise_blocks, last.fine_blocks)
+    return SparseFormat(last.transform, last.envelope_blocks, last.noise_groups, last.noise_blocks, last.fine_blocks,
+                        last.envelope_bands)
 
 
 def decoded_segments_are_lapped(decoder):

@@ -12,8 +12,11 @@ the level of everything else:
                                  default: below 333 Hz, log-spaced to 6 kHz, above; 3 in codes saved before
                                  them) and noise_blocks equal blocks of the step (4, 62.5 ms; before: 16), then
                                  of what is left above 2.5 kHz in fine_blocks blocks (16, 16 ms; before: none)
-    code[-envelope_blocks:]      natural log of the RMS of the step's sound in each of envelope_blocks equal
-                                 blocks of time (8 by default, 31 ms each; none in codes saved before them)
+    code[-envelope_bands * envelope_blocks:]  natural log of the RMS of the step's sound in each of
+                                 envelope_blocks equal blocks of time, band by band (envelope_bands: below 300 Hz,
+                                 0.3-3 kHz, above; 3 x 32 blocks of 7.8 ms in new codes of 512 numbers, which then
+                                 have no fine blocks; 1 x 8 of 31 ms, the whole band, in codes saved before and in
+                                 small ones; none in codes saved before the envelope)
 Newer codes' band levels are log-spaced up to 4 kHz and equally wide above it (BAND_KNEE_HZ). Every setting a
 saved code was made with is in its layers' config and in its autoencoder record (record_format), and a
 setting a saved code lacks takes the value codes had before it, so saved models decode as they always did.
@@ -29,21 +32,31 @@ LOWEST_BAND_BINS = 8  # the first band spans 0-16 Hz (lapped; dct: 0-13 Hz); ban
 LOG_LEVEL_LIMITS = (-30.0, 5.0)  # decoded levels are clipped here, so a wild predicted score stays finite
 
 
-def code_layout(latent_dim, envelope_blocks=0, noise_groups=0, noise_blocks=0, fine_blocks=0):
-    """(peaks, bands) for a code of latent_dim (>= envelope_blocks + noise_groups * noise_blocks + fine_blocks + 3)
-    numbers: after the envelope and the noise envelope, about an eighth of the rest for band levels."""
-    rest = latent_dim - envelope_blocks - noise_groups * noise_blocks - fine_blocks
+def code_layout(latent_dim, envelope_blocks=0, noise_groups=0, noise_blocks=0, fine_blocks=0, envelope_bands=1):
+    """(peaks, bands) for a code of latent_dim (>= envelope_bands * envelope_blocks + noise_groups * noise_blocks
+    + fine_blocks + 3) numbers: after the envelope and the noise envelope, about an eighth of the rest for band
+    levels."""
+    rest = latent_dim - envelope_bands * envelope_blocks - noise_groups * noise_blocks - fine_blocks
     peaks = (rest - max(1, round(rest / 8))) // 2
     return peaks, rest - 2 * peaks
 
 
-DEFAULT_ENVELOPE_BLOCKS = 8  # 31 ms each
+DEFAULT_ENVELOPE_BLOCKS = 8  # 31 ms each, over the whole band: codes without a noise envelope (small ones)
+
+# Codes with a noise envelope (512 numbers) have the envelope in 3 bands (ENVELOPE_SPLITS_HZ) of 32 blocks each
+# (7.8 ms) instead of one band of 8 blocks and the 16 fine blocks of the highs. The round trip halved every
+# song's attacks: a bass note's attack smeared 20-30 ms early under a louder tone, a hit's highs spread over
+# its step. The original's level put back every 8 ms over the whole band gave the attacks nothing (attack
+# strength 0.53 -> 0.57 on a soft orchestral song); in these 3 bands, 0.53 -> 0.76 (docs/codec.md).
+BAND_ENVELOPE_BANDS = 3
+BAND_ENVELOPE_BLOCKS = 32
+ENVELOPE_SPLITS_HZ = (300.0, 3000.0)
 
 
-def default_envelope_blocks(latent_dim):
-    """Envelope blocks of a new sparse code (autoencode.py): DEFAULT_ENVELOPE_BLOCKS, or latent_dim // 8 if
-    fewer (tiny test codes)."""
-    return min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
+def default_envelope_blocks(latent_dim, envelope_bands=1):
+    """Envelope blocks (in each band) of a new sparse code (autoencode.py): BAND_ENVELOPE_BLOCKS in 3 bands,
+    DEFAULT_ENVELOPE_BLOCKS in one, or latent_dim // 8 if fewer (tiny test codes)."""
+    return BAND_ENVELOPE_BLOCKS if envelope_bands > 1 else min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
 
 
 # 12 frequency groups (noise_group_of_hertz: below 333 Hz, log-spaced to 6 kHz, above) x 4 blocks of 62.5 ms,
@@ -65,20 +78,26 @@ def default_noise_groups(latent_dim, noise_blocks=DEFAULT_NOISE_BLOCKS):
     return DEFAULT_NOISE_GROUPS if fits else 0
 
 
-def default_fine_blocks(noise_groups, noise_blocks):
-    """Blocks of the fine shape of the highs (DEFAULT_FINE_BLOCKS) for a new code with a noise envelope, where
-    they split its blocks evenly and are finer; else 0."""
+def default_fine_blocks(noise_groups, noise_blocks, envelope_bands=1):
+    """Blocks of the fine shape of the highs (DEFAULT_FINE_BLOCKS) for a new code with a noise envelope and a
+    one-band envelope, where they split its blocks evenly and are finer; else 0 (an envelope in bands shapes the
+    highs itself)."""
     fits = noise_groups and 0 < noise_blocks < DEFAULT_FINE_BLOCKS and DEFAULT_FINE_BLOCKS % noise_blocks == 0
-    return DEFAULT_FINE_BLOCKS if fits else 0
+    return DEFAULT_FINE_BLOCKS if fits and envelope_bands == 1 else 0
 
 
-def new_code_settings(latent_dim, envelope_blocks=None, noise_groups=None, noise_blocks=None):
-    """(envelope_blocks, noise_groups, noise_blocks, fine_blocks) of a new sparse code of latent_dim numbers:
-    each None its default (autoencode.py builds with these and checks its flags against them)."""
-    envelope_blocks = default_envelope_blocks(latent_dim) if envelope_blocks is None else envelope_blocks
+def new_code_settings(latent_dim, envelope_blocks=None, noise_groups=None, noise_blocks=None, envelope_bands=None):
+    """(envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands) of a new sparse code of
+    latent_dim numbers: each None its default (autoencode.py builds with these and checks its flags against
+    them). The envelope is in BAND_ENVELOPE_BANDS bands where the code has the default noise envelope's room."""
     noise_blocks = DEFAULT_NOISE_BLOCKS if noise_blocks is None else noise_blocks
     noise_groups = default_noise_groups(latent_dim, noise_blocks) if noise_groups is None else noise_groups
-    return envelope_blocks, noise_groups, noise_blocks, default_fine_blocks(max(noise_groups, 0), noise_blocks)
+    if envelope_bands is None:  # where the default noise envelope fits (512 numbers and more)
+        envelope_bands = BAND_ENVELOPE_BANDS if noise_groups > 0 and default_noise_groups(latent_dim) else 1
+    if envelope_blocks is None:
+        envelope_blocks = default_envelope_blocks(latent_dim, envelope_bands)
+    fine_blocks = default_fine_blocks(max(noise_groups, 0), noise_blocks, envelope_bands)
+    return envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,10 +108,12 @@ class SparseFormat:
     noise_groups: int = 0
     noise_blocks: int = 0
     fine_blocks: int = 0
+    envelope_bands: int = 1
 
     def layout(self, latent_dim):
         """(peaks, bands) of a code of latent_dim numbers in this format."""
-        return code_layout(latent_dim, self.envelope_blocks, self.noise_groups, self.noise_blocks, self.fine_blocks)
+        return code_layout(latent_dim, self.envelope_blocks, self.noise_groups, self.noise_blocks, self.fine_blocks,
+                           self.envelope_bands)
 
 
 def as_sparse_format(code_format):
@@ -154,7 +175,7 @@ def record_format(autoencoder):
     transform and were made with "dct", those from before the envelope have none."""
     return SparseFormat(autoencoder.get("sparse_transform") or "dct", int(autoencoder.get("envelope_blocks") or 0),
                         int(autoencoder.get("noise_groups") or 0), int(autoencoder.get("noise_blocks") or 0),
-                        int(autoencoder.get("noise_fine_blocks") or 0))
+                        int(autoencoder.get("noise_fine_blocks") or 0), int(autoencoder.get("envelope_bands") or 1))
 
 
 def noise_group_of_hertz(hertz, groups):
@@ -179,6 +200,12 @@ def scale_codes(codes, gains, code_format="dct"):
     codes[:, 2 * peaks:] = (codes[:, 2 * peaks:] + np.log(np.maximum(gains, 1e-30))).astype(codes.dtype)
     return codes
 
+
+
+def _check_envelope_bands(envelope_bands):
+    if envelope_bands not in (1, len(ENVELOPE_SPLITS_HZ) + 1):
+        raise ValueError(f"envelope_bands must be 1 or {len(ENVELOPE_SPLITS_HZ) + 1}, not {envelope_bands}")
+    return int(envelope_bands)
 
 
 def _check_fine_blocks(fine_blocks, noise_blocks):
