@@ -2,7 +2,6 @@
 7.8 ms, which models.decode puts back band by band: an attack in one band keeps the quiet before it that the
 peaks of a long transform smear over, even where another band's steady tone hides it from a whole-band
 envelope."""
-import keras
 import numpy as np
 import pytest
 
@@ -12,7 +11,7 @@ from common import audio, models
 from common.codec import envelope_block_edges, sparse_format
 from common.codec.envelope import BAND_ENVELOPE_GAINS, split_bands
 from common.codec.layout import BAND_ENVELOPE_BLOCKS, ENVELOPE_SPLITS_HZ
-from tests.test_noise_envelope import LATENT, ONE_BAND
+from tests.test_noise_envelope import LATENT, ONE_BAND, assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same
 
 SR = audio.SAMPLE_RATE
 BANDS, BLOCKS = len(ENVELOPE_SPLITS_HZ) + 1, BAND_ENVELOPE_BLOCKS
@@ -131,16 +130,8 @@ def test_decoding_a_band_code_in_batches_gives_the_whole_scores_sound():
 
 
 def test_a_band_codec_saved_and_loaded_in_safe_mode_decodes_the_same(tmp_path):
-    encoder, decoder = autoencode.build_sparse(LATENT)
     song, _ = bass_attack_song(steps=4)
-    codes = models.encode(encoder, audio.frame_steps(song))
-    for model, name in ((encoder, "encoder"), (decoder, "decoder")):
-        models.save_model(model, tmp_path / f"{name}.keras")
-    loaded_encoder = keras.saving.load_model(tmp_path / "encoder.keras", compile=False, safe_mode=True)
-    loaded_decoder = keras.saving.load_model(tmp_path / "decoder.keras", compile=False, safe_mode=True)
-    assert sparse_format(loaded_decoder) == sparse_format(decoder)
-    np.testing.assert_array_equal(models.encode(loaded_encoder, audio.frame_steps(song)), codes)
-    np.testing.assert_array_equal(models.decode(loaded_decoder, codes), models.decode(decoder, codes))
+    assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same(*autoencode.build_sparse(LATENT), song, tmp_path)
 
 
 @pytest.mark.parametrize("bands", [2, 4])

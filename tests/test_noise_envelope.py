@@ -295,16 +295,23 @@ def test_steps_of_a_steady_sound_get_different_noise():
     assert np.max(np.abs(correlation[np.triu_indices(len(steps), 1)])) < 0.3
 
 
-def test_a_noise_envelope_codec_saved_and_loaded_in_safe_mode_decodes_the_same(tmp_path):
-    encoder, decoder = autoencode.build_sparse(LATENT)
-    song, _ = hat_song(steps=4)
+def assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same(encoder, decoder, song, tmp_path):
+    """encoder and decoder saved and loaded back in safe mode: the same format, codes and decoded samples."""
     codes = models.encode(encoder, audio.frame_steps(song))
     for model, name in ((encoder, "encoder"), (decoder, "decoder")):
         models.save_model(model, tmp_path / f"{name}.keras")
     loaded_encoder = keras.saving.load_model(tmp_path / "encoder.keras", compile=False, safe_mode=True)
     loaded_decoder = keras.saving.load_model(tmp_path / "decoder.keras", compile=False, safe_mode=True)
+    assert sparse_format(loaded_decoder) == sparse_format(decoder)
     np.testing.assert_array_equal(models.encode(loaded_encoder, audio.frame_steps(song)), codes)
     np.testing.assert_array_equal(models.decode(loaded_decoder, codes), models.decode(decoder, codes))
+
+
+def test_a_noise_envelope_codec_saved_and_loaded_in_safe_mode_decodes_the_same(tmp_path):
+    """The one-band layout, with its fine blocks (tests/test_band_envelope.py saves the default)."""
+    song, _ = hat_song(steps=4)
+    assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same(*autoencode.build_sparse(LATENT, **ONE_BAND), song,
+                                                                 tmp_path)
 
 
 @pytest.mark.parametrize("flag", ["--noise-groups", "--noise-blocks"])
