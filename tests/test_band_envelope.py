@@ -1,5 +1,5 @@
-"""New 512-number codes keep the step's envelope in 3 bands (below 300 Hz, 0.3-3 kHz, above) of 32 blocks of
-7.8 ms, which models.decode puts back band by band: an attack in one band keeps the quiet before it that the
+"""New 512-number codes keep the step's envelope in 4 bands (below 300 Hz, 0.3-1.5 kHz, 1.5-5 kHz, above) of 24
+blocks of 10.4 ms, which models.decode puts back band by band: an attack in one band keeps the quiet before it that the
 peaks of a long transform smear over, even where another band's steady tone hides it from a whole-band
 envelope."""
 import numpy as np
@@ -10,11 +10,11 @@ from bench import music_features
 from common import audio, models
 from common.codec import envelope_block_edges, sparse_format
 from common.codec.envelope import BAND_ENVELOPE_GAINS, split_bands
-from common.codec.layout import BAND_ENVELOPE_BLOCKS, ENVELOPE_SPLITS_HZ
+from common.codec.layout import BAND_ENVELOPE_BANDS, BAND_ENVELOPE_NUMBERS
 from tests.test_noise_envelope import LATENT, ONE_BAND, assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same
 
 SR = audio.SAMPLE_RATE
-BANDS, BLOCKS = len(ENVELOPE_SPLITS_HZ) + 1, BAND_ENVELOPE_BLOCKS
+BANDS, BLOCKS = BAND_ENVELOPE_BANDS, BAND_ENVELOPE_NUMBERS // BAND_ENVELOPE_BANDS
 
 
 def tone(hertz, seconds):
@@ -42,7 +42,7 @@ def test_the_bands_add_up_to_the_sound_and_each_holds_its_own_frequencies():
     samples = rng.standard_normal((SR, audio.CHANNELS)).astype(np.float32)
     np.testing.assert_allclose(sum(split_bands(samples, BANDS)), samples, atol=1e-5)
     assert split_bands(samples, 1)[0] is samples
-    for hertz, band in ((60, 0), (1000, 1), (8000, 2)):
+    for hertz, band in ((60, 0), (700, 1), (2700, 2), (12000, 3)):
         parts = split_bands((tone(hertz, 1.0)[:, None] * np.ones(2)).astype(np.float32), BANDS)
         power = [np.mean(part[SR // 4:-SR // 4] ** 2) for part in parts]  # away from the unpadded ends
         assert power[band] > 0.99 * sum(power), (hertz, power)
@@ -102,7 +102,7 @@ def test_the_band_gains_stay_within_their_bounds():
     encoder, decoder = autoencode.build_sparse(LATENT)
     rng = np.random.default_rng(2)
     frames = 6 * audio.STEP_FRAMES
-    high = scipy.signal.sosfilt(scipy.signal.butter(8, 6000, "highpass", fs=SR, output="sos"),
+    high = scipy.signal.sosfilt(scipy.signal.butter(8, 9000, "highpass", fs=SR, output="sos"),
                                 rng.standard_normal(frames))
     song = 0.1 * (tone(100, frames / SR) + tone(1000, frames / SR) + high)
     song = (song[:, None] * np.ones(audio.CHANNELS)).astype(np.float32)
@@ -113,11 +113,22 @@ def test_the_band_gains_stay_within_their_bounds():
         changed[:, -BLOCKS:] += change  # the top band's blocks: the code's last numbers
         parts = split_bands(models.decode(decoder, changed), BANDS)
         inner = slice(audio.STEP_FRAMES, -audio.STEP_FRAMES)
-        ratio = np.sqrt(np.mean(parts[2][inner] ** 2) / np.mean(plain[2][inner] ** 2))
+        ratio = np.sqrt(np.mean(parts[-1][inner] ** 2) / np.mean(plain[-1][inner] ** 2))
         np.testing.assert_allclose(ratio, bound, rtol=0.05)
         for band in (0, 1):
             np.testing.assert_allclose(np.sqrt(np.mean(parts[band][inner] ** 2) / np.mean(plain[band][inner] ** 2)),
                                        1.0, atol=0.02)
+
+
+def test_codes_saved_with_3_bands_keep_their_splits_and_blocks():
+    """Codes saved before the 4 bands (3 x 32, split at 300 Hz and 3 kHz) decode as they did: their layout
+    from their layers' config, their splits from their band count."""
+    _, decoder = autoencode.build_sparse(LATENT, envelope_bands=3)
+    assert (sparse_format(decoder).envelope_bands, sparse_format(decoder).envelope_blocks) == (3, 32)
+    two_kilohertz = (tone(2000, 1.0)[:, None] * np.ones(2)).astype(np.float32)
+    for bands, band in ((3, 1), (4, 2)):
+        power = [np.mean(part[SR // 4:-SR // 4] ** 2) for part in split_bands(two_kilohertz, bands)]
+        assert power[band] > 0.95 * sum(power), (bands, power)
 
 
 def test_decoding_a_band_code_in_batches_gives_the_whole_scores_sound():
@@ -134,7 +145,7 @@ def test_a_band_codec_saved_and_loaded_in_safe_mode_decodes_the_same(tmp_path):
     assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same(*autoencode.build_sparse(LATENT), song, tmp_path)
 
 
-@pytest.mark.parametrize("bands", [2, 4])
+@pytest.mark.parametrize("bands", [2, 5])
 def test_an_envelope_in_another_number_of_bands_is_refused(bands):
     from common.codec import SparseSpectrumDecoding
 

@@ -26,7 +26,7 @@ from common.codec import (
 )
 from common.codec.noise import _block_envelope
 
-LATENT = 512  # the default: 12 x 4 noise blocks, and an envelope of 3 bands x 32 blocks
+LATENT = 512  # the default: 12 x 4 noise blocks, and an envelope of 4 bands x 24 blocks
 GROUPS, BLOCKS, FINE = DEFAULT_NOISE_GROUPS, DEFAULT_NOISE_BLOCKS, DEFAULT_FINE_BLOCKS
 # The 512-number code before the envelope in bands: one band of 8 envelope blocks, and 16 fine blocks.
 ONE_BAND = {"envelope_bands": 1, "envelope_blocks": 8}
@@ -72,16 +72,17 @@ def codec_saved_before_the_total():
 
 
 def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
-    assert code_layout(512, 32, GROUPS, BLOCKS, 0, 3) == (161, 46)  # the default: 96 envelope numbers, no fine
+    assert code_layout(512, 24, GROUPS, BLOCKS, 0, 4) == (161, 46)  # the default: 96 envelope numbers, no fine
+    assert code_layout(512, 32, GROUPS, BLOCKS, 0, 3) == (161, 46)  # the layout of codes saved with 3 bands
     assert code_layout(512, 8, GROUPS, BLOCKS, FINE) == (192, 56) and code_layout(512, 8) == (220, 64)
     assert code_layout(512, 8, 3, 16) == (199, 58)  # the layout of codes saved with 3 x 16 blocks
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=LATENT)
-    assert sparse_format(decoder) == SparseFormat("dct", 32, GROUPS, BLOCKS, 0, 3)
+    assert sparse_format(decoder) == SparseFormat("dct", 24, GROUPS, BLOCKS, 0, 4)
     assert encoder.output_shape == (None, LATENT)
     one_band = autoencode.build_architecture("sparse", latent_dim=LATENT, **ONE_BAND)[1]
     assert sparse_format(one_band) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
     assert sparse_format(autoencode.build_architecture("sparse", latent_dim=64)[1]) == SparseFormat("dct", 8)
-    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 32, GROUPS, BLOCKS, 0, 3)
+    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 24, GROUPS, BLOCKS, 0, 4)
     assert record_format(autoencode.sparse_record(one_band)) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
     assert record_format({"envelope_blocks": 8}) == SparseFormat("dct", 8, 0, 0)  # a record from before it
     assert record_format({"envelope_blocks": 8, "noise_groups": 3, "noise_blocks": 16}) == SparseFormat(

@@ -7,9 +7,10 @@ a steady hum. On held-out real music the envelope brought the Frechet distance o
 random signs from 1.60x to 1.49x the round trip's, and the score models' continuations from 1.67x / 1.65x
 to 1.44x / 1.53x (docs/continuation.md). The encoder's side is _step_envelope.
 
-Newer codes have the envelope in 3 bands (below 300 Hz, 0.3-3 kHz, above; layout.ENVELOPE_SPLITS_HZ) of 32
-blocks (7.8 ms): the same gain curves, one per band, on the decoded sound split by the same filters the
-encoder measured the original with (split_bands), within 1/16 and 4. They put back the attacks the peaks of a
+Newer codes have the envelope in bands (below 300 Hz, 0.3-1.5 kHz, 1.5-5 kHz, above, of 24 blocks of 10.4 ms;
+those saved before, 3 bands split at 300 Hz and 3 kHz, of 32 blocks: layout.envelope_splits): the same gain
+curves, one per band, on the decoded sound split by the same filters the encoder measured the original with
+(split_bands), within 1/16 and 4. They put back the attacks the peaks of a
 long transform smear over the step: a hit's highs, a bass note's start hidden under a louder tone (attack
 strength 0.54 / 0.58 -> 0.65 / 0.72 on 8 orchestral / 4 beat-driven held-out songs, docs/codec.md). Random
 signs no longer matter here: the generator decodes real steps.
@@ -19,7 +20,7 @@ import functools
 import numpy as np
 
 from common.audio import CHANNELS, SAMPLE_RATE, SEGMENT_MARGIN, STEP_FRAMES
-from common.codec.layout import ENVELOPE_SPLITS_HZ, LOG_LEVEL_LIMITS, as_sparse_format
+from common.codec.layout import LOG_LEVEL_LIMITS, as_sparse_format, envelope_splits
 from common.codec.transforms import _band_sums
 
 # The envelope's gain on the decoded sound stays within 1/2 and 2 (+/-6 dB). Random signs spread a step's
@@ -44,8 +45,8 @@ def _gain_limits(bands):
 
 def split_bands(samples, bands, axis=0):
     """samples (..., channels), time along axis (not the last) -> [samples] for one band, else the bands below,
-    between and above ENVELOPE_SPLITS_HZ (float32): each a low-pass minus the one below, so they add up to
-    samples exactly.
+    between and above layout.envelope_splits(bands) (float32): each a low-pass minus the one below, so they add
+    up to samples exactly.
 
     The low-passes run forward and back (no padding: the encoder's steps have their segment's margins, the
     decoder's a neighbouring step): zero phase keeps the bands in phase where they overlap. With one causal pass
@@ -57,7 +58,7 @@ def split_bands(samples, bands, axis=0):
         return [samples]
     samples = np.asarray(samples, np.float32)
     parts, below = [], 0.0
-    for hertz in ENVELOPE_SPLITS_HZ[:bands - 1]:
+    for hertz in envelope_splits(bands):
         sos = _low_pass(hertz)
         low = np.empty_like(samples)
 

@@ -13,10 +13,11 @@ the level of everything else:
                                  them) and noise_blocks equal blocks of the step (4, 62.5 ms; before: 16), then
                                  of what is left above 2.5 kHz in fine_blocks blocks (16, 16 ms; before: none)
     code[-envelope_bands * envelope_blocks:]  natural log of the RMS of the step's sound in each of
-                                 envelope_blocks equal blocks of time, band by band (envelope_bands: below 300 Hz,
-                                 0.3-3 kHz, above; 3 x 32 blocks of 7.8 ms in new codes of 512 numbers, which then
-                                 have no fine blocks; 1 x 8 of 31 ms, the whole band, in codes saved before and in
-                                 small ones; none in codes saved before the envelope)
+                                 envelope_blocks equal blocks of time, band by band (envelope_splits: below 300 Hz,
+                                 0.3-1.5 kHz, 1.5-5 kHz, above; 4 x 24 blocks of 10.4 ms in new codes of 512
+                                 numbers, which then have no fine blocks; 3 x 32, split at 300 Hz and 3 kHz, in
+                                 those saved before; 1 x 8 of 31 ms, the whole band, in codes saved before that and
+                                 in small ones; none in codes saved before the envelope)
 Newer codes' band levels are log-spaced up to 4 kHz and equally wide above it (BAND_KNEE_HZ). Every setting a
 saved code was made with is in its layers' config and in its autoencoder record (record_format), and a
 setting a saved code lacks takes the value codes had before it, so saved models decode as they always did.
@@ -43,21 +44,31 @@ def code_layout(latent_dim, envelope_blocks=0, noise_groups=0, noise_blocks=0, f
 
 DEFAULT_ENVELOPE_BLOCKS = 8  # 31 ms each, over the whole band: codes without a noise envelope (small ones)
 
-# Codes with a noise envelope (512 numbers) have the envelope in 3 bands (ENVELOPE_SPLITS_HZ) of 32 blocks each
-# (7.8 ms) instead of one band of 8 blocks and the 16 fine blocks of the highs. The round trip halved every
-# song's attacks: a bass note's attack smeared 20-30 ms early under a louder tone, a hit's highs spread over
-# its step. The original's level put back every 8 ms over the whole band gave the attacks nothing (attack
-# strength 0.53 -> 0.57 on a soft orchestral song); in these 3 bands, 0.53 -> 0.76. The code: 0.54 / 0.58 ->
-# 0.65 / 0.72 on 8 orchestral / 4 beat-driven held-out songs, for 0.5-0.8 dB of SI-SDR (docs/codec.md).
-BAND_ENVELOPE_BANDS = 3
-BAND_ENVELOPE_BLOCKS = 32
-ENVELOPE_SPLITS_HZ = (300.0, 3000.0)
+# Codes with a noise envelope (512 numbers) have the envelope in bands (envelope_splits) instead of one band of
+# 8 blocks and the 16 fine blocks of the highs. The round trip halved every song's attacks: a bass note's attack
+# smeared 20-30 ms early under a louder tone, a hit's highs spread over its step. The original's level put back
+# every 8 ms over the whole band gave the attacks nothing (attack strength 0.53 -> 0.57 on a soft orchestral
+# song); in 3 bands (300 Hz, 3 kHz) x 32 blocks, 0.53 -> 0.76, and 0.54 / 0.58 -> 0.65 / 0.72 on 8 orchestral /
+# 4 beat-driven held-out songs, for 0.5-0.8 dB of SI-SDR. 4 bands x 24 blocks, the same 96 numbers, split at
+# 1.5 and 5 kHz as well: 1-4 kHz no longer 2-3.7 dB short on the songs whose 0.3-3 kHz band was ruled by its
+# lows, and the pulse up on the beat-driven songs (12 held-out songs: worst band -3.7 -> -2.1 dB, worst pulse
+# 0.72x -> 0.83x of the original's; docs/codec.md).
+BAND_ENVELOPE_BANDS = 4
+BAND_ENVELOPE_NUMBERS = 96  # blocks x bands: 4 x 24 (10.4 ms), or 3 x 32 (7.8 ms)
+ENVELOPE_SPLITS_HZ = {3: (300.0, 3000.0), 4: (300.0, 1500.0, 5000.0)}  # by the number of bands
+
+
+def envelope_splits(envelope_bands):
+    """The frequencies (Hz) an envelope of envelope_bands bands is split at: () for one band."""
+    return () if envelope_bands == 1 else ENVELOPE_SPLITS_HZ[envelope_bands]
 
 
 def default_envelope_blocks(latent_dim, envelope_bands=1):
-    """Envelope blocks (in each band) of a new sparse code (autoencode.py): BAND_ENVELOPE_BLOCKS in 3 bands,
+    """Envelope blocks (in each band) of a new sparse code (autoencode.py): BAND_ENVELOPE_NUMBERS over the bands,
     DEFAULT_ENVELOPE_BLOCKS in one, or latent_dim // 8 if fewer (tiny test codes)."""
-    return BAND_ENVELOPE_BLOCKS if envelope_bands > 1 else min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
+    if envelope_bands > 1:
+        return BAND_ENVELOPE_NUMBERS // envelope_bands
+    return min(DEFAULT_ENVELOPE_BLOCKS, latent_dim // 8)
 
 
 # 12 frequency groups (noise_group_of_hertz: below 333 Hz, log-spaced to 6 kHz, above) x 4 blocks of 62.5 ms,
@@ -204,8 +215,8 @@ def scale_codes(codes, gains, code_format="dct"):
 
 
 def _check_envelope_bands(envelope_bands):
-    if envelope_bands not in (1, len(ENVELOPE_SPLITS_HZ) + 1):
-        raise ValueError(f"envelope_bands must be 1 or {len(ENVELOPE_SPLITS_HZ) + 1}, not {envelope_bands}")
+    if envelope_bands != 1 and envelope_bands not in ENVELOPE_SPLITS_HZ:
+        raise ValueError(f"envelope_bands must be 1 or one of {sorted(ENVELOPE_SPLITS_HZ)}, not {envelope_bands}")
     return int(envelope_bands)
 
 
