@@ -6,7 +6,7 @@ One concern per file (docs/codec.md says why each is built the way it is, with t
     layout.py      which of a step's numbers mean what; a new code's defaults; bands and noise groups;
                    SparseFormat (what it takes to read a saved code) and scale_codes
     transforms.py  the spectra (DCT of the segment, or the lapped transform) and the song-wide fold / unfold
-    envelope.py    the step's loudness envelope (in 3 bands in new codes): measured by the encoder, put back by
+    envelope.py    the step's loudness envelope (in 4 bands in new codes): measured by the encoder, put back by
                    models.decode
     noise.py       the decoder's noise fill: band levels, noise envelope, short-time noise synthesis
     layers.py      the Keras layers (registered as musicgen>name) and what models.py asks of a saved codec

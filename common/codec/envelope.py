@@ -172,7 +172,7 @@ def _linear_curve_plan(num_steps, blocks, frames):
 
 def _linear_curve(gains, plan):
     """(frames,) float32 curve through gains (one per block centre), linear between centres and flat beyond
-    them: np.interp's, 7x faster (3 bands x 1-2 passes per decode)."""
+    them: np.interp's, 7x faster (3-4 bands x 1-2 passes per decode)."""
     lengths, along = plan
     gains = np.asarray(gains, np.float32).ravel()
     if len(gains) == 1:
