@@ -10,10 +10,10 @@ to 1.44x / 1.53x (docs/continuation.md). The encoder's side is _step_envelope.
 Newer codes have the envelope in bands (below 300 Hz, 0.3-1.5 kHz, 1.5-5 kHz, above, of 24 blocks of 10.4 ms;
 those saved before, 3 bands split at 300 Hz and 3 kHz, of 32 blocks: layout.envelope_splits): the same gain
 curves, one per band, on the decoded sound split by the same filters the encoder measured the original with
-(split_bands), within 1/16 and 4. They put back the attacks the peaks of a
-long transform smear over the step: a hit's highs, a bass note's start hidden under a louder tone (attack
-strength 0.54 / 0.58 -> 0.65 / 0.72 on 8 orchestral / 4 beat-driven held-out songs, docs/codec.md). Random
-signs no longer matter here: the generator decodes real steps.
+(split_bands), within 1/16 and 4. They put back the attacks the peaks of a long transform smear over the step:
+a hit's highs, a bass note's start hidden under a louder tone (attack strength 0.54 / 0.58 -> 0.65 / 0.74 on 8
+orchestral / 4 beat-driven held-out songs, docs/codec.md). Random signs no longer matter here: the generator
+decodes real steps.
 """
 import functools
 
