@@ -11,7 +11,12 @@ from common import audio, models
 from common.codec import envelope_block_edges, sparse_format
 from common.codec.envelope import BAND_ENVELOPE_GAINS, split_bands
 from common.codec.layout import BAND_ENVELOPE_BANDS, BAND_ENVELOPE_NUMBERS
-from tests.test_noise_envelope import LATENT, ONE_BAND, assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same
+from tests.test_noise_envelope import (
+    LATENT,
+    ONE_BAND,
+    assert_a_saved_codec_loads_in_safe_mode_and_codes_the_same,
+    round_trip,
+)
 
 SR = audio.SAMPLE_RATE
 BANDS, BLOCKS = BAND_ENVELOPE_BANDS, BAND_ENVELOPE_NUMBERS // BAND_ENVELOPE_BANDS
@@ -30,11 +35,6 @@ def bass_attack_song(steps=8):
     for attack in attacks:
         song[attack:attack + len(note)] += note
     return (song[:, None] * np.ones(audio.CHANNELS)).astype(np.float32), attacks
-
-
-def round_trip(song, **settings):
-    encoder, decoder = autoencode.build_sparse(LATENT, **settings)
-    return models.decode(decoder, models.encode(encoder, audio.frame_steps(song)))
 
 
 def test_the_bands_add_up_to_the_sound_and_each_holds_its_own_frequencies():
