@@ -199,13 +199,12 @@ def _band_envelopes(segments, blocks, bands):
     step's frames in each block of each band. The bands are split from the step and SPLIT_MARGIN frames of the
     segment on either side, where the filters settle as on the decoder's cross-faded sound, which it splits
     as a whole."""
-    sizes = np.diff(envelope_block_edges(blocks))
     around = segments[:, SEGMENT_MARGIN - SPLIT_MARGIN:SEGMENT_MARGIN + STEP_FRAMES + SPLIT_MARGIN]
     levels = []
     for part in split_bands(around, bands, axis=1):
         step = part[:, SPLIT_MARGIN:SPLIT_MARGIN + STEP_FRAMES]
-        power = _frame_power(step) / CHANNELS
-        levels.append(np.sqrt(np.add.reduceat(power, np.cumsum(sizes) - sizes, axis=1) / sizes))
+        # The steps one after another, as models.decode measures the decoded sound's blocks.
+        levels.append(_block_rms(step, len(step), blocks, power=_frame_power(step).reshape(-1)))
     log_level = np.log(np.concatenate(levels, axis=1) + 1e-12)
     return np.maximum(log_level, LOG_LEVEL_LIMITS[0]).astype(np.float32)
 
