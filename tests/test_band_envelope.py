@@ -48,6 +48,34 @@ def test_the_bands_add_up_to_the_sound_and_each_holds_its_own_frequencies():
         assert power[band] > 0.99 * sum(power), (hertz, power)
 
 
+def test_the_bands_are_the_butterworth_low_passes_run_forward_and_back():
+    """split_bands applies the filters' response on FFT blocks: away from the ends its bands are SciPy's
+    sosfiltfilt ones to -80 dB, across the blocks of a long sound (2 s: 7 blocks) and for each row of a batch
+    split along axis 1 (the encoder's segments), as the same row alone."""
+    import scipy.signal
+
+    from common.codec.layout import envelope_splits
+
+    rng = np.random.default_rng(3)
+    samples = rng.standard_normal((2 * SR, audio.CHANNELS)).astype(np.float32)
+    expected, below = [], 0.0
+    for hertz in envelope_splits(BANDS):
+        sos = scipy.signal.butter(4, hertz, "low", fs=SR, output="sos")
+        low = scipy.signal.sosfiltfilt(sos, samples.astype(np.float64), axis=0)
+        expected.append(low - below)
+        below = low
+    expected.append(samples - below)
+    inner = slice(SR // 10, -SR // 10)
+    for part, reference in zip(split_bands(samples, BANDS), expected):
+        assert part.dtype == np.float32 and part.shape == samples.shape
+        error = np.sqrt(np.mean((part[inner] - reference[inner]) ** 2) / np.mean(samples ** 2))
+        assert 20 * np.log10(error) < -80, 20 * np.log10(error)
+    batch = samples[:3 * 12049].reshape(3, 12049, audio.CHANNELS)
+    for band, part in enumerate(split_bands(batch, BANDS, axis=1)):
+        for row in range(3):
+            np.testing.assert_allclose(part[row], split_bands(batch[row], BANDS)[band], atol=1e-5)
+
+
 def test_the_encoder_keeps_the_rms_of_each_block_of_each_band():
     """Noise whose level changes from block to block differently in each band: the code's last 96 numbers are
     the natural log of each band's RMS in each block of the step."""
