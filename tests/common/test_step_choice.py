@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from common import step_features
-from common.audio import STEP_SECONDS
-from common.beat_joins import runs_in
-from common.step_choice import AVOID_RECENT, StepChoice
+from common.audio import SAMPLE_RATE, STEP_FRAMES, STEP_SECONDS
+from common.beat_joins import MAX_SHIFT, beat_shifts, runs_in
+from common.step_choice import AVOID_RECENT, BEAT_WEIGHT, StepChoice
 
 SIZE, BANDS = step_features.SIZE, step_features.SEAM_BANDS
 SEED_STEPS, IN_STEPS, OUT_STEPS = 40, 12, 5
@@ -156,6 +156,34 @@ def test_seed_steps_off_the_seeds_beat_grid_are_avoided_when_the_seed_has_a_stro
     beats = np.array(shifts) * STEP_SECONDS / 0.5
     assert len(shifts) >= 10  # the seed is joined often enough to tell
     assert np.all(beats == np.round(beats)) == kept, shifts
+
+
+def test_a_seed_step_costs_how_far_off_the_beat_it_stays_once_beat_joins_has_shifted_its_run():
+    """The beat cost judges a join to the seed as beat_joins plays it: the run before was read shifted onto the
+    beat (here by MAX_SHIFT, a quarter of a beat short of it), and the joined run will be shifted by up to
+    MAX_SHIFT too. Each seed step costs BEAT_WEIGHT * strength * (2 * what beat_shifts leaves off the beat)^2,
+    the error measured by laying its run after the history and reading the shifts back."""
+    scores, features, seams, sources = random_pool([SEED_STEPS, 40], seed=5)
+    beat_seconds, period = 0.857, 0.857 * SAMPLE_RATE
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
+                         min_run=2, max_run=8, model_weight=0.0, beat=(beat_seconds, 1.0), out_steps=OUT_STEPS)
+    history = list(range(SEED_STEPS)) + list(range(10, 18))  # a run read 8.75 beats after where it was
+
+    def error_after_join(candidate):
+        played = np.array(history + [candidate, candidate + 1])
+        shifts = beat_shifts(played, sources, SEED_STEPS, beat_seconds)
+        if len(shifts) == 1:  # the run goes on: played as it is
+            return 0.0, shifts[0][2]
+        (_, _, before), (start, _, shift) = shifts
+        offset = (start - candidate) * STEP_FRAMES - ((SEED_STEPS - 10) * STEP_FRAMES - before)
+        return abs(offset - period * np.round(offset / period) - shift) / period, before
+
+    candidates = np.arange(0, SEED_STEPS - 1)
+    errors = np.array([error_after_join(int(c))[0] for c in candidates])
+    assert error_after_join(0)[1] == -MAX_SHIFT  # the run before was shifted as far as it goes
+    assert np.sum(errors < 1e-3) >= 8 and errors.max() > 0.2  # some joins land on the beat as played, some far off
+    np.testing.assert_allclose(chooser._off_beat_cost(history, candidates), BEAT_WEIGHT * (2 * errors) ** 2,
+                               atol=1e-6)  # beat_shifts rounds shifts to whole frames
 
 
 def test_nearest_joins_are_the_cheapest_places_with_a_whole_prediction_of_their_own_song(monkeypatch):
