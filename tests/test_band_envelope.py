@@ -50,7 +50,7 @@ def test_the_bands_add_up_to_the_sound_and_each_holds_its_own_frequencies():
 
 def test_the_bands_are_the_butterworth_low_passes_run_forward_and_back():
     """split_bands applies the filters' response on FFT blocks: away from the ends its bands are SciPy's
-    sosfiltfilt ones to -80 dB, across the blocks of a long sound (2 s: 7 blocks) and for each row of a batch
+    sosfiltfilt ones to -80 dB, across the blocks of a long sound (2 s: 6 blocks) and for each row of a batch
     split along axis 1 (the encoder's segments), as the same row alone."""
     import scipy.signal
 

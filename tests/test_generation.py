@@ -137,8 +137,8 @@ def generate(lstm_dirs, tmp_path, name, *extra):
 def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path, model_weight):
     """With the score model's part in every join (weight 1) and with joins by sound alone (0). The seed is a song
     the corpus does not have: a training song's opening goes on with that song's own next steps, whatever the
-    random seed. At temperature 1 this seed's first join is the cheapest with probability 0.997 (its beat
-    leaves few joins on it), so the draws are compared at temperature 4, where the random seed decides."""
+    random seed. At temperature 1 this seed's first join is the cheapest with probability 0.997, so the draws
+    are compared at temperature 4, where the random seed decides."""
     write_song(tmp_path / "seed.wav", seconds=12, seed=7)
     weight = ["--model-weight", model_weight, "--temperature", "4"]
     first, _ = generate(lstm_dirs, tmp_path, "a", "--seconds", "4", "--random-seed", "3", *weight)

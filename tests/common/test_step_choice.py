@@ -160,7 +160,7 @@ def test_seed_steps_off_the_seeds_beat_grid_are_avoided_when_the_seed_has_a_stro
 
 def test_a_seed_step_costs_how_far_off_the_beat_it_stays_once_beat_joins_has_shifted_its_run():
     """The beat cost judges a join to the seed as beat_joins plays it: the run before was read shifted onto the
-    beat (here by MAX_SHIFT, a quarter of a beat short of it), and the joined run will be shifted by up to
+    beat (here by MAX_SHIFT, 0.1 of a beat short of it), and the joined run will be shifted by up to
     MAX_SHIFT too. Each seed step costs BEAT_WEIGHT * strength * (2 * what beat_shifts leaves off the beat)^2,
     the error measured by laying its run after the history and reading the shifts back."""
     scores, features, seams, sources = random_pool([SEED_STEPS, 40], seed=5)
