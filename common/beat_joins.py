@@ -43,10 +43,16 @@ def beat_shifts(history, sources, seed_count, beat_seconds, max_shift=MAX_SHIFT)
         shift = 0
         if period is not None and first < seed_count and lead is not None:
             offset = (start - first) * STEP_FRAMES - lead  # how far this run's beat is from the run before's
-            shift = int(np.clip(np.round(offset - period * np.round(offset / period)), -max_shift, max_shift))
+            shift = int(np.clip(np.round(off_the_beat(offset, period)), -max_shift, max_shift))
         lead = (start - first) * STEP_FRAMES - shift if first < seed_count else None
         shifts.append((start, stop, shift))
     return shifts
+
+
+def off_the_beat(offset, period):
+    """How far offset (frames, or an array of them) lies from the nearest whole number of beats of period
+    frames: -period / 2 .. period / 2."""
+    return offset - period * np.round(offset / period)
 
 
 def join_runs(pieces, total_frames, crossfade=CROSSFADE_FRAMES):

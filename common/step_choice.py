@@ -23,7 +23,7 @@ import numpy as np
 
 from common import step_features
 from common.audio import SAMPLE_RATE, STEP_FRAMES
-from common.beat_joins import MAX_SHIFT, MIN_STRENGTH, beat_shifts
+from common.beat_joins import MAX_SHIFT, MIN_STRENGTH, beat_shifts, off_the_beat
 
 CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps played
 MIN_RUN = 8  # steps of one source before the run may leave it (2 s): every join can break the beat
@@ -247,8 +247,8 @@ class StepChoice:
         period = self.beat_seconds * SAMPLE_RATE
         offset = ((len(played) - np.asarray(candidates)) * STEP_FRAMES
                   - self._played_lead(played, seed_times[0]))  # from the beat as played, in frames
-        off = offset - period * np.round(offset / period)
-        shifted = self.beat_strength >= MIN_STRENGTH  # music_generator reads runs on the beat: beat_joins
+        off = off_the_beat(offset, period)
+        shifted = self.beat_strength >= MIN_STRENGTH  # music_generator reads runs on the beat only then
         if shifted and seed_times[0] == len(played) - 1:  # after a seed step, the joined run is shifted too
             off = off - np.clip(off, -MAX_SHIFT, MAX_SHIFT)
         cost = BEAT_WEIGHT * self.beat_strength * (2 * off / period) ** 2
