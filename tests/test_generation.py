@@ -322,12 +322,18 @@ def test_a_narrow_level_range_holds_every_second_of_a_dense_continuation_to_it(l
     assert np.abs(free_drift).max() > 1.0 and free_figures["level_hold_max_db"] == 0.0
 
 
-def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs, tmp_path):
+def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs, tmp_path, monkeypatch):
     # The songs' beat is 0.37 s, 1.48 steps: joins of whole steps land off it, so runs of seed steps that follow
     # runs of seed steps are read from the seed up to half a step early or late. Without the level hold, the
     # continuation inside such a run is the decoded seed at that shift, sample for sample.
+    from common import models
+
+    decoded_steps = []
+    monkeypatch.setattr(models, "decode",
+                        lambda decoder, score: decoded_steps.append(len(score)) or decode(decoder, score))
     samples, figures = generate(lstm_dirs, tmp_path, "on", "--seconds", "20", "--random-seed", "2",
                                 "--level-range", "0")
+    monkeypatch.undo()
     beats = figures["beat_seconds"] / 0.37  # the seed's beat, or a bar of 2 or 3 of them
     assert round(beats) in (1, 2, 3) and abs(beats - round(beats)) < 0.03
     runs = figures["runs"]
@@ -335,6 +341,10 @@ def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs
     shifted = [(start, stop, first, shift) for start, stop, first, shift in runs if shift and first < 40]
     assert shifted and all(abs(shift) <= beat_joins.MAX_SHIFT for *_, shift in shifted)
     assert all(shift == 0 for start, stop, first, shift in runs if first >= 40)  # other songs: phase unknown
+    # One decode: the seed once with its edge step again either side, each other song's run with a neighbour
+    # either side; not each run of seed steps again with its neighbours.
+    other_songs = [stop - start + 2 for start, stop, first, _ in runs if first >= 40]
+    assert decoded_steps == [40 + 2 + sum(other_songs)]
     dirs, _ = lstm_dirs
     encoder, decoder, _ = load_codec(dirs[3])
     seed_steps = audio.frame_steps(soundfile.read(str(tmp_path / "seed.wav"), dtype="float32")[0])[:40]
