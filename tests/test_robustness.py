@@ -423,9 +423,9 @@ def test_non_finite_scores_or_predictions_name_the_step_to_rerun(trained, tmp_pa
 
     real_inference = models.inference
 
-    def nan_predictions(model, inputs):  # the codec's own calls pass arrays, a score model's a dict
+    def nan_predictions(model, inputs, **options):  # the codec's own calls pass arrays, a score model's a dict
         if not isinstance(inputs, dict):
-            return real_inference(model, inputs)
+            return real_inference(model, inputs, **options)
         return np.full((len(next(iter(inputs.values()))), *model.output_shape[1:]), np.nan, np.float32)
 
     monkeypatch.setattr(models, "inference", nan_predictions)
