@@ -316,7 +316,7 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
 
 def generation_rows(name, dirs, seconds, repeats, out, code="dense"):
     """music_generator.py --model name: x realtime of its continuation and of its decoding, timed inside main()
-    (every decode of a run summed: the generator decodes a continuation on the seed's beat run by run). code:
+    (every call of models.decode summed: one for a continuation on the seed's beat, its runs laid end to end). code:
     which autoencoder dirs holds, for the rows' names."""
     totals, current = [], {"continue_with_real_steps": 0.0, "decode": 0.0}
 
