@@ -313,11 +313,11 @@ def run(args):
 
 def limiter_reduction_db(unlimited, limited):
     """The largest gain reduction the peak limiter applied, in dB (0.0: it did nothing)."""
-    level = np.abs(unlimited).max(axis=1)
+    level = audio.frame_peaks(unlimited)
     loud = level > 1e-6
     if not loud.any():
         return 0.0
-    gain = np.abs(limited).max(axis=1)[loud] / level[loud]
+    gain = audio.frame_peaks(limited)[loud] / level[loud]
     return max(0.0, float(-20 * np.log10(max(gain.min(), 1e-12))))
 
 

@@ -159,3 +159,10 @@ def test_limiter_keeps_peaks_under_the_ceiling_and_leaves_quiet_parts_alone():
     # Not hard clipping: the limited waveform keeps its sine shape (no flat tops).
     flat_top = np.mean(np.isclose(np.abs(limited[-5000:, 0]), 0.99, atol=1e-4))
     assert flat_top < 0.01
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_frame_peaks_are_each_frames_largest_magnitude_over_its_channels(channels):
+    samples = np.random.default_rng(channels).standard_normal((500, channels)).astype(np.float32)
+    np.testing.assert_array_equal(audio.frame_peaks(samples), np.abs(samples).max(axis=1))
+    assert audio.frame_peaks(samples[:0]).shape == (0,)
