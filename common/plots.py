@@ -33,11 +33,24 @@ def loss_curves(history, path, title):
     return _save(figure, path)
 
 
+IMAGE_COLUMNS = 1500  # about the pixels across a picture at dpi 110: more frames are max-pooled down to these
+
+
+def _pooled_in_time(frames, columns=IMAGE_COLUMNS):
+    """(times, mels) -> (at most about columns, mels): the loudest of each group of frames, so that an attack
+    shorter than a pixel still shows (matplotlib's own antialiasing of 6000 frames cost 0.15 s a picture)."""
+    group = int(np.ceil(len(frames) / columns))
+    if group <= 1:
+        return frames
+    padded = np.pad(frames, ((0, -len(frames) % group), (0, 0)), mode="edge")
+    return padded.reshape(-1, group, frames.shape[1]).max(axis=1)
+
+
 def _mel_image(axis, samples, title, boundary_seconds=None):
-    frames = log_mel_frames(samples)  # (times, mels)
+    frames = _pooled_in_time(log_mel_frames(samples))  # (times, mels)
     seconds = len(samples) / SAMPLE_RATE
     image = axis.imshow(frames.T, origin="lower", aspect="auto", cmap="magma", extent=[0, seconds, 0, frames.shape[1]],
-                        vmin=frames.max() - 80, vmax=frames.max())
+                        vmin=frames.max() - 80, vmax=frames.max(), interpolation="nearest")
     if boundary_seconds is not None:
         axis.axvline(boundary_seconds, color="cyan", linewidth=2, linestyle="--", label="continuation starts")
         axis.legend(loc="upper right")
