@@ -109,7 +109,7 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
 
 
 def decode_on_the_beat(decoder, chooser, num_steps, beat_seconds):
-    """The seed and the first num_steps steps chooser chose after it, decoded run by run, each run of seed steps
+    """The seed and the first num_steps steps chooser chose after it, laid out run by run, each run of seed steps
     read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2)
     before the level hold and the limiter, and the shifts (beat_joins.beat_shifts). Each run is read with as many
     neighbours of its source on either side as a shift can reach into (its edge step again at a source's edge),
