@@ -18,6 +18,7 @@ and mir_eval (bench/requirements.txt), which the pipeline itself does not.
                     same with the estimate's onsets picked on the reference's scale, and how strong the
                     reference's strongest attacks come out in the estimate (attack_strength)
   band_level_differences_db  one excerpt's level minus another's in 5 bands from 20 Hz to 16 kHz (Welch)
+  share_like_the_seed_end  how many of an excerpt's steps sound most like its seed's last 2.5 s (where it went on from)
 """
 import numpy as np
 
@@ -35,6 +36,7 @@ CLIP_SECONDS = 3.0
 COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
 COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
+SEED_END_STEPS = 10  # a seed's last 2.5 s: where the music it was cut from went on from
 # The spectral balance's bands (Hz): bass, low mids, the presence region, the lower and the upper highs.
 LEVEL_BANDS_HZ = ((20, 200), (200, 1000), (1000, 4000), (4000, 8000), (8000, 16000))
 WELCH_FRAMES = 4096  # 10.8 Hz bins: the bass band is 17 bins wide
@@ -317,6 +319,17 @@ def longest_run(candidate, reference, threshold=COPY_COSINE):
         run = np.where(row, np.concatenate([[0], run[:-1]]) + 1, 0)
         best = max(best, int(run.max()))
     return best
+
+
+def share_like_the_seed_end(vectors, seed_vectors, end_steps=SEED_END_STEPS):
+    """The share of an excerpt's steps (step_vectors) whose most similar seed step lies in the seed's last
+    end_steps. A real next minute goes on from where its seed ended: after a seed that changes (an intro, then
+    the band) most of its steps sound like the seed's end; an excerpt that plays every part of the seed alike
+    scores end_steps / len(seed_vectors) (0.25 for a 10-s seed)."""
+    if not len(vectors) or not len(seed_vectors):
+        return 0.0
+    nearest = np.argmax(vectors @ seed_vectors.T, axis=1)
+    return float(np.mean(nearest >= len(seed_vectors) - end_steps))
 
 
 def longest_copy_seconds(candidate_vectors, reference_vectors, threshold=COPY_COSINE):

@@ -17,6 +17,8 @@ and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key 
 a classifier two-sample test on 3-s clips against the real next --seconds and against its round trip (logistic
 regression, leave one song out), the copy guard (longest stretch repeating consecutive steps of the seed or of
 any training song), and the guards: every second after the first 2 within +/-3 dB of the seed, finite, peak <= 1.
+Per song it also prints where each candidate goes on from: the share of its steps that sound most like the seed's
+last 2.5 s, beside the real next's (a seed that changes, an intro and then the band, is continued from its end).
 
 Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x,
 and >= 0.6x on every song whose real pulse is 0.4 or more; key agreement >= 0.85; copy stretch <= 3 s, or the
@@ -218,6 +220,7 @@ def figures(samples, seed, bands, references, seed_vectors):
             "key": mf.key_agreement(samples, seed),
             "copy_seed_seconds": mf.longest_copy_seconds(vectors, seed_vectors),
             "copy_training_seconds": mf.longest_copy_seconds(vectors, references),
+            "like_seed_end": mf.share_like_the_seed_end(vectors, seed_vectors[0]),
             "min_drift_db": float(per_second.min()), "max_drift_db": float(per_second.max()),
             "peak": float(np.abs(samples).max()), "finite": bool(np.isfinite(samples).all())}
 
@@ -342,7 +345,8 @@ def table(header, rows, per_song):
                  ">= 0.4 (song pulse); key agreement >= 0.85; copy stretch (vs the seed or any training song) <= 3 s "
                  "or the real next's own stretch vs its seed; guards: every second after the first 2 within +/-3 dB "
                  "of the seed, finite, peak <= 1.")
-    return "\n".join(lines + [""] + song_pulse_table(per_song, rows) + [""] + model_part(rows))
+    return "\n".join(lines + [""] + song_pulse_table(per_song, rows) + [""] + seed_end_table(per_song, rows)
+                     + [""] + model_part(rows))
 
 
 def song_pulse_table(per_song, rows):
@@ -425,6 +429,21 @@ def runs_of_song_pulse(row):
     if "song_pulse_seeds" in row:
         return row["song_pulse_seeds"]
     return {song: [ratio] for song, ratio in row.get("song_pulse", {}).items()}
+
+
+def seed_end_table(per_song, rows):
+    """Where every candidate goes on from, song by song: the share of its steps that sound most like the seed's
+    last 2.5 s (music_features.share_like_the_seed_end), beside the real next minute's."""
+    names = ["real", *[name for name in rows if name != "real"]]
+    lines = ["Where it goes on from, per held-out song (the share of steps that sound most like the seed's last "
+             f"{mf.SEED_END_STEPS * audio.STEP_SECONDS:g} s; every part of the seed alike: "
+             f"{mf.SEED_END_STEPS / IN_STEPS:.2f}):", "",
+             "| song | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for song, figures_of in per_song.items():
+        shares = [figures_of.get(name, {}).get("like_seed_end") for name in names]
+        lines.append(f"| {Path(song).stem} | "
+                     + " | ".join("-" if value is None else f"{value:.2f}" for value in shares) + " |")
+    return lines
 
 
 def main(argv=None):

@@ -101,3 +101,21 @@ def test_a_seed_place_no_song_reaches_adds_no_run(monkeypatch):
     args = musicality.parse_args(["/tmp/none", "--work-dir", "/tmp/none", "--more-offsets", "80"])
     assert musicality.more_seed_rows(args, None, None, [], None, None, None, 2, 80.0) is None
     assert seen == {"offset": 80.0, "whole_only": True, "subfolder": "seed2-at80s"}
+
+
+def test_where_it_goes_on_from_counts_the_steps_most_like_the_seeds_last_ten():
+    from bench import music_features as mf
+
+    # A seed of 40 unit vectors, each its own direction: an excerpt of steps 0-29 again scores 0, one of 30-39 1,
+    # and one step of each of the 40, a quarter.
+    seed = np.eye(40)
+    assert mf.share_like_the_seed_end(seed[:30], seed) == 0.0
+    assert mf.share_like_the_seed_end(seed[30:], seed) == 1.0
+    assert mf.share_like_the_seed_end(seed, seed) == 0.25
+    assert mf.share_like_the_seed_end(seed[:0], seed) == 0.0
+    per_song = {"rock.ogg": {name: dict(figures(0.5), like_seed_end=share)
+                             for name, share in (("real", 0.92), ("round-trip", 1.0), ("conv1d", 0.23))}}
+    rows = {name: {} for name in ("round-trip", "conv1d")}
+    lines = musicality.seed_end_table(per_song, rows)
+    assert "| song | real | round-trip | conv1d |" in lines and "| rock | 0.92 | 1.00 | 0.23 |" in lines
+    assert "every part of the seed alike: 0.25" in lines[0]
