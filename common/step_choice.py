@@ -32,6 +32,8 @@ AVOID_RECENT = 16  # a step used in the last 4 s is not chosen again: no short l
 SHARPNESS = 8.0  # choice probability ~ exp(-SHARPNESS * cost / temperature)
 MODEL_WEIGHT = 1.0  # how much the score model's judgement counts in a join's cost
 SEED_WEIGHT = 6.0  # how much staying close to the seed counts against following on well (per step compared)
+SEED_END_STEPS = 10  # the seed's last 2.5 s: where the music it was cut from goes on from
+SEED_END_SHARE = 0.3  # the share of the distance to the seed measured to those steps alone
 SEAM_WEIGHT = 1.0  # how much a seam that breaks the sound counts
 SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it meets a recent step or its song's end
 BEAT_WEIGHT = 8.0  # cost of a seed step that lands half a beat off the seed's grid (times the pulse's strength)
@@ -76,12 +78,17 @@ class StepChoice:
         self.pool_run, self.pool_run_mask = following_indices(self.has_next, self.pool, min_run)
         self.history = list(range(seed_count))
         self.seed_count = seed_count
-        # How far each candidate sounds from the nearest seed step: joins stay in the seed's world (its key,
-        # instruments, how tonal it is), not wherever the corpus has most steps. The seed's own steps count as
-        # themselves (distance 0): measured against the seed's other steps instead, continuations took almost
-        # no seed steps, and beat-driven pulse fell to 0.46x the round trip's (other songs' tempos).
+        # How far each candidate sounds from the seed: joins stay in the seed's world (its key, instruments, how
+        # tonal it is), not wherever the corpus has most steps. The seed's own steps count as themselves (distance
+        # 0): measured against the seed's other steps instead, continuations took almost no seed steps, and
+        # beat-driven pulse fell to 0.46x the round trip's (other songs' tempos). SEED_END_SHARE of it is the
+        # distance to the seed's last SEED_END_STEPS: music goes on from where the seed ended. By the nearest
+        # seed step alone, a seed that changes (hedgewars' Rock: 7.5 s of intro, then the band) was continued
+        # from every part of it alike, three quarters intro, where the real minute stays with the band.
         seed = self.history
-        self.distance_to_seed = np.min(squared_distances(self.features[self.pool], self.features[seed]), axis=1)
+        to_seed = squared_distances(self.features[self.pool], self.features[seed])
+        self.distance_to_seed = ((1 - SEED_END_SHARE) * np.min(to_seed, axis=1)
+                                 + SEED_END_SHARE * np.min(to_seed[:, -SEED_END_STEPS:], axis=1))
         self.is_seed = np.zeros(len(sources), bool)
         self.is_seed[seed] = True
         self.beat_seconds, self.beat_strength = beat

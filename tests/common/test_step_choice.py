@@ -104,10 +104,11 @@ def test_the_same_random_generator_gives_the_same_choices():
     assert choices(3) == choices(3) != choices(4)
 
 
-def test_the_score_models_likeliest_join_wins_at_temperature_0_when_the_sound_cannot_tell():
+def test_the_score_models_likeliest_join_wins_at_temperature_0_when_the_sound_cannot_tell(monkeypatch):
     """Two places start with the seed's natural next sound after the same second as the seed's last (S0 after
     S26..S29): song 0 goes on with S1..S4, song 1 with new sounds B0..B3. Context, seam and closeness to the seed
     cost them the same; only what comes after them differs, which only the score model judges."""
+    monkeypatch.setattr("common.step_choice.SEED_END_SHARE", 0.0)  # a seed of unrelated sounds: its end would rule
     rng = np.random.default_rng(0)
     sounds, others = rng.standard_normal((30, SIZE)), rng.standard_normal((14, SIZE))
     song_0 = np.concatenate([sounds, sounds])  # pool rows 30..89: S0 again at row 60
@@ -188,6 +189,7 @@ def test_a_seed_step_costs_how_far_off_the_beat_it_stays_once_beat_joins_has_shi
 
 def test_nearest_joins_are_the_cheapest_places_with_a_whole_prediction_of_their_own_song(monkeypatch):
     monkeypatch.setattr("common.step_choice.SHORT_RUN_WEIGHT", 0.0)  # song ends would cost that too
+    monkeypatch.setattr("common.step_choice.SEED_END_SHARE", 0.0)  # a seed of unrelated sounds: its end would rule
     rng = np.random.default_rng(0)
     seed = rng.standard_normal((30, SIZE))
     # Songs of 12 steps: the seed's last second (steps 26..29) and what would follow it (a step like the seed's
@@ -273,3 +275,29 @@ def test_without_a_beat_joins_never_skip_a_few_steps_of_the_run_they_leave(beat,
     same_source = sources[history[1:]] == sources[history[:-1]]
     skipped = np.sum(same_source & (skips >= 1) & (skips <= 3))
     assert (skipped > 0) == skips_allowed, skipped
+
+
+def test_the_seed_counts_most_where_it_ended():
+    # A seed that changes: 30 steps that sound like A, then 10 like B (its end); song 0 sounds like A, song 1
+    # like B, each a little off. A's steps, the seed's own included, cost SEED_END_SHARE of their distance to B
+    # on top: the continuation goes on from where the seed ended.
+    from common.step_choice import SEED_END_SHARE, SEED_END_STEPS
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 1, SIZE)).astype(np.float32)
+    seed = np.concatenate([np.repeat(a, 30, 0), np.repeat(b, SEED_END_STEPS, 0)])
+    seed += 0.05 * rng.standard_normal(seed.shape).astype(np.float32)
+    songs = np.concatenate([np.repeat(a, 30, 0), np.repeat(b, 30, 0)]) + 0.1 * rng.standard_normal((60, SIZE))
+    features = np.concatenate([seed, songs]).astype(np.float32)
+    sources = np.repeat([-1, 0, 1], [40, 30, 30])
+    seams = np.zeros((len(sources), 2, BANDS), np.float32)
+    chooser = StepChoice(np.zeros((len(features), 4), np.float32), features, seams, sources, 40,
+                         np.random.default_rng(0), model_weight=0.0)
+    by_step = dict(zip(chooser.pool.tolist(), chooser.distance_to_seed))
+    comparable = chooser.features
+    a_to_b = np.sum(np.square(comparable[29] - comparable[30:40]), axis=1).min()
+    np.testing.assert_allclose(by_step[29], SEED_END_SHARE * a_to_b, rtol=1e-5)  # a seed step of A
+    assert by_step[39] == 0.0  # the seed's last step
+    song_a = np.mean([by_step[step] for step in range(44, 70)])
+    song_b = np.mean([by_step[step] for step in range(74, 100)])
+    assert song_b < 0.1 * song_a  # B's steps sound like the seed's end, A's like its older part
