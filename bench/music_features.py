@@ -36,7 +36,7 @@ CLIP_SECONDS = 3.0
 COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
 COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
-SEED_END_STEPS = 10  # a seed's last 2.5 s: where the music it was cut from went on from
+SEED_END_STEPS = 10  # common.step_choice.SEED_END_STEPS: a seed's last 2.5 s, where its music went on from
 # The spectral balance's bands (Hz): bass, low mids, the presence region, the lower and the upper highs.
 LEVEL_BANDS_HZ = ((20, 200), (200, 1000), (1000, 4000), (4000, 8000), (8000, 16000))
 WELCH_FRAMES = 4096  # 10.8 Hz bins: the bass band is 17 bins wide

@@ -135,7 +135,7 @@ def test_the_smooth_noise_spectrum_goes_from_band_centre_to_band_centre_and_fall
     log_level[-1] = -8.0
     level = np.exp(np.concatenate([log_level, log_level]))[None].astype(np.float32)
     targets = np.full((1, GROUPS * BLOCKS), -4.0, np.float32)
-    table = (np.random.default_rng(0).standard_normal(NOISE_TABLE) + 0j).astype(np.complex64)
+    table = np.stack([np.random.default_rng(0).standard_normal(NOISE_TABLE), np.zeros(NOISE_TABLE)]).astype(np.float32)
 
     def spectrum_db(smooth):
         noise = np.asarray(_short_time_noise(tf.constant(level), tf.constant(targets), tf.constant([[0]]),

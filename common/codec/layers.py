@@ -149,9 +149,8 @@ class SparseSpectrumDecoding(keras.layers.Layer):
         random = np.random.default_rng(self.noise_seed)
         self.noise = random.standard_normal(total).astype(np.float32)
         self.noise_signs = np.sign(random.standard_normal(total)).astype(np.float32)
-        if self.noise_groups:  # unit-power complex Gaussian numbers for the short-time noise
+        if self.noise_groups:  # unit-power complex Gaussian numbers for the short-time noise: real, imaginary
             self.noise_table = (random.standard_normal((2, NOISE_TABLE)) / np.sqrt(2)).astype(np.float32)
-            self.noise_table = (self.noise_table[0] + 1j * self.noise_table[1]).astype(np.complex64)
             self.sign_turns = random.integers(0, NOISE_TABLE, self.peaks).astype(np.int32)
 
     def call(self, code):

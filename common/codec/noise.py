@@ -244,7 +244,8 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
     """(batch, SEGMENT_FRAMES, 2) noise with each band's level (level: (batch, bands), as in the band levels)
     shaping its spectrum and, in each frequency group and block of the step, the RMS noise_gain times the noise
     envelope's (log_targets: (batch, groups * blocks)): random-phase frames of a short inverse FFT,
-    overlap-added. rotation (batch, 1): where in table (NOISE_TABLE complex numbers) each step's noise starts.
+    overlap-added. rotation (batch, 1): where in table ((2, NOISE_TABLE) float32: the real and the imaginary
+    parts of NOISE_TABLE complex numbers) each step's noise starts.
     smooth: frames of NOISE_FRAME_HOP and a spectrum that goes from band centre to band centre in log level
     (codes saved before it: frames of half a block, each band's level flat across it). knee_hz: the bands'
     (band_of_each_bin). full_fill_hz: noise_gain only below the first, the full level above the second
@@ -287,9 +288,9 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
         per_frame *= 1 + plan["fine_shaped"][:, None] * (shaping[:, None, :] - 1)
     sizes = shape[:, None] * tf.transpose(per_frame, [0, 2, 1])[:, :, None]  # (batch, frames, 2, bins)
     where = tf.math.floormod(tf.range(frames * CHANNELS * bins)[None] + rotation, NOISE_TABLE)
-    # Its real and imaginary parts as float32 constants: TensorFlow writes a complex constant into the graph
-    # number by number (0.2 s of every trace, which the generator pays once per continuation).
-    table = tf.complex(tf.constant(np.real(table)), tf.constant(np.imag(table)))
+    # Complex in the graph, from float32 constants: TensorFlow writes a complex constant into the graph number by
+    # number (0.2 s of every trace, which the generator pays once per continuation).
+    table = tf.complex(tf.constant(table[0]), tf.constant(table[1]))
     phases = tf.reshape(tf.gather(table, where), [-1, frames, CHANNELS, bins])
     waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1, workers=FFT_WORKERS),
                         tf.complex(sizes, 0.0) * phases, tf.float32, length) * plan["window"]
