@@ -11,8 +11,9 @@ a real step of the seed or of the other songs of step 4: a run of one song's ste
 --max-run steps and leaves where the model finds a join least worse than staying, for the place whose next
 steps it finds likeliest, whose previous second sounds like what was just played, whose first milliseconds
 carry on the sound, and which stays close to the seed (--temperature 0: always the best; --model-weight 0:
-by sound alone). Every second is kept within --level-range dB of the seed, and a look-ahead limiter keeps
-peaks under full scale. The same --random-seed gives the same WAV. How and why: docs/continuation.md.
+by sound alone; --seed-steps-only: the seed's own steps alone). Every second is kept within --level-range dB
+of the seed, and a look-ahead limiter keeps peaks under full scale. The same --random-seed gives the same
+WAV. How and why: docs/continuation.md.
 
 Example:
     python music_generator.py --seed-file "data/input/my song.mp3" --offset 30 --seconds 30 --model lstm
@@ -48,6 +49,8 @@ def parse_args(argv):
                              f"{MAX_RUN * audio.STEP_SECONDS:g} s)")
     parser.add_argument("--model-weight", type=float, default=MODEL_WEIGHT,
                         help=f"the score model's part in each join (default {MODEL_WEIGHT:g}; 0: by sound alone)")
+    parser.add_argument("--seed-steps-only", action="store_true",
+                        help="continue with the seed's own steps alone, none of the other songs'")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="how freely joins are chosen (default 1; 0: always the likeliest)")
     parser.add_argument("--level-range", type=float, default=LEVEL_RANGE_DB,
@@ -86,7 +89,7 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     in_steps = len(seed_score)
     chooser = StepChoice.after_seed(seed_score, seed_features, seed_seams, pool, rng, temperature=args.temperature,
                                     min_run=args.min_run, max_run=args.max_run, model_weight=args.model_weight,
-                                    out_steps=model.output_shape[1], beat=beat)
+                                    out_steps=model.output_shape[1], beat=beat, seed_steps_only=args.seed_steps_only)
 
     def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
         # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.

@@ -13,6 +13,8 @@ seed at --offset of every held-out song for --seconds with each candidate:
   sound-only              the same with the model switched off (--model-weight 0: joins by sound alone)
   conv1d-untrained, lstm-untrained   the defaults with each score model untrained (--epochs 0)
   conv1d-t0, lstm-t0      (on request) the defaults with --temperature 0
+  conv1d-own, lstm-own, sound-only-own   (on request) the same continuing with the seed's own steps alone
+                          (--seed-steps-only): how the models and sound alone differ among them
 and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key agreement with the seed,
 a classifier two-sample test on 3-s clips against the real next --seconds and against its round trip (logistic
 regression, leave one song out), the copy guard (longest stretch repeating consecutive steps of the seed or of
@@ -23,7 +25,8 @@ last 2.5 s, beside the real next's (a seed that changes, an intro and then the b
 Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x,
 and >= 0.6x on every song whose real pulse is 0.4 or more; key agreement >= 0.85; copy stretch <= 3 s, or the
 real next --seconds' own stretch against its seed if longer. The score models' part: each model's row beats the
-sound-only and its untrained row by a pulse at least 0.10x higher or a classifier at least 0.05 lower; with
+sound-only and its untrained row by a pulse at least 0.10x higher or a classifier at least 0.05 lower (the
+-own rows: each model's against sound-only-own, all of them on the seed's own steps); with
 --seeds N, also judged on the means over N random seeds of generation (one seed moves a song's pulse by up to
 0.3x, more than the margin), and with --more-offsets over more seed places of each song too; each comparison
 also paired song by song and run by run, with twice the standard error of the mean difference.
@@ -59,8 +62,9 @@ from bench.fidelity import split_songs
 from common import artifacts, audio, cli, datasets, metrics, paths, plots
 
 CANDIDATES = ("real", "round-trip", "shuffled", "looped", "looped-rt", "conv1d", "lstm", "sound-only",
-              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0")
-DEFAULT_CANDIDATES = CANDIDATES[:-2]
+              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0", "conv1d-own", "lstm-own",
+              "sound-only-own")
+DEFAULT_CANDIDATES = CANDIDATES[:-5]
 IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
            "copy_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6, "clear_pulse": 0.4,
@@ -179,9 +183,10 @@ def generate(args, dirs, path, offset, seconds, candidate, out):
     greedy; the WAV's samples and the share of its new steps that are the seed's."""
     from bench.continuation import untrained_models_dir
 
-    model, _, variant = candidate.partition("-")
-    flags = {"t0": ["--temperature", "0"], "only": ["--model-weight", "0"]}.get(variant, [])
-    if variant == "untrained":
+    model, *variants = candidate.split("-")
+    flags = sum(({"t0": ["--temperature", "0"], "only": ["--model-weight", "0"],
+                  "own": ["--seed-steps-only"]}.get(variant, []) for variant in variants), [])
+    if "untrained" in variants:
         dirs = dirs[:2] + ["--models-dir", str(untrained_models_dir(Path(dirs[3]).parent))]
     generated = music_generator.main(dirs + [
         "--seed-file", str(path), "--offset", str(offset), "--seconds", str(seconds),
@@ -387,14 +392,11 @@ def model_part(rows, seeds=1, places=1):
     over = [f"{seeds} random seeds of generation"] * (seeds > 1) + [f"{places} seed places per song"] * (places > 1)
     lines = ["The score models' part (pulse x RT / classifier vs RT; beats = pulse +0.10x or classifier -0.05"
              + (f"; means over {' x '.join(over)}" if over else "") + "):"]
-    for model in ("conv1d", "lstm"):
-        if model not in rows:
-            continue
-        mine = rows[model]
-        for other in ("sound-only", f"{model}-untrained"):
-            if other not in rows:
-                continue
-            theirs = rows[other]
+    pairs = [(model, other) for model in ("conv1d", "lstm") for other in ("sound-only", f"{model}-untrained")]
+    pairs += [(f"{model}-own", "sound-only-own") for model in ("conv1d", "lstm")]  # among the seed's steps alone
+    for model, other in pairs:
+        if model in rows and other in rows:
+            mine, theirs = rows[model], rows[other]
             pulse_gain = (mine["pulse"] - theirs["pulse"]) / ceiling
             classifier_gain = theirs["classifier_vs_round-trip"] - mine["classifier_vs_round-trip"]
             # Accuracies are fractions of clips (0.6 - 0.55 is 0.0499... in floats): a margin as shown counts.
@@ -488,7 +490,8 @@ def main(argv=None):
     return rows
 
 
-MODEL_PART = ("conv1d", "lstm", "sound-only", "conv1d-untrained", "lstm-untrained")
+MODEL_PART = ("conv1d", "lstm", "sound-only", "conv1d-untrained", "lstm-untrained", "conv1d-own", "lstm-own",
+              "sound-only-own")
 
 
 def more_seed_rows(args, dirs, work, tests, codec, bands, references, seed, offset=None):

@@ -45,11 +45,13 @@ class StepChoice:
     """Chooses new steps run by run from a pool of real steps whose first seed_count rows are the seed's own
     steps (its own source, oldest first): scores (N, latent), features (N, SIZE), seams (N, 2, SEAM_BANDS),
     sources (N,) (consecutive steps of one source follow each other); beat: the seed's beat period in seconds
-    and its strength (step_features.beat_period; None: no grid is kept). history: pool indices played so far.
+    and its strength (step_features.beat_period; None: no grid is kept). seed_steps_only: join only the seed's
+    own steps (the other songs' are never chosen). history: pool indices played so far.
     """
 
     def __init__(self, scores, features, seams, sources, seed_count, rng, temperature=1.0, min_run=MIN_RUN,
-                 max_run=MAX_RUN, model_weight=MODEL_WEIGHT, out_steps=5, beat=(None, 0.0), context=CONTEXT_STEPS):
+                 max_run=MAX_RUN, model_weight=MODEL_WEIGHT, out_steps=5, beat=(None, 0.0), context=CONTEXT_STEPS,
+                 seed_steps_only=False):
         sources = np.asarray(sources)
         if not len(scores) == len(features) == len(seams) == len(sources):
             raise ValueError("scores, features, seams and sources must have one row per step")
@@ -60,6 +62,7 @@ class StepChoice:
         self.seams = np.asarray(seams, np.float32)
         self.context, self.min_run, self.max_run = context, min_run, max_run
         self.rng, self.temperature, self.model_weight = rng, temperature, model_weight
+        self.seed_steps_only = seed_steps_only
         # A step can be joined if its own `context` previous steps are of its source.
         followable = np.zeros(len(sources), bool)
         followable[context:] = sources[context:] == sources[:-context]
@@ -185,7 +188,10 @@ class StepChoice:
             # 0.63x); without one it is heard, and measured, as the stretch going on (wesnoth's elf-land 5 s).
             skip = self.pool - played[-1] - 1
             excluded |= (skip >= 1) & (skip <= SKIP_STEPS) & (self.sources[self.pool] == self.sources[played[-1]])
-        return np.where(excluded, cost + EXCLUDED, cost)
+        cost = np.where(excluded, cost + EXCLUDED, cost)
+        if self.seed_steps_only:  # costlier than any seed step, even one that may not come back now
+            cost = np.where(self.is_seed[self.pool], cost, cost + 2 * EXCLUDED)
+        return cost
 
     def _steps_short_of_a_run(self, recent):
         """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end

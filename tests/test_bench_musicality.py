@@ -119,3 +119,28 @@ def test_where_it_goes_on_from_counts_the_steps_most_like_the_seeds_last_ten():
     lines = musicality.seed_end_table(per_song, rows)
     assert "| song | real | round-trip | conv1d |" in lines and "| rock | 0.92 | 1.00 | 0.23 |" in lines
     assert "every part of the seed alike: 0.25" in lines[0]
+
+
+def test_the_own_steps_rows_are_generated_from_the_seed_alone_and_judged_against_each_other(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_generator(argv):
+        calls.append(argv)
+        import soundfile
+        soundfile.write(argv[argv.index("--out") + 1], np.zeros((441, 2), np.float32), 44100)
+        return {"share_from_seed": 1.0}
+
+    monkeypatch.setattr(musicality.music_generator, "main", fake_generator)
+    args = type("Args", (), {"random_seed": 1})()
+    dirs = ["--data-dir", str(tmp_path / "data"), "--models-dir", str(tmp_path / "models")]
+    for candidate in ("conv1d-own", "sound-only-own", "sound-only", "conv1d"):
+        musicality.generate(args, dirs, tmp_path / "song.ogg", 20.0, 60.0, candidate, tmp_path / f"{candidate}.wav")
+    flags = [call[call.index("-q") + 1:] for call in calls]
+    assert flags == [["--seed-steps-only"], ["--model-weight", "0", "--seed-steps-only"], ["--model-weight", "0"], []]
+    assert [call[call.index("--model") + 1] for call in calls] == ["conv1d", "lstm", "lstm", "conv1d"]
+    rows = {"round-trip": {"pulse": 0.5}, **{name: {"pulse": pulse, "classifier_vs_round-trip": 0.6} for name, pulse in
+                                            (("conv1d", 0.4), ("sound-only", 0.35), ("conv1d-own", 0.3),
+                                             ("sound-only-own", 0.3))}}
+    lines = musicality.model_part(rows)
+    assert [line.split(":")[0] for line in lines[1:]] == ["- conv1d vs sound-only", "- conv1d-own vs sound-only-own"]
+    assert "pulse 0.60x vs 0.60x (+0.00x)" in lines[2]

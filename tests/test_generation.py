@@ -17,7 +17,8 @@ from tests.conftest import TINY_SCORE, synth_song, write_song
 
 def generation_args(**settings):
     """The generator's settings continue_with_real_steps reads, as its flags give them."""
-    defaults = {"temperature": 1.0, "min_run": 2, "max_run": 4, "model_weight": 1.0, "quiet": True}
+    defaults = {"temperature": 1.0, "min_run": 2, "max_run": 4, "model_weight": 1.0, "seed_steps_only": False,
+                "quiet": True}
     return argparse.Namespace(**{**defaults, **settings})
 
 
@@ -152,6 +153,15 @@ def test_same_random_seed_same_wav_another_seed_another(lstm_dirs, tmp_path, mod
     best_b, _ = generate(lstm_dirs, tmp_path, "e", "--seconds", "4", "--temperature", "0", "--random-seed", "4",
                          *weight)
     np.testing.assert_array_equal(best_a, best_b)
+
+
+def test_seed_steps_only_continues_with_the_seeds_own_steps(lstm_dirs, tmp_path):
+    # This seed (a training song's opening, its own song left out of the pool) takes other songs' steps by
+    # default; with --seed-steps-only every new step is the seed's.
+    _, mixed = generate(lstm_dirs, tmp_path, "mixed", "--seconds", "20", "--random-seed", "2")
+    samples, own = generate(lstm_dirs, tmp_path, "own", "--seconds", "20", "--random-seed", "2", "--seed-steps-only")
+    assert mixed["share_from_seed"] < 0.9
+    assert own["share_from_seed"] == 1.0 and len(samples) == 20 * audio.SAMPLE_RATE and np.isfinite(samples).all()
 
 
 def test_a_minute_of_real_steps_joins_songs_keeps_the_level_and_replays_nothing_for_long(lstm_dirs, tmp_path):

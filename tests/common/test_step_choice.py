@@ -301,3 +301,20 @@ def test_the_seed_counts_most_where_it_ended():
     song_a = np.mean([by_step[step] for step in range(44, 70)])
     song_b = np.mean([by_step[step] for step in range(74, 100)])
     assert song_b < 0.1 * song_a  # B's steps sound like the seed's end, A's like its older part
+
+
+def test_seed_steps_only_never_joins_another_songs_step_even_where_no_seed_step_may_come_back_now():
+    # The other songs' steps sound like the seed's (random_pool), so a minute of joins takes some of them; with
+    # seed_steps_only none, also after a seed of 18 steps, whose 14 joinable steps were all played in the last 4 s.
+    def minute(seed_steps=SEED_STEPS, **settings):
+        scores, features, seams, sources = random_pool([seed_steps, 200, 200], seed=3)
+        chooser = StepChoice(scores, features, seams, sources, seed_steps, np.random.default_rng(4),
+                             out_steps=OUT_STEPS, **settings)
+        rng = np.random.default_rng(5)
+        while len(chooser.history) < seed_steps + 240:
+            chooser.extend(lambda windows: gaussians(len(windows), rng), IN_STEPS)
+        return np.asarray(chooser.history[seed_steps:]) >= seed_steps  # another song's step
+
+    assert np.mean(minute()) > 0.2
+    assert not np.any(minute(seed_steps_only=True))
+    assert not np.any(minute(18, seed_steps_only=True))
