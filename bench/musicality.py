@@ -180,7 +180,8 @@ def seed_baseline(seed_steps, num_steps, shuffle, rng):
 
 def generate(args, dirs, path, offset, seconds, candidate, out):
     """A continuation by music_generator.py for a candidate row: its model, untrained or not, switched off or
-    greedy; the WAV's samples and the share of its new steps that are the seed's."""
+    greedy, from every song's steps or the seed's own alone; the WAV's samples and the share of its new steps
+    that are the seed's."""
     from bench.continuation import untrained_models_dir
 
     model, *variants = candidate.split("-")
