@@ -4,8 +4,9 @@ Reads   data/steps/                    the step dataset of combine_encoded_test_
         models/encoder.keras           from autoencode.py
 Writes  data/scores/index.json         latent size, window sizes, which autoencoder and step dataset made it
         data/scores/<run>/song-NNNNN.npz   each song's score: (num_steps, latent_dim) float32, what each step
-                                           sounds like and its seams (common/step_features.py), which the
-                                           score models predict and the generator joins by
+                                           sounds like, its seams and its local beat
+                                           (common/step_features.py), which the score models predict and
+                                           the generator joins by
         data/output/score.png          the score of the first song, as a picture
 
 A window is --in-steps consecutive steps (40 = 10 s) followed by the --out-steps (5 = 1.25 s) to predict,
@@ -61,7 +62,7 @@ def run(args):
             score = encode(encoder, steps, args.batch_size)
             shard = f"{run_folder}/{artifacts.shard_name(len(entries))}"
             artifacts.write_npz(folder / shard, score=score, features=step_features.step_features(steps),
-                                seams=step_features.seam_spectra(steps))
+                                seams=step_features.seam_spectra(steps), beats=step_features.song_beats(steps))
             entries.append({"song": song["song"], "file": shard, "num_steps": len(score), "split": song["split"],
                             "num_windows": max(0, len(score) - window + 1),
                             "fingerprint": artifacts.file_fingerprint(folder / shard)})

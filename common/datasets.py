@@ -17,7 +17,7 @@ import time
 import zipfile
 import zlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -136,12 +136,13 @@ def score_index(folder, autoencoder_fingerprint=None):
 
 
 def load_song_heard(folder, song):
-    """(score (num_steps, latent), features (num_steps, step_features.SIZE), seams (num_steps, 2, SEAM_BANDS))
-    of one song of a score dataset, float32."""
+    """(score (num_steps, latent), features (num_steps, step_features.SIZE), seams (num_steps, 2, SEAM_BANDS),
+    beats (num_steps, 3)) of one song of a score dataset, float32; beats (step_features.song_beats) None where
+    step 4 did not store them (an older dataset: its steps are then never read onto a seed's beat)."""
     from common import step_features
 
     arrays = artifacts.read_npz(Path(folder) / song["file"], "scores")
-    score, heard, seams = arrays.get("score"), arrays.get("features"), arrays.get("seams")
+    score, heard, seams, beats = arrays.get("score"), arrays.get("features"), arrays.get("seams"), arrays.get("beats")
     if (score is None or heard is None or seams is None or heard.shape != (len(score), step_features.SIZE)
             or seams.shape != (len(score), 2, step_features.SEAM_BANDS)):
         raise artifacts.ArtifactError(f"{folder}/{song['file']} holds no score with step features: rerun "
@@ -150,35 +151,44 @@ def load_song_heard(folder, song):
         # A NaN in one step would reach every join cost and the decoded continuation.
         raise artifacts.ArtifactError(f"{folder}/{song['file']} holds non-finite values: rerun "
                                       "create_encoded_data.py")
-    return score.astype(np.float32), heard.astype(np.float32), seams.astype(np.float32)
+    if beats is not None and (beats.shape != (len(score), 3) or not np.isfinite(beats).all()):
+        raise artifacts.ArtifactError(f"{folder}/{song['file']} holds beats that do not fit its steps: rerun "
+                                      "create_encoded_data.py")
+    return (score.astype(np.float32), heard.astype(np.float32), seams.astype(np.float32),
+            None if beats is None else beats.astype(np.float32))
 
 
 class SongsHeard(NamedTuple):
     """Songs of a score dataset end to end: scores (N, latent), features (N, SIZE), seams (N, 2, SEAM_BANDS),
-    sources (N,) the number of each step's song in the index, and each song's first step and length."""
+    sources (N,) the number of each step's song in the index, and each song's first step and length; beats (N, 3)
+    each step's local beat (step_features.song_beats; None: a dataset made before step 4 stored them)."""
     scores: np.ndarray
     features: np.ndarray
     seams: np.ndarray
     sources: np.ndarray
     starts: np.ndarray
     lengths: np.ndarray
+    beats: Optional[np.ndarray] = None
 
 
 def songs_heard(folder, index, split="all", leave_out=None):
     """SongsHeard of one split ("train", "validation" or "all") of a checked score dataset; leave_out: a song
     name (file name without its extension) whose steps stay out, e.g. a seed's own song."""
-    parts, sources = [], []
+    parts, sources, beats = [], [], []
     for number, song in enumerate(index["songs"]):
         if (split != "all" and song["split"] != split) or (leave_out is not None
                                                              and Path(song["song"]).stem == leave_out):
             continue
-        parts.append(load_song_heard(folder, song))
-        sources.append(np.full(len(parts[-1][0]), number))
+        *heard, song_beats = load_song_heard(folder, song)
+        parts.append(heard)
+        sources.append(np.full(len(heard[0]), number))
+        beats.append(song_beats)
     if not parts:
         return None
     lengths = np.array([len(part[0]) for part in parts])
     return SongsHeard(*(np.concatenate(arrays) for arrays in zip(*parts)), np.concatenate(sources),
-                      np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+                      np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths,
+                      None if any(song is None for song in beats) else np.concatenate(beats))
 
 
 def song_steps_heard(folder, autoencoder_fingerprint, leave_out=None):

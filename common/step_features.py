@@ -111,6 +111,10 @@ def comparable(features, scale):
 
 
 ONSET_FFT, ONSET_HOP, ONSET_BANDS = 2048, 512, 40  # 11.6-ms frames of a spectral-flux onset envelope
+# Samples from an envelope frame's start to the onset it rises for: a click in silence rises as it enters a frame
+# (~ONSET_FFT + ONSET_HOP / 2), a note in music nearer the frame's middle. Beats found on the seed and on other songs
+# the same way are compared with each other, so only this being the same for both matters.
+ONSET_DELAY = ONSET_FFT
 
 
 def onset_frames(first_frame, stop_frame):
@@ -137,6 +141,52 @@ def beat_period(steps, lags_seconds=(0.25, 1.5)):
     lag at which their onset envelope repeats most (normalised autocorrelation, as the pulse of a continuation
     is measured); (None, 0.0) where nothing rises. A step holds 0.25 s: few beats fit a whole number of them."""
     return beat_of_onsets(onset_envelope(np.asarray(steps).reshape(-1, np.asarray(steps).shape[-1])), lags_seconds)
+
+
+def beat_grid(steps, lags_seconds=(0.25, 1.5)):
+    """(period in seconds, strength 0..1, seconds from the first step's start to its first beat) of consecutive
+    steps of audio, as beat_period finds the period; (None, 0.0, None) where nothing rises."""
+    envelope = onset_envelope(np.asarray(steps).reshape(-1, np.asarray(steps).shape[-1]))
+    period, strength = beat_of_onsets(envelope, lags_seconds)
+    if period is None:
+        return None, 0.0, None
+    first_beat = beat_phase(envelope, period * SAMPLE_RATE / ONSET_HOP) * ONSET_HOP + ONSET_DELAY
+    return period, strength, float(first_beat % (period * SAMPLE_RATE)) / SAMPLE_RATE
+
+
+def beat_phase(envelope, period_frames, resolution=0.5):
+    """The onset-envelope frame (0 <= phase < period_frames, in steps of resolution) on which a grid of beats
+    period_frames apart collects the most onset strength: where the beats fall."""
+    phases = np.arange(0.0, period_frames, resolution)
+    beats = np.arange(max(int((len(envelope) - 1) // period_frames), 1))
+    positions = phases[:, None] + period_frames * beats[None]
+    return float(phases[np.argmax(np.interp(positions, np.arange(len(envelope)), envelope).sum(axis=1))])
+
+
+def song_beats(steps, window_steps=40, every_steps=4, chunk_frames=2 ** 20):
+    """(num_steps, 3) float32 the local beat of every step of a song (num_steps, STEP_FRAMES, channels): the
+    period in seconds and its strength (beat_period of the window_steps around it, found every every_steps),
+    and the seconds from the step's start to the first beat of that window's grid at or after it; a row of
+    zeros where no beat is found. The generator reads another song's steps onto the seed's beat by them."""
+    steps = np.asarray(steps)
+    num_steps = len(steps)
+    beats = np.zeros((num_steps, 3), np.float32)
+    samples = steps.reshape(-1, steps.shape[-1])
+    # The envelope in chunks that start on a hop: frames of a whole song at once take ~1.5 GB for 10 minutes.
+    envelope = np.concatenate([onset_envelope(samples[first:first + chunk_frames + ONSET_FFT])
+                               for first in range(0, max(len(samples) - ONSET_FFT, 1), chunk_frames)])
+    for centre in range(every_steps // 2, num_steps + every_steps // 2, every_steps):
+        first = int(np.clip(centre - window_steps // 2, 0, max(num_steps - window_steps, 0)))
+        frames = onset_frames(first * STEP_FRAMES, min(first + window_steps, num_steps) * STEP_FRAMES)
+        period, strength = beat_of_onsets(envelope[frames], lags_seconds=(0.25, 1.5))
+        if period is None:
+            continue
+        period_samples = period * SAMPLE_RATE
+        beat = (frames.start + beat_phase(envelope[frames], period_samples / ONSET_HOP)) * ONSET_HOP + ONSET_DELAY
+        rows = np.arange(max(centre - every_steps // 2, 0), min(centre + every_steps - every_steps // 2, num_steps))
+        beats[rows] = np.stack([np.full(len(rows), period), np.full(len(rows), strength),
+                                (beat - rows * STEP_FRAMES) % period_samples / SAMPLE_RATE], axis=1)
+    return beats
 
 
 def beat_of_onsets(envelope, lags_seconds=(0.25, 1.5)):

@@ -83,7 +83,7 @@ def test_score_dataset_records_its_autoencoder(pipeline):
     assert score.shape == (56, 16) and np.isfinite(score).all()
 
 
-def test_the_generators_pool_holds_every_song_with_what_its_steps_sound_like_but_the_seeds_own(pipeline):
+def test_the_generators_pool_holds_every_song_with_what_its_steps_sound_like_but_the_seeds_own(pipeline, tmp_path):
     from common import step_features
 
     folder = paths.scores_dir(pipeline["data"])
@@ -100,6 +100,18 @@ def test_the_generators_pool_holds_every_song_with_what_its_steps_sound_like_but
         (paths.steps_dir(pipeline["data"]) / "index.json").read_text())["songs"][0])
     np.testing.assert_allclose(pool.features[:56], step_features.step_features(steps), atol=1e-4)
     np.testing.assert_allclose(pool.seams[:56], step_features.seam_spectra(steps), atol=1e-3)
+    # and each step's local beat: the synthetic songs beat every 0.37 s (found as that or a bar of two).
+    np.testing.assert_allclose(pool.beats[:56], step_features.song_beats(steps), atol=1e-5)
+    bars = pool.beats[:, 0] / 0.37
+    assert np.all(np.isin(np.round(bars), [1, 2])) and np.abs(bars - np.round(bars)).max() < 0.03
+    assert pool.beats[:, 1].min() > 0.3
+    # A dataset that step 4 made before it stored the beats still loads: its steps are never on a seed's grid.
+    older = tmp_path / "scores"
+    shutil.copytree(folder, older)
+    with np.load(older / index["songs"][0]["file"]) as arrays:
+        kept = {name: arrays[name] for name in arrays.files if name != "beats"}
+    np.savez(older / index["songs"][0]["file"], **kept)
+    assert datasets.song_steps_heard(older, fingerprint).beats is None
     # The seed's own song ("song 1.flac" seeded as "song 1") stays out.
     without = datasets.song_steps_heard(folder, fingerprint, leave_out="song 1")
     assert len(without.sources) == 2 * 56 and 1 not in set(without.sources.tolist())

@@ -118,3 +118,31 @@ def test_a_windows_beat_from_its_songs_onset_envelope_is_the_beat_of_its_own_aud
                                                           step_features.beat_period(steps[first:first + 40]))
         # Frames up to 511 samples apart from the window's own where it does not start on one.
         assert period == pytest.approx(own_period, abs=0.005) and strength == pytest.approx(own_strength, abs=0.05)
+
+
+@pytest.mark.parametrize("period, first_click", [(0.5, 0.1), (0.6, 0.33), (0.857, 0.05)])
+def test_song_beats_finds_each_steps_period_and_where_its_next_beat_falls(period, first_click):
+    steps = click_steps(80, period, offset_seconds=first_click)
+    beats = step_features.song_beats(steps)
+    assert beats.shape == (80, 3) and beats.dtype == np.float32
+    np.testing.assert_allclose(beats[:, 0], period, atol=0.004)
+    assert beats[:, 1].min() > 0.6
+    # Seconds from each step's start to its next click, within ~2 frames of 11.6 ms (the rise of a click in
+    # silence comes as it enters a frame) and the period's error over a 10-s window.
+    next_click = (first_click - np.arange(80) * 0.25) % period
+    off = (beats[:, 2] - next_click + period / 2) % period - period / 2
+    assert np.abs(off).max() < 0.03
+    seconds, strength, first_beat = step_features.beat_grid(steps[:40])
+    assert seconds == pytest.approx(beats[0, 0], abs=1e-3) and abs((first_beat - first_click + period / 2) % period
+                                                                  - period / 2) < 0.03
+
+
+def test_song_beats_of_a_quiet_song_or_too_little_audio_are_zero():
+    assert not step_features.song_beats(np.zeros((60, STEP_FRAMES, 2), np.float32)).any()
+    assert not step_features.song_beats(click_steps(4, 0.5)).any()  # 1 s: shorter than the longest lag
+    assert step_features.beat_grid(np.zeros((40, STEP_FRAMES, 2), np.float32)) == (None, 0.0, None)
+    # A song that changes tempo: each step has the beat of the 10 s around it.
+    steps = np.concatenate([click_steps(60, 0.5), click_steps(60, 0.8)])  # (twice 0.8 s is past the longest lag)
+    beats = step_features.song_beats(steps)
+    np.testing.assert_allclose(beats[:30, 0], 0.5, atol=0.004)
+    np.testing.assert_allclose(beats[-30:, 0], 0.8, atol=0.006)
