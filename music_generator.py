@@ -79,7 +79,8 @@ def load_seed_steps(args, in_steps):
 
 def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng):
     """(num_steps, latent) new steps, each a real step of pool (datasets.SongsHeard: the songs of the score
-    dataset) or of the seed, chosen run by run by common/step_choice.StepChoice from the score model's
+    dataset) or of the seed (beat: its step_features.beat_grid), chosen run by run by
+    common/step_choice.StepChoice from the score model's
     Gaussian over what comes next; and the StepChoice (its joins: places where the continuation leaves one
     song's run of steps for another; its longest_run: the most consecutive steps of one song played in a row).
     The model reads the chosen steps back, as it read real songs in training."""
@@ -87,9 +88,10 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     from common.score_models import model_inputs
 
     in_steps = len(seed_score)
-    chooser = StepChoice.after_seed(seed_score, seed_features, seed_seams, pool, rng, temperature=args.temperature,
-                                    min_run=args.min_run, max_run=args.max_run, model_weight=args.model_weight,
-                                    out_steps=model.output_shape[1], beat=beat, seed_steps_only=args.seed_steps_only)
+    chooser = StepChoice.after_seed(seed_score, seed_features, seed_seams, pool, rng, first_beat=beat[2],
+                                    temperature=args.temperature, min_run=args.min_run, max_run=args.max_run,
+                                    model_weight=args.model_weight, out_steps=model.output_shape[1], beat=beat[:2],
+                                    seed_steps_only=args.seed_steps_only)
 
     def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
         # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.
@@ -112,8 +114,8 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
 
 
 def decode_on_the_beat(decoder, chooser, num_steps, beat_seconds):
-    """The seed and the first num_steps steps chooser chose after it, laid out run by run, each run of seed steps
-    read from the seed shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2)
+    """The seed and the first num_steps steps chooser chose after it, laid out run by run, each run on the seed's
+    grid read from its source shifted to go on its beat (common/beat_joins.py), cross-faded at the joins: (frames, 2)
     before the level hold and the limiter, and the shifts (beat_joins.beat_shifts). Each run is read with as many
     neighbours of its source on either side as a shift can reach into (its edge step again at a source's edge),
     so the shifted read is real audio: runs of seed steps from the seed decoded once, other songs' runs each
@@ -123,7 +125,7 @@ def decode_on_the_beat(decoder, chooser, num_steps, beat_seconds):
     in_steps = chooser.seed_count
     history = np.asarray(chooser.history[:in_steps + num_steps])
     half = audio.CROSSFADE_FRAMES // 2
-    shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds)
+    shifts = beat_shifts(history, chooser.sources, in_steps, beat_seconds, grid=chooser.grid)
     reach = int(np.ceil((MAX_SHIFT + half) / audio.STEP_FRAMES))  # neighbours a shifted read may reach into
     # Nearly every new step is the seed's: decoding each of its runs apart decoded 330-370 steps for a minute,
     # the seed once with its edge steps again 42.
@@ -257,9 +259,12 @@ def run(args):
     rng = np.random.default_rng(args.random_seed)
     # The seed's own song stays out of the pool: its real next steps are not the machine's to offer.
     pool = datasets.song_steps_heard(paths.scores_dir(args.data_dir), autoencoder["fingerprint"], leave_out=name)
+    if pool.beats is None:
+        log.warning("the score dataset predates each step's beat: other songs' steps cannot keep the seed's beat "
+                    "(rerun create_encoded_data.py to add it; the score models need no retraining)")
     new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
                                                   step_features.seam_spectra(seed_steps),
-                                                  step_features.beat_period(seed_steps), pool, num_steps, args, rng)
+                                                  step_features.beat_grid(seed_steps), pool, num_steps, args, rng)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))
     # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
@@ -293,9 +298,13 @@ def run(args):
     # Each run after the seed: (first and end step of the continuation, pool step it starts at, shift in samples).
     figures["runs"] = [(start - in_steps, stop - in_steps, int(chooser.history[start]), shift)
                        for start, stop, shift in shifts]
+    # Runs of other songs read onto the seed's beat: their tempo is the seed's (step 4 found each step's beat).
+    figures["other_songs_runs_on_the_beat"] = sum(
+        1 for start, _, shift in shifts if chooser.history[start] >= in_steps and np.isfinite(
+            chooser.grid[chooser.history[start], 0]))
     on_the_beat = ("no beat to keep" if beat is None else
-                   f"runs of the seed read on its {beat:.2f}-s beat, shifted by at most "
-                   f"{figures['largest_shift_ms']:.0f} ms")
+                   f"runs read on the seed's {beat:.2f}-s beat ({figures['other_songs_runs_on_the_beat']} of them "
+                   f"other songs' of its tempo), shifted by at most {figures['largest_shift_ms']:.0f} ms")
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}): {out}\n"

@@ -13,7 +13,9 @@ steps will sound like (a Gaussian over their step features), and that is what ch
   - where to: every step of the pool is a candidate, weighed by how likely the model finds it and its next
     steps, how well its own previous second matches the last second played (its context), how closely its
     first milliseconds carry on the sound the last step ends with (its seam), how close it stays to the seed
-    (SEED_WEIGHT) and, within the seed, whether it keeps the seed's beat grid.
+    (SEED_WEIGHT) and whether it keeps the seed's beat (the seed's own steps, and other songs' of its tempo,
+    whose local beat step 4 found: where they land on the grid; other songs' steps of another tempo or none
+    cost as much as half a beat off).
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
 long: a step played in the last 4 s is never chosen again, and where the seed has no beat, a join never skips
@@ -22,8 +24,9 @@ just 1-3 steps of the run it leaves (the same recording with a cut).
 import numpy as np
 
 from common import step_features
-from common.audio import SAMPLE_RATE, STEP_FRAMES
-from common.beat_joins import MAX_SHIFT, MIN_STRENGTH, beat_shifts, off_the_beat
+from common.audio import STEP_FRAMES
+from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_on_the_beat, seed_grid, seed_step_beats,
+                               step_grid)
 
 CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps played
 MIN_RUN = 8  # steps of one source before the run may leave it (2 s): every join can break the beat
@@ -36,7 +39,8 @@ SEED_END_STEPS = 10  # the seed's last 2.5 s: where the music it was cut from go
 SEED_END_SHARE = 0.3  # the share of the distance to the seed measured to those steps alone
 SEAM_WEIGHT = 1.0  # how much a seam that breaks the sound counts
 SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it meets a recent step or its song's end
-BEAT_WEIGHT = 8.0  # cost of a seed step that lands half a beat off the seed's grid (times the pulse's strength)
+BEAT_WEIGHT = 8.0  # cost of a step that lands half a beat off the seed's grid (times the pulse's strength)
+OFF_GRID_COST = 1.0  # a step of another tempo or none costs this x BEAT_WEIGHT x strength: as if half a beat off
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
@@ -45,13 +49,15 @@ class StepChoice:
     """Chooses new steps run by run from a pool of real steps whose first seed_count rows are the seed's own
     steps (its own source, oldest first): scores (N, latent), features (N, SIZE), seams (N, 2, SEAM_BANDS),
     sources (N,) (consecutive steps of one source follow each other); beat: the seed's beat period in seconds
-    and its strength (step_features.beat_period; None: no grid is kept). seed_steps_only: join only the seed's
-    own steps (the other songs' are never chosen). history: pool indices played so far.
+    and its strength (step_features.beat_period; None: no grid is kept); step_beats: (N, 3) each step's local
+    beat (step_features.song_beats' rows, the seed's on its own grid; None: only the seed's steps are known to
+    be on it). seed_steps_only: join only the seed's own steps (the other songs' are never chosen). history:
+    pool indices played so far.
     """
 
     def __init__(self, scores, features, seams, sources, seed_count, rng, temperature=1.0, min_run=MIN_RUN,
                  max_run=MAX_RUN, model_weight=MODEL_WEIGHT, out_steps=5, beat=(None, 0.0), context=CONTEXT_STEPS,
-                 seed_steps_only=False):
+                 seed_steps_only=False, step_beats=None):
         sources = np.asarray(sources)
         if not len(scores) == len(features) == len(seams) == len(sources):
             raise ValueError("scores, features, seams and sources must have one row per step")
@@ -95,6 +101,12 @@ class StepChoice:
         self.is_seed = np.zeros(len(sources), bool)
         self.is_seed[seed] = True
         self.beat_seconds, self.beat_strength = beat
+        # Where each step's beat falls on the seed's grid (NaN: not on it), and which steps are known to be off it.
+        self.grid, self.off_grid = None, np.zeros(len(sources), bool)
+        if self.beat_seconds is not None and step_beats is None:
+            self.grid = seed_grid(len(sources), seed_count, self.beat_seconds)
+        elif self.beat_seconds is not None:
+            self.grid, self.off_grid = step_grid(step_beats, seed_count, self.beat_seconds)
         # Distances are counted in units of typical distances between two steps of the pool.
         pairs = np.random.default_rng(0).integers(len(self.features), size=(2, 4096))
         self.typical_distance = max(float(np.median(np.sum(np.square(
@@ -110,14 +122,21 @@ class StepChoice:
         self.first_join = True  # the seed's own run ends where the continuation starts
 
     @classmethod
-    def after_seed(cls, seed_scores, seed_features, seed_seams, pool, rng, **settings):
+    def after_seed(cls, seed_scores, seed_features, seed_seams, pool, rng, first_beat=None, **settings):
         """A StepChoice continuing a seed (its scores, features and seams, oldest first) with its own steps and
         those of pool (datasets.SongsHeard); the seed is a source of its own (-1), ahead of the pool, its last
-        step without a known successor. settings: the constructor's other arguments."""
+        step without a known successor. first_beat: seconds from the seed's start to its first beat
+        (step_features.beat_grid; None: the other songs' steps are never on its grid). settings: the
+        constructor's other arguments."""
+        beat_seconds, strength = settings.get("beat", (None, 0.0))
+        step_beats = None
+        if beat_seconds is not None and first_beat is not None and pool.beats is not None:
+            step_beats = np.concatenate([seed_step_beats(len(seed_scores), beat_seconds, strength, first_beat),
+                                         pool.beats])
         return cls(np.concatenate([seed_scores, pool.scores]), np.concatenate([seed_features, pool.features]),
                    np.concatenate([seed_seams, pool.seams]), np.concatenate([np.full(len(seed_scores), -1),
                                                                              pool.sources]),
-                   len(seed_scores), rng, **settings)
+                   len(seed_scores), rng, step_beats=step_beats, **settings)
 
     def extend(self, predict, in_steps):
         """Play the current run on to where it is best left, then join: the pool indices of the new steps.
@@ -238,44 +257,39 @@ class StepChoice:
         return self._join_costs(self.history, unlikeliness)
 
     def _off_beat_cost(self, played, candidates):
-        """(len(candidates),) for seed steps played next: how far they land from the seed's beat as the
-        continuation plays it (0 on it, BEAT_WEIGHT * the pulse's strength half a beat off); for the other
-        songs' steps, the mean cost of a phase at random. The beat is the one of the last seed step played, as
-        beat_joins reads it (its run shifted onto the beat by up to MAX_SHIFT): a seed step after a seed step
-        costs only the part of its offset that its own run's shift cannot take up; after another song's step
-        (not shifted), all of it. Counted on whole steps instead (the run before as if unshifted, and offsets a
-        shift takes up as off the beat), hedgewars' Rock measured a pulse of 0.21 against 0.27 (conv1d and
-        lstm, 3 random seeds each); the means over 9 runs of each kind moved within their noise. (Carried on
-        from the seed itself instead of its last step played, every join had fewer steps to choose from on the
-        grid, and the pulse measured lower: 0.80x / 0.62x the round trip's against 0.84x / 0.66x on electronic
-        / orchestral songs.)"""
+        """(len(candidates),) for steps on the seed's grid (its own, and other songs' of its tempo): how far they
+        land from the seed's beat as the continuation plays it (0 on it, BEAT_WEIGHT * the pulse's strength half
+        a beat off); for steps known to be off it (another tempo, or no beat) as much as half a beat off
+        (OFF_GRID_COST); for steps whose beat nobody measured (a score dataset made before step 4 stored it),
+        the mean cost of a phase at random. The beat is the one of the last step on the grid
+        played, as beat_joins reads it (its run shifted onto the beat by up to MAX_SHIFT): a step on the grid
+        after a step on the grid costs only the part of its offset that its own run's shift cannot take up;
+        after a step off it (not shifted), all of it. Counted on whole steps instead (the run before as if
+        unshifted, and offsets a shift takes up as off the beat), hedgewars' Rock measured a pulse of 0.21
+        against 0.27 (conv1d and lstm, 3 random seeds each). (Carried on from the seed itself instead of its
+        last step played, every join had fewer steps to choose from on the grid, and the pulse measured lower:
+        0.80x / 0.62x the round trip's against 0.84x / 0.66x on electronic / orchestral songs.)"""
         if self.beat_seconds is None:
             return 0.0
-        seed_times = [time for time in range(len(played) - 1, -1, -1) if self.is_seed[played[time]]]
-        # Another song's step lands at a phase of the seed's beat nobody knows: it costs what a random phase
-        # costs on average (the mean of (2 * off)^2 over off uniform in 0 .. 0.5 is 1/3).
-        unknown = BEAT_WEIGHT * self.beat_strength / 3
-        if not seed_times:
-            return np.where(self.is_seed[candidates], 0.0, unknown)
-        period = self.beat_seconds * SAMPLE_RATE
-        offset = ((len(played) - np.asarray(candidates)) * STEP_FRAMES
-                  - self._played_lead(played, seed_times[0]))  # from the beat as played, in frames
-        off = off_the_beat(offset, period)
+        candidates = np.asarray(candidates)
         shifted = self.beat_strength >= MIN_STRENGTH  # music_generator reads runs on the beat only then
-        if shifted and seed_times[0] == len(played) - 1:  # after a seed step, the joined run is shifted too
+        runs = runs_on_the_beat(played, self.sources, self.seed_count, self.beat_seconds,
+                                MAX_SHIFT if shifted else 0, self.grid)
+        seed_end = (self.seed_count - 1) * STEP_FRAMES + self.grid[self.seed_count - 1, 1]  # the seed's last beat
+        anchors = [seed_end] + [anchor for *_, anchor in runs if anchor is not None]
+        anchor = runs[-1][3] if runs else seed_end
+        # A step whose beat phase nobody knows costs what a random phase costs on average (the mean of (2 *
+        # off)^2 over off uniform in 0 .. 0.5 is 1/3).
+        unknown = BEAT_WEIGHT * self.beat_strength / 3
+        period, first_beat = self.grid[candidates].T
+        on_grid = np.isfinite(period)
+        safe_period = np.where(on_grid, period, 1.0)
+        off = off_the_beat(len(played) * STEP_FRAMES + np.where(on_grid, first_beat, 0.0) - anchors[-1], safe_period)
+        if shifted and anchor is not None:  # after a step on the grid, the joined run is shifted too
             off = off - np.clip(off, -MAX_SHIFT, MAX_SHIFT)
-        cost = BEAT_WEIGHT * self.beat_strength * (2 * off / period) ** 2
-        return np.where(self.is_seed[candidates], cost, unknown)
-
-    def _played_lead(self, played, time):
-        """Output frame minus seed frame of seed step played[time] as beat_joins plays it (its run's shift)."""
-        lead = (time - played[time]) * STEP_FRAMES
-        if time < self.seed_count or self.beat_strength < MIN_STRENGTH:  # the seed's own, or never shifted
-            return lead
-        for start, stop, shift in beat_shifts(played, self.sources, self.seed_count, self.beat_seconds):
-            if start <= time < stop:
-                return lead - shift
-        return lead
+        cost = BEAT_WEIGHT * self.beat_strength * (2 * off / safe_period) ** 2
+        cost = np.where(on_grid, cost, unknown)
+        return np.where(self.off_grid[candidates], OFF_GRID_COST * BEAT_WEIGHT * self.beat_strength, cost)
 
 
 def following_indices(has_next, starts, count):

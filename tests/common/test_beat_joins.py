@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from common.audio import CROSSFADE_FRAMES, SAMPLE_RATE, STEP_FRAMES
-from common.beat_joins import MAX_SHIFT, beat_shifts, join_runs, runs_in
+from common.beat_joins import MAX_SHIFT, beat_shifts, join_runs, runs_in, seed_step_beats, step_grid
 
 SEED = 40
 HALF = CROSSFADE_FRAMES // 2
@@ -91,3 +91,64 @@ def test_join_runs_lays_pieces_end_to_end_and_keeps_the_power_of_unrelated_sound
     # Across a join, two unrelated noises cross-faded by equal power keep the power of one.
     around = out[2 * length - HALF:2 * length + HALF]
     assert 0.9 < np.mean(np.square(around)) < 1.1
+
+
+def test_step_grid_puts_steps_of_the_seeds_tempo_or_twice_or_half_it_on_the_grid_and_flags_the_others():
+    """A step's beat is on the seed's grid where its tempo is the seed's, twice or half it, within 3%, and its
+    pulse at least half as strong as the seed's."""
+    beat = 0.5
+    seed = seed_step_beats(4, beat, 0.2, 0.1)  # the seed's own: on its grid whatever its strength
+    others = np.array([[0.505, 0.6, 0.3],   # the seed's tempo, 1% off
+                       [1.01, 0.6, 0.7],    # twice it: a beat on every other one of the seed's
+                       [0.249, 0.6, 0.2],   # half it (0.4% off): a beat on each of the seed's and between
+                       [0.6, 0.6, 0.1],     # another tempo
+                       [0.5, 0.05, 0.1],    # a pulse too weak to tell
+                       [0.0, 0.0, 0.0]])    # no beat found
+    grid, off_grid = step_grid(np.concatenate([seed, others]), 4, beat)
+    np.testing.assert_allclose(grid[:4, 0], beat * SAMPLE_RATE)
+    # Step k of the seed starts 0.25 k s in; its first beat is the next of 0.1 + 0.5 n.
+    np.testing.assert_allclose(grid[:4, 1], np.array([0.1, 0.35, 0.1, 0.35]) * SAMPLE_RATE, atol=1e-6)
+    np.testing.assert_allclose(grid[4:7, 0], np.array([0.5, 0.5, 0.249]) * SAMPLE_RATE)
+    # Twice the seed's beat, 0.7 s to its first: 0.2 s to the first of the seed's grid.
+    np.testing.assert_allclose(grid[4:7, 1], np.array([0.3, 0.2, 0.2]) * SAMPLE_RATE, atol=1e-6)
+    assert np.isnan(grid[7:]).all()
+    assert off_grid.tolist() == [False] * 7 + [True] * 3
+    # Against a seed with a strong pulse, a step of its tempo whose pulse is under half as strong is off it too.
+    strong = seed_step_beats(4, beat, 0.8, 0.1)
+    _, off_grid = step_grid(np.concatenate([strong, [[0.5, 0.45, 0.1], [0.5, 0.35, 0.1]]]), 4, beat)
+    assert off_grid.tolist() == [False] * 5 + [True]
+
+
+def test_another_songs_run_of_the_seeds_tempo_is_read_onto_its_beat_and_the_grid_goes_on_through_it():
+    # A seed clicking every 0.41 s from its start and a song clicking every 0.41 s from 0.13 s into it: runs of
+    # either joined at random stay on one grid once each is shifted by what the grid says of its first step.
+    period_seconds = 0.41
+    period = period_seconds * SAMPLE_RATE
+    song_steps = 40
+    seed = click_track(period, SEED)
+    song = np.roll(click_track(period, song_steps), int(0.13 * SAMPLE_RATE), axis=0)
+    padded = [np.concatenate([np.zeros((STEP_FRAMES, 1), np.float32), audio, np.zeros((STEP_FRAMES, 1), np.float32)])
+              for audio in (seed, song)]
+    sources = np.repeat([-1, 0], [SEED, song_steps])
+    beats = np.concatenate([seed_step_beats(SEED, period_seconds, 1.0, 0.0),
+                            seed_step_beats(song_steps, period_seconds, 1.0, 0.13)])
+    grid, _ = step_grid(beats, SEED, period_seconds)
+    rng = np.random.default_rng(3)
+    history = list(range(SEED))
+    while len(history) < SEED + 160:
+        first = SEED * int(rng.integers(0, 2)) + int(rng.integers(1, 28))
+        history += list(range(first, first + int(rng.integers(8, 11))))
+    reach = int(period / 2) + 1
+    shifts = beat_shifts(history, sources, SEED, period_seconds, reach, grid)
+    assert any(shift for start, _, shift in shifts if history[start] >= SEED)  # the other song's runs move too
+    pieces = []
+    for start, stop, shift in [(0, SEED, 0)] + shifts:
+        source, first = (0, history[start]) if history[start] < SEED else (1, history[start] - SEED)
+        begin = STEP_FRAMES + first * STEP_FRAMES + shift - HALF
+        pieces.append((start * STEP_FRAMES, padded[source][begin:begin + (stop - start) * STEP_FRAMES + 2 * HALF]))
+    phases = click_phases(join_runs(pieces, len(history) * STEP_FRAMES), period)
+    assert len(phases) >= 0.9 * (len(history) * STEP_FRAMES / period)
+    assert np.abs((phases + 0.5) % 1.0 - 0.5).max() < 0.01
+    # Without the song's beats, its runs and the seed's runs after them are read where they are: off the grid.
+    plain = beat_shifts(history, sources, SEED, period_seconds, reach)
+    assert all(shift == 0 for start, _, shift in plain if history[start] >= SEED)

@@ -4,8 +4,8 @@ import pytest
 
 from common import step_features
 from common.audio import SAMPLE_RATE, STEP_FRAMES, STEP_SECONDS
-from common.beat_joins import MAX_SHIFT, beat_shifts, runs_in
-from common.step_choice import AVOID_RECENT, BEAT_WEIGHT, StepChoice
+from common.beat_joins import MAX_SHIFT, beat_shifts, runs_in, seed_step_beats
+from common.step_choice import AVOID_RECENT, BEAT_WEIGHT, OFF_GRID_COST, StepChoice
 
 SIZE, BANDS = step_features.SIZE, step_features.SEAM_BANDS
 SEED_STEPS, IN_STEPS, OUT_STEPS = 40, 12, 5
@@ -318,3 +318,46 @@ def test_seed_steps_only_never_joins_another_songs_step_even_where_no_seed_step_
     assert np.mean(minute()) > 0.2
     assert not np.any(minute(seed_steps_only=True))
     assert not np.any(minute(18, seed_steps_only=True))
+
+
+def test_another_songs_step_costs_how_far_off_the_seeds_beat_it_lands_another_tempo_as_much_as_half_a_beat():
+    """With each step's local beat known (step 4's song_beats), a step of another song of the seed's tempo is
+    on its grid like a seed step: it costs what beat_shifts leaves off the beat once its run is shifted; a
+    step of another tempo, or with no beat, as much as half a beat off. Without the songs' beats, their steps
+    cost a phase at random."""
+    scores, features, seams, sources = random_pool([SEED_STEPS, 40, 20, 20], seed=6)
+    beat_seconds, period = 0.6, 0.6 * SAMPLE_RATE
+    song_beats = np.concatenate([seed_step_beats(SEED_STEPS, beat_seconds, 0.8, 0.05),
+                                 seed_step_beats(40, beat_seconds * 1.01, 0.7, 0.21),  # the seed's tempo
+                                 seed_step_beats(20, 0.8, 0.7, 0.0),  # another tempo
+                                 np.zeros((20, 3))])  # no beat
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
+                         min_run=2, max_run=8, model_weight=0.0, beat=(beat_seconds, 0.8), out_steps=OUT_STEPS,
+                         step_beats=song_beats)
+    history = list(range(SEED_STEPS)) + list(range(SEED_STEPS + 3, SEED_STEPS + 12))  # a run of the song
+    song = np.arange(SEED_STEPS, SEED_STEPS + 39)
+
+    def error_after_join(candidate):  # how far the joined run's beat lands from the grid as beat_joins plays it
+        played = history + [candidate, candidate + 1]
+        (_, _, before), (start, _, shift) = beat_shifts(played, sources, SEED_STEPS, beat_seconds,
+                                                        grid=chooser.grid)
+        grid_period, first_beat = chooser.grid[candidate]
+        last_beat = (start - 1) * STEP_FRAMES - before + chooser.grid[played[start - 1], 1]
+        offset = start * STEP_FRAMES + first_beat - last_beat
+        return abs(offset - grid_period * np.round(offset / grid_period) - shift) / grid_period
+
+    candidates = np.concatenate([np.arange(0, SEED_STEPS - 1), song[song != SEED_STEPS + 12]])
+    errors = np.array([error_after_join(int(c)) for c in candidates])
+    assert errors.max() > 0.2 and np.sum(errors < 1e-3) >= 8
+    np.testing.assert_allclose(chooser._off_beat_cost(history, candidates), BEAT_WEIGHT * 0.8 * (2 * errors) ** 2,
+                               atol=1e-5)
+    off_grid = np.arange(SEED_STEPS + 40, SEED_STEPS + 80)  # another tempo, then no beat
+    np.testing.assert_allclose(chooser._off_beat_cost(history, off_grid), OFF_GRID_COST * BEAT_WEIGHT * 0.8)
+    # Without the songs' beats only the seed's steps are on its grid (the song's run before is not: seed steps
+    # cost all of their offset from the last seed step's beat, unshifted).
+    plain = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
+                       min_run=2, max_run=8, model_weight=0.0, beat=(beat_seconds, 0.8), out_steps=OUT_STEPS)
+    np.testing.assert_allclose(plain._off_beat_cost(history, song), BEAT_WEIGHT * 0.8 / 3)
+    offsets = (len(history) - np.arange(SEED_STEPS)) * STEP_FRAMES
+    expected = BEAT_WEIGHT * 0.8 * (2 * (offsets - period * np.round(offsets / period)) / period) ** 2
+    np.testing.assert_allclose(plain._off_beat_cost(history, np.arange(SEED_STEPS)), expected, atol=1e-5)
