@@ -79,11 +79,10 @@ def load_seed_steps(args, in_steps):
 
 def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng):
     """(num_steps, latent) new steps, each a real step of pool (datasets.SongsHeard: the songs of the score
-    dataset) or of the seed (beat: its step_features.beat_grid), chosen run by run by
-    common/step_choice.StepChoice from the score model's
-    Gaussian over what comes next; and the StepChoice (its joins: places where the continuation leaves one
-    song's run of steps for another; its longest_run: the most consecutive steps of one song played in a row).
-    The model reads the chosen steps back, as it read real songs in training."""
+    dataset) or of the seed (beat: its step_features.beat_grid), chosen run by run by common/step_choice.StepChoice
+    from the score model's Gaussian over what comes next; and the StepChoice (its joins: places where the
+    continuation leaves one song's run of steps for another; its longest_run: the most consecutive steps of one
+    song played in a row). The model reads the chosen steps back, as it read real songs in training."""
     from common.models import inference
     from common.score_models import model_inputs
 

@@ -353,6 +353,7 @@ def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs
     assert shifted and all(abs(shift) <= beat_joins.MAX_SHIFT for *_, shift in shifted)
     # The other songs beat every 0.37 s too: step 4 found their beat, and their runs are read onto the seed's.
     assert any(shift for start, stop, first, shift in runs if first >= 40)
+    assert figures["other_songs_runs_on_the_beat"] == sum(1 for *_, first, _ in runs if first >= 40) > 0
     # One decode: the seed once with its edge step again either side, each other song's run with a neighbour
     # either side; not each run of seed steps again with its neighbours.
     other_songs = [stop - start + 2 for start, stop, first, _ in runs if first >= 40]
