@@ -276,15 +276,15 @@ class StepChoice:
         runs = runs_on_the_beat(played, self.sources, self.seed_count, self.beat_seconds,
                                 MAX_SHIFT if shifted else 0, self.grid)
         seed_end = (self.seed_count - 1) * STEP_FRAMES + self.grid[self.seed_count - 1, 1]  # the seed's last beat
-        anchors = [seed_end] + [anchor for *_, anchor in runs if anchor is not None]
-        anchor = runs[-1][3] if runs else seed_end
+        anchor = runs[-1][3] if runs else seed_end  # None after a run off the grid
+        last_known = next((known for *_, known in reversed(runs) if known is not None), seed_end)
         # A step whose beat phase nobody knows costs what a random phase costs on average (the mean of (2 *
         # off)^2 over off uniform in 0 .. 0.5 is 1/3).
         unknown = BEAT_WEIGHT * self.beat_strength / 3
         period, first_beat = self.grid[candidates].T
         on_grid = np.isfinite(period)
         safe_period = np.where(on_grid, period, 1.0)
-        off = off_the_beat(len(played) * STEP_FRAMES + np.where(on_grid, first_beat, 0.0) - anchors[-1], safe_period)
+        off = off_the_beat(len(played) * STEP_FRAMES + np.where(on_grid, first_beat, 0.0) - last_known, safe_period)
         if shifted and anchor is not None:  # after a step on the grid, the joined run is shifted too
             off = off - np.clip(off, -MAX_SHIFT, MAX_SHIFT)
         cost = BEAT_WEIGHT * self.beat_strength * (2 * off / safe_period) ** 2

@@ -124,9 +124,19 @@ def onset_frames(first_frame, stop_frame):
     return slice(first, first + max((stop_frame - first_frame - ONSET_FFT) // ONSET_HOP, 0))
 
 
-def onset_envelope(samples):
+def onset_envelope(samples, chunk_frames=2 ** 20):
     """(frames, channels) audio -> (frames // ONSET_HOP,) onset strength: the rise of the log-mel spectrum from
-    one 11.6-ms frame to the next, summed over bands (spectral flux, as librosa's onset_strength measures it)."""
+    one 11.6-ms frame to the next, summed over bands (spectral flux, as librosa's onset_strength measures it).
+    Long audio is taken in chunks of chunk_frames (a whole number of hops, each with the frames the next needs
+    to rise from): the FFT frames of a 10-minute song at once take ~1.5 GB."""
+    if len(samples) > chunk_frames + ONSET_FFT:
+        return np.concatenate([_onset_envelope(samples[first:first + chunk_frames + ONSET_FFT])
+                               for first in range(0, len(samples) - ONSET_FFT, chunk_frames)])
+    return _onset_envelope(samples)
+
+
+def _onset_envelope(samples):
+    """onset_envelope of audio short enough to frame at once."""
     mono = np.asarray(samples, np.float32).mean(axis=1)
     if len(mono) < ONSET_FFT + ONSET_HOP:
         return np.zeros(0, np.float32)
@@ -163,7 +173,7 @@ def beat_phase(envelope, period_frames, resolution=0.5):
     return float(phases[np.argmax(np.interp(positions, np.arange(len(envelope)), envelope).sum(axis=1))])
 
 
-def song_beats(steps, window_steps=40, every_steps=4, chunk_frames=2 ** 20):
+def song_beats(steps, window_steps=40, every_steps=4):
     """(num_steps, 3) float32 the local beat of every step of a song (num_steps, STEP_FRAMES, channels): the
     period in seconds and its strength (beat_period of the window_steps around it, found every every_steps),
     and the seconds from the step's start to the first beat of that window's grid at or after it; a row of
@@ -171,14 +181,11 @@ def song_beats(steps, window_steps=40, every_steps=4, chunk_frames=2 ** 20):
     steps = np.asarray(steps)
     num_steps = len(steps)
     beats = np.zeros((num_steps, 3), np.float32)
-    samples = steps.reshape(-1, steps.shape[-1])
-    # The envelope in chunks that start on a hop: frames of a whole song at once take ~1.5 GB for 10 minutes.
-    envelope = np.concatenate([onset_envelope(samples[first:first + chunk_frames + ONSET_FFT])
-                               for first in range(0, max(len(samples) - ONSET_FFT, 1), chunk_frames)])
+    envelope = onset_envelope(steps.reshape(-1, steps.shape[-1]))
     for centre in range(every_steps // 2, num_steps + every_steps // 2, every_steps):
         first = int(np.clip(centre - window_steps // 2, 0, max(num_steps - window_steps, 0)))
         frames = onset_frames(first * STEP_FRAMES, min(first + window_steps, num_steps) * STEP_FRAMES)
-        period, strength = beat_of_onsets(envelope[frames], lags_seconds=(0.25, 1.5))
+        period, strength = beat_of_onsets(envelope[frames])
         if period is None:
             continue
         period_samples = period * SAMPLE_RATE

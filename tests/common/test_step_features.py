@@ -146,3 +146,12 @@ def test_song_beats_of_a_quiet_song_or_too_little_audio_are_zero():
     beats = step_features.song_beats(steps)
     np.testing.assert_allclose(beats[:30, 0], 0.5, atol=0.004)
     np.testing.assert_allclose(beats[-30:, 0], 0.8, atol=0.006)
+
+
+@pytest.mark.parametrize("extra", [0, 300, 511, 2048 + 700])
+def test_the_onset_envelope_of_long_audio_taken_in_chunks_is_the_envelope_taken_at_once(extra):
+    samples = np.random.default_rng(1).normal(0, 0.1, (40 * step_features.ONSET_HOP + extra, 2)).astype(np.float32)
+    whole = step_features.onset_envelope(samples, chunk_frames=len(samples))
+    chunked = step_features.onset_envelope(samples, chunk_frames=8 * step_features.ONSET_HOP)
+    assert len(whole) == len(chunked) == (len(samples) - step_features.ONSET_FFT) // step_features.ONSET_HOP
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
