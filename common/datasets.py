@@ -349,16 +349,6 @@ def _streamed_segments(path, offset, trailing_bytes, dtype):
     return steps.scan((silence, silence), with_neighbours).skip(1)
 
 
-def concatenated_scores(folder, index, split):
-    """All scores of a split as one (total_steps, latent) array, and the start offset of every song."""
-    songs = songs_in_split(index, split)
-    scores = [load_song_score(folder, song) for song in songs]
-    starts = np.cumsum([0] + [len(score) for score in scores])[:-1]
-    latent_dim = index["latent_dim"]
-    joined = np.concatenate(scores) if scores else np.zeros((0, latent_dim), np.float32)
-    return joined, starts, [len(score) for score in scores]
-
-
 def window_starts(song_starts, song_lengths, window_steps, stride=1):
     """Start positions of every window of window_steps that stays inside one song."""
     starts = [np.arange(start, start + length - window_steps + 1, stride)
@@ -371,28 +361,6 @@ def window_arrays(scores, starts, in_steps, out_steps):
     offsets = starts[:, None] + np.arange(in_steps + out_steps)[None, :]
     windows = scores[offsets]
     return windows[:, :in_steps], windows[:, in_steps:]
-
-
-def window_dataset(scores, starts, in_steps, out_steps, batch_size, shuffle=True, seed=0):
-    """tf.data of (40-step input, next 5 steps) batches cut on the fly from one in-memory score array.
-
-    Only the window start positions are shuffled and batched; windows are gathered per batch, so the
-    45x duplication of storing every window never materialises.
-    """
-    import tensorflow as tf
-
-    scores_tensor = tf.constant(scores)
-    window_offsets = tf.range(in_steps + out_steps, dtype=tf.int64)
-
-    def gather(batch_starts):
-        windows = tf.gather(scores_tensor, batch_starts[:, None] + window_offsets[None, :])
-        return windows[:, :in_steps], windows[:, in_steps:]
-
-    dataset = tf.data.Dataset.from_tensor_slices(starts)
-    if shuffle:
-        dataset = dataset.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    return with_data_sharding(dataset).prefetch(tf.data.AUTOTUNE)
 
 
 def with_data_sharding(dataset):
