@@ -167,7 +167,8 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
     peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands)
     transform = "lapped" if lapped else "dct"
     # Codes with a noise envelope have the newer noise: a smooth spectrum, bands of equal width at the top, an
-    # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs.
+    # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs, at the
+    # share the peaks leave over the step (a steady noise where the music holds).
     knee_hz = BAND_KNEE_HZ if noise_groups else 0.0
     noise_envelope, full_fill_hz, cutoff_drop_db = (("total", FULL_FILL_HZ, CUTOFF_DROP_DB) if noise_groups
                                                     else ("residual", (), 0.0))
@@ -183,7 +184,8 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
                                       smooth_noise=bool(noise_groups), band_knee_hz=knee_hz,
                                       noise_envelope=noise_envelope, full_fill_hz=full_fill_hz,
                                       cutoff_drop_db=cutoff_drop_db, noise_window="vorbis" if noise_groups else "sine",
-                                      envelope_bands=envelope_bands, name="reconstruction")
+                                      envelope_bands=envelope_bands, noise_share="step" if noise_groups else "block",
+                                      name="reconstruction")
     decoder = keras.Model(score, decoding(score), name="decoder")
     return encoder, decoder
 

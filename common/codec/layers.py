@@ -19,6 +19,7 @@ from common.codec.layout import (
     _check_envelope_bands,
     _check_fine_blocks,
     _check_noise_envelope,
+    _check_noise_share,
     _check_noise_window,
     _check_transform,
     band_of_each_bin,
@@ -29,6 +30,7 @@ from common.codec.noise import (
     NOISE_TABLE,
     _block_envelope,
     _short_time_noise,
+    _steady_share_of_the_rest,
     _what_the_peaks_leave,
 )
 from common.codec.transforms import (
@@ -125,13 +127,15 @@ class SparseSpectrumDecoding(keras.layers.Layer):
     onsets into soft orchestral songs; the highs of the whole sound are mostly noise anyway). full_fill_hz:
     the noise at the full measured level above its second frequency (noise.fill_gains). cutoff_drop_db: no
     noise past a lossy source's cut-off (noise._cutoff_hertz). noise_window: its frames' (noise.noise_window).
-    Decoders saved before these have none of them ("residual", (), 0, "sine"), and decode as they did.
+    noise_share "step" (newer codes): the noise follows the whole sound's level, at the share of each group the
+    peaks leave over the step (noise._steady_share_of_the_rest), instead of each block's own leftover ("block").
+    Decoders saved before these have none of them ("residual", (), 0, "sine", "block"), and decode as they did.
     """
 
     def __init__(self, peaks, bands, noise_gain=NOISE_GAIN, noise_seed=0, transform="dct", envelope_blocks=0,
                  noise_groups=0, noise_blocks=0, smooth_noise=False, band_knee_hz=0.0, fine_blocks=0,
                  noise_envelope="residual", full_fill_hz=(), cutoff_drop_db=0.0, noise_window="sine", envelope_bands=1,
-                 **kwargs):
+                 noise_share="block", **kwargs):
         super().__init__(**kwargs)
         self.envelope_bands = _check_envelope_bands(envelope_bands)
         self.fine_blocks = _check_fine_blocks(fine_blocks, noise_blocks)
@@ -139,6 +143,7 @@ class SparseSpectrumDecoding(keras.layers.Layer):
         self.full_fill_hz = tuple(float(hertz) for hertz in full_fill_hz or ())
         self.cutoff_drop_db = float(cutoff_drop_db)
         self.noise_window = _check_noise_window(noise_window)
+        self.noise_share = _check_noise_share(noise_share)
         self.smooth_noise, self.band_knee_hz = bool(smooth_noise), float(band_knee_hz)
         self.peaks, self.bands, self.transform = int(peaks), int(bands), _check_transform(transform)
         self.envelope_blocks = int(envelope_blocks)
@@ -172,9 +177,11 @@ class SparseSpectrumDecoding(keras.layers.Layer):
             peaks = _fast_waveform(spectrum, self.transform)
             targets = code[:, first:grid]
             if self.noise_envelope == "total":
-                # The noise fills what the peaks leave of the whole sound, group by group and block by block. The
-                # fine blocks stay a shape: the whole sound's, within each block.
-                targets = _what_the_peaks_leave(targets, _block_envelope(peaks, self.noise_groups, self.noise_blocks))
+                # The noise fills what the peaks leave of the whole sound, group by group: over the step (newer
+                # codes) or block by block. The fine blocks stay a shape: the whole sound's, within each block.
+                decoded = _block_envelope(peaks, self.noise_groups, self.noise_blocks)
+                targets = (_steady_share_of_the_rest(targets, decoded, self.noise_groups, self.noise_blocks)
+                           if self.noise_share == "step" else _what_the_peaks_leave(targets, decoded))
             fine = code[:, grid:grid + self.fine_blocks] if self.fine_blocks else None
             noise = _short_time_noise(level, targets, turn, self.noise_table, self.noise_gain, self.noise_groups,
                                       self.noise_blocks, self.transform, self.smooth_noise, self.band_knee_hz, fine,
@@ -206,7 +213,8 @@ class SparseSpectrumDecoding(keras.layers.Layer):
                 "smooth_noise": self.smooth_noise, "band_knee_hz": self.band_knee_hz,
                 "fine_blocks": self.fine_blocks, "noise_envelope": self.noise_envelope,
                 "full_fill_hz": list(self.full_fill_hz), "cutoff_drop_db": self.cutoff_drop_db,
-                "noise_window": self.noise_window, "envelope_bands": self.envelope_bands}
+                "noise_window": self.noise_window, "envelope_bands": self.envelope_bands,
+                "noise_share": self.noise_share}
 
 
 @keras.saving.register_keras_serializable(package="musicgen")

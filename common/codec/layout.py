@@ -232,6 +232,12 @@ def _check_noise_envelope(noise_envelope):
     return noise_envelope
 
 
+def _check_noise_share(noise_share):
+    if noise_share not in ("block", "step"):
+        raise ValueError(f"unknown noise share {noise_share!r}: block or step")
+    return noise_share
+
+
 def _check_noise_window(window):
     if window not in ("sine", "vorbis"):
         raise ValueError(f"unknown noise window {window!r}: sine or vorbis")
