@@ -4,6 +4,7 @@ near-equal levels that flickered from block to block under held notes (the flutt
 Decoders saved before decode as they did."""
 import keras
 import numpy as np
+import pytest
 import scipy.signal
 import tensorflow as tf
 
@@ -93,3 +94,8 @@ def test_a_codec_with_the_settings_saved_at_24a5ef5_decodes_the_samples_it_did()
                                [0.08385058492422104, -0.2652694880962372, 0.30305513739585876, -0.258377343416214,
                                 -0.08781301975250244], atol=2e-6)
     np.testing.assert_allclose(np.sqrt(np.mean(decoded.astype(np.float64) ** 2)), 0.15286593743987048, rtol=1e-5)
+
+
+def test_an_unknown_noise_share_is_refused():
+    with pytest.raises(ValueError, match="noise share"):
+        SparseSpectrumDecoding(161, 46, noise_share="frame")
