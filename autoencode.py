@@ -55,9 +55,8 @@ def parse_args(argv):
                         help="sparse: loudness blocks a step, in each envelope band (default 24 in 4 bands for "
                              "512-number codes, 32 in 3, else 8 in one; 0: none)")
     parser.add_argument("--envelope-bands", type=int, choices=(1, 3, 4, 5), default=None,
-                        help="sparse: envelope bands, split at 300 Hz, 1.5 and 5 kHz (4; default for "
-                             "512-number codes), and at 10 kHz too (5: fewer onsets added to soft, sustained "
-                             "music), 300 Hz and 3 kHz (3), or none (1)")
+                        help="sparse: envelope bands, split at 300 Hz, 1.5, 5 kHz (4; default for 512 numbers), "
+                             "and 10 kHz (5: for soft music), 300 Hz, 3 kHz (3), or none (1)")
     parser.add_argument("--noise-groups", type=int, default=None,
                         help="sparse: frequency groups of the noise envelope (default 12 for 512-number codes; "
                              "0: none)")
