@@ -160,8 +160,13 @@ def beat_grid(steps, lags_seconds=(0.25, 1.5)):
     period, strength = beat_of_onsets(envelope, lags_seconds)
     if period is None:
         return None, 0.0, None
-    first_beat = beat_phase(envelope, period * SAMPLE_RATE / ONSET_HOP) * ONSET_HOP + ONSET_DELAY
-    return period, strength, float(first_beat % (period * SAMPLE_RATE)) / SAMPLE_RATE
+    return period, strength, float(_first_beat(envelope, period) % (period * SAMPLE_RATE)) / SAMPLE_RATE
+
+
+def _first_beat(envelope, period):
+    """Samples from the start of an onset envelope's audio to the first beat of period seconds (beat_phase), the
+    one reading of a phase that the seed's beat (beat_grid) and other songs' (song_beats) share."""
+    return beat_phase(envelope, period * SAMPLE_RATE / ONSET_HOP) * ONSET_HOP + ONSET_DELAY
 
 
 def beat_phase(envelope, period_frames, resolution=0.5):
@@ -189,7 +194,7 @@ def song_beats(steps, window_steps=40, every_steps=4):
         if period is None:
             continue
         period_samples = period * SAMPLE_RATE
-        beat = (frames.start + beat_phase(envelope[frames], period_samples / ONSET_HOP)) * ONSET_HOP + ONSET_DELAY
+        beat = frames.start * ONSET_HOP + _first_beat(envelope[frames], period)
         rows = np.arange(max(centre - every_steps // 2, 0), min(centre + every_steps - every_steps // 2, num_steps))
         beats[rows] = np.stack([np.full(len(rows), period), np.full(len(rows), strength),
                                 (beat - rows * STEP_FRAMES) % period_samples / SAMPLE_RATE], axis=1)
