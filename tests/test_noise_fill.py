@@ -164,15 +164,22 @@ def test_a_codec_with_the_settings_saved_at_912bdaa_decodes_the_samples_it_did()
     np.testing.assert_allclose(np.sqrt(np.mean(decoded.astype(np.float64) ** 2)), 0.2054928100639163, rtol=1e-5)
 
 
-def test_a_codec_with_the_settings_saved_at_13d6004_decodes_the_samples_it_did():
-    """Layers with the settings of the default code saved at commit 13d6004 (the whole sound's noise envelope,
-    its 16 fine blocks a shape of the noise above 2.5 kHz, no highs' envelope: what loading such a model gives)
-    decode a fixed song, a tone with a noise burst, to the samples that commit's code gave."""
+def tone_with_a_burst():
+    """The fixed song the pinned-samples tests decode: 6 steps of a 330 Hz tone over soft noise, and a burst of
+    noise dying away 4000 frames into the fourth step (float64)."""
     t = np.arange(6 * audio.STEP_FRAMES) / SR
     rng = np.random.default_rng(11)
     song = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * rng.standard_normal((len(t), 2))
     late = 3 * audio.STEP_FRAMES + 4000
     song[late:late + 3000] += 0.4 * rng.standard_normal((3000, 2)) * np.exp(-np.arange(3000) / 600)[:, None]
+    return song
+
+
+def test_a_codec_with_the_settings_saved_at_13d6004_decodes_the_samples_it_did():
+    """Layers with the settings of the default code saved at commit 13d6004 (the whole sound's noise envelope,
+    its 16 fine blocks a shape of the noise above 2.5 kHz, no highs' envelope: what loading such a model gives)
+    decode a fixed song, a tone with a noise burst, to the samples that commit's code gave."""
+    song = tone_with_a_burst()
     segment, score = keras.Input((audio.SEGMENT_FRAMES, 2)), keras.Input((LATENT,))
     settings = {"envelope_blocks": 8, "noise_groups": 12, "noise_blocks": 4, "fine_blocks": 16, "band_knee_hz": 4000.0,
                 "noise_envelope": "total"}

@@ -13,6 +13,7 @@ from common import audio, models
 from common.codec import SparseSpectrumDecoding
 from common.codec.noise import _steady_share_of_the_rest, _what_the_peaks_leave
 from tests.test_noise_envelope import LATENT
+from tests.test_noise_fill import tone_with_a_burst
 
 SR = audio.SAMPLE_RATE
 
@@ -79,11 +80,7 @@ def test_a_codec_with_the_settings_saved_at_24a5ef5_decodes_the_samples_it_did()
     """The default code as saved at commit 24a5ef5 (4 envelope bands; its decoder's config has no noise_share,
     so it fills each block's own leftover) decodes a fixed song, a tone with a noise burst, to the samples that
     commit's code gave."""
-    t = np.arange(6 * audio.STEP_FRAMES) / SR
-    rng = np.random.default_rng(11)
-    song = 0.2 * np.sin(2 * np.pi * 330 * t)[:, None] + 0.05 * rng.standard_normal((len(t), 2))
-    late = 3 * audio.STEP_FRAMES + 4000
-    song[late:late + 3000] += 0.4 * rng.standard_normal((3000, 2)) * np.exp(-np.arange(3000) / 600)[:, None]
+    song = tone_with_a_burst()
     encoder, decoder = autoencode.build_sparse(LATENT)
     config = decoder.layers[-1].get_config()
     config.pop("noise_share")

@@ -91,9 +91,7 @@ def _what_the_peaks_leave(log_total, log_peaks):
     filling the residual's level there doubled that pre-echo instead of leaving the quiet before the attack)."""
     import tensorflow as tf
 
-    rest = tf.exp(2 * tf.clip_by_value(log_total, *LOG_LEVEL_LIMITS)) - tf.exp(2 * tf.clip_by_value(log_peaks,
-                                                                                                   *LOG_LEVEL_LIMITS))
-    return tf.maximum(0.5 * tf.math.log(tf.maximum(rest, 0.0) + 1e-30), LOG_LEVEL_LIMITS[0])
+    return _log_rms(tf.maximum(_power(log_total) - _power(log_peaks), 0.0))
 
 
 def _steady_share_of_the_rest(log_total, log_peaks, groups, blocks):
@@ -109,12 +107,25 @@ def _steady_share_of_the_rest(log_total, log_peaks, groups, blocks):
     does, and stays low before an attack, where the whole sound is quiet."""
     import tensorflow as tf
 
-    total = tf.reshape(tf.exp(2 * tf.clip_by_value(log_total, *LOG_LEVEL_LIMITS)), [-1, groups, blocks])
-    peaks = tf.reshape(tf.exp(2 * tf.clip_by_value(log_peaks, *LOG_LEVEL_LIMITS)), [-1, groups, blocks])
+    total = tf.reshape(_power(log_total), [-1, groups, blocks])
+    peaks = tf.reshape(_power(log_peaks), [-1, groups, blocks])
     share = tf.maximum(1.0 - tf.reduce_sum(peaks, -1, keepdims=True) / (tf.reduce_sum(total, -1, keepdims=True)
                                                                          + 1e-30), 0.0)
-    rest = tf.reshape(total * share, [-1, groups * blocks])
-    return tf.maximum(0.5 * tf.math.log(rest + 1e-30), LOG_LEVEL_LIMITS[0])
+    return _log_rms(tf.reshape(total * share, [-1, groups * blocks]))
+
+
+def _power(log_rms):
+    """Power (RMS^2) of natural-log RMS levels, within LOG_LEVEL_LIMITS."""
+    import tensorflow as tf
+
+    return tf.exp(2 * tf.clip_by_value(log_rms, *LOG_LEVEL_LIMITS))
+
+
+def _log_rms(power):
+    """Natural-log RMS of a power of 0 or more, no lower than the floor of the log levels."""
+    import tensorflow as tf
+
+    return tf.maximum(0.5 * tf.math.log(power + 1e-30), LOG_LEVEL_LIMITS[0])
 
 
 def fill_gains(hertz, noise_gain, full_fill_hz=()):
