@@ -58,11 +58,27 @@ def runs_on_the_beat(history, sources, seed_count, beat_seconds, max_shift=MAX_S
         if stop > seed_count and anchor is not None and np.isfinite(period):
             offset = start * STEP_FRAMES + first_beat - anchor  # how far this run's beat is from the run before's
             shift = int(np.clip(np.round(off_the_beat(offset, period)), -max_shift, max_shift))
-        last_beat = grid[history[stop - 1], 1]
-        anchor = (stop - 1) * STEP_FRAMES - shift + last_beat if np.isfinite(last_beat) else None
+        last_period, last_beat = grid[history[stop - 1]]
+        if not np.isfinite(last_beat):
+            anchor = None
+        elif anchor is None or stop <= seed_count:
+            anchor = (stop - 1) * STEP_FRAMES - shift + last_beat
+        else:
+            anchor = _on_the_seeds_beats(anchor, (stop - 1) * STEP_FRAMES - shift + last_beat, last_period,
+                                         beat_seconds * SAMPLE_RATE)
         if stop > seed_count:
             runs.append((start, stop, shift, anchor))
     return runs
+
+
+def _on_the_seeds_beats(anchor, beat, period, seed_period):
+    """The output frame of a beat of the seed's own period, seed_period, near beat, a beat of period frames that a
+    run shifted onto the grid of anchor (a beat of the seed's) plays: beat itself where the run's beat is the
+    seed's (or twice it), else the seed's beat on the run's grid nearest to it. A run of another song at half the
+    seed's tempo puts a beat between two of the seed's: taken as the seed's, half the joins after it landed
+    between the seed's beats (wesnoth's main_menu, a 1.00-s beat, its continuations' pulse at 0.50 s)."""
+    drift = off_the_beat(beat - anchor, period)  # what the run's shift could not take up
+    return anchor + seed_period * np.round((beat - anchor - drift) / seed_period) + drift
 
 
 def seed_grid(num_steps, seed_count, beat_seconds, first_beat_seconds=0.0):

@@ -152,3 +152,34 @@ def test_another_songs_run_of_the_seeds_tempo_is_read_onto_its_beat_and_the_grid
     # Without the song's beats, its runs and the seed's runs after them are read where they are: off the grid.
     plain = beat_shifts(history, sources, SEED, period_seconds, reach)
     assert all(shift == 0 for start, _, shift in plain if history[start] >= SEED)
+
+
+def test_after_a_run_at_half_the_seeds_tempo_the_seeds_runs_go_on_on_the_seeds_own_beats():
+    # A seed clicking every 1.0 s and a song every 0.5 s (half the seed's beat: each of the song's beats is one of
+    # the seed's or falls between two). After a run of the song, the seed's runs are read onto the seed's own
+    # beats, not onto the song's between them; the song's quiet clicks are not counted.
+    period_seconds, song_period_seconds = 1.0, 0.5
+    period = period_seconds * SAMPLE_RATE
+    song_steps = 40
+    seed = click_track(period, SEED)
+    song = 0.3 * np.roll(click_track(song_period_seconds * SAMPLE_RATE, song_steps), int(0.13 * SAMPLE_RATE), axis=0)
+    padded = [np.concatenate([np.zeros((STEP_FRAMES, 1), np.float32), audio, np.zeros((STEP_FRAMES, 1), np.float32)])
+              for audio in (seed, song)]
+    sources = np.repeat([-1, 0], [SEED, song_steps])
+    beats = np.concatenate([seed_step_beats(SEED, period_seconds, 1.0, 0.0),
+                            seed_step_beats(song_steps, song_period_seconds, 1.0, 0.13)])
+    grid, _ = step_grid(beats, SEED, period_seconds)
+    rng = np.random.default_rng(5)
+    history = list(range(SEED))
+    while len(history) < SEED + 200:
+        first = SEED * int(rng.integers(0, 2)) + int(rng.integers(1, 28))
+        history += list(range(first, first + int(rng.integers(8, 11))))
+    reach = int(period / 2) + 1
+    pieces = []
+    for start, stop, shift in [(0, SEED, 0)] + beat_shifts(history, sources, SEED, period_seconds, reach, grid):
+        source, first = (0, history[start]) if history[start] < SEED else (1, history[start] - SEED)
+        begin = STEP_FRAMES + first * STEP_FRAMES + shift - HALF
+        pieces.append((start * STEP_FRAMES, padded[source][begin:begin + (stop - start) * STEP_FRAMES + 2 * HALF]))
+    phases = click_phases(join_runs(pieces, len(history) * STEP_FRAMES), period)
+    assert len(phases) >= 0.5 * (len(history) * STEP_FRAMES / period)
+    assert np.abs((phases + 0.5) % 1.0 - 0.5).max() < 0.01
