@@ -77,12 +77,19 @@ def load_seed_steps(args, in_steps):
     return seed, name
 
 
+def seed_beat(seed_steps):
+    """(beat period in seconds, strength, seconds to its first beat, beats in a bar) of the seed's steps of audio:
+    step_features.beat_grid and beats_in_a_bar."""
+    period, strength, first_beat = step_features.beat_grid(seed_steps)
+    return period, strength, first_beat, step_features.beats_in_a_bar(seed_steps, period)
+
+
 def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat, pool, num_steps, args, rng):
     """(num_steps, latent) new steps, each a real step of pool (datasets.SongsHeard: the songs of the score
-    dataset) or of the seed (beat: its step_features.beat_grid), chosen run by run by common/step_choice.StepChoice
-    from the score model's Gaussian over what comes next; and the StepChoice (its joins: places where the
-    continuation leaves one song's run of steps for another; its longest_run: the most consecutive steps of one
-    song played in a row). The model reads the chosen steps back, as it read real songs in training."""
+    dataset) or of the seed (beat: its seed_beat), chosen run by run by common/step_choice.StepChoice from the
+    score model's Gaussian over what comes next; and the StepChoice (its joins: places where the continuation
+    leaves one song's run of steps for another; its longest_run: the most consecutive steps of one song played in
+    a row). The model reads the chosen steps back, as it read real songs in training."""
     from common.models import inference
     from common.score_models import model_inputs
 
@@ -90,7 +97,7 @@ def continue_with_real_steps(model, seed_score, seed_features, seed_seams, beat,
     chooser = StepChoice.after_seed(seed_score, seed_features, seed_seams, pool, rng, first_beat=beat[2],
                                     temperature=args.temperature, min_run=args.min_run, max_run=args.max_run,
                                     model_weight=args.model_weight, out_steps=model.output_shape[1], beat=beat[:2],
-                                    seed_steps_only=args.seed_steps_only)
+                                    seed_steps_only=args.seed_steps_only, bar_beats=beat[3])
 
     def predict(windows):  # (n, in_steps) pool indices -> (n, out_steps, 2 * SIZE), one model call
         # Always as many windows as a run can leave at (the first repeated): one traced function, never retraced.
@@ -262,8 +269,8 @@ def run(args):
         log.warning("the score dataset predates each step's beat: other songs' steps cannot keep the seed's beat "
                     "(rerun create_encoded_data.py to add it; the score models need no retraining)")
     new_score, chooser = continue_with_real_steps(model, seed_score, step_features.step_features(seed_steps),
-                                                  step_features.seam_spectra(seed_steps),
-                                                  step_features.beat_grid(seed_steps), pool, num_steps, args, rng)
+                                                  step_features.seam_spectra(seed_steps), seed_beat(seed_steps), pool,
+                                                  num_steps, args, rng)
     joins, longest_run = chooser.joins, chooser.longest_run * audio.STEP_SECONDS
     from_seed = float(np.mean(np.asarray(chooser.history[in_steps:in_steps + num_steps]) < in_steps))
     # On the seed's beat where it has one; else as one score (the codec's own cross-fades at the joins).
@@ -293,6 +300,7 @@ def run(args):
     figures["joins"], figures["longest_run_seconds"], figures["share_from_seed"] = joins, longest_run, from_seed
     figures["level_hold_max_db"] = level_hold.largest_change_db() if level_hold else 0.0
     figures["beat_seconds"] = beat
+    figures["bar_beats"] = chooser.bar_beats if beat is not None else None
     figures["largest_shift_ms"] = max((abs(shift) for _, _, shift in shifts), default=0) / audio.SAMPLE_RATE * 1e3
     # Each run after the seed: (first and end step of the continuation, pool step it starts at, shift in samples).
     figures["runs"] = [(start - in_steps, stop - in_steps, int(chooser.history[start]), shift)
@@ -301,9 +309,11 @@ def run(args):
     figures["other_songs_runs_on_the_beat"] = sum(
         1 for start, _, shift in shifts if chooser.history[start] >= in_steps and np.isfinite(
             chooser.grid[chooser.history[start], 0]))
+    bar_text = f", {chooser.bar_beats} to the bar" if beat is not None and chooser.bar_beats > 1 else ""
     on_the_beat = ("no beat to keep" if beat is None else
-                   f"runs read on the seed's {beat:.2f}-s beat ({figures['other_songs_runs_on_the_beat']} of them "
-                   f"other songs' of its tempo), shifted by at most {figures['largest_shift_ms']:.0f} ms")
+                   f"runs read on the seed's {beat:.2f}-s beat{bar_text} "
+                   f"({figures['other_songs_runs_on_the_beat']} of them other songs' of its tempo), shifted by at most "
+                   f"{figures['largest_shift_ms']:.0f} ms")
     cli.summary(
         f"continuation of {name} ({args.seconds:g} s by the {args.model} model, temperature "
         f"{args.temperature:g}): {out}\n"

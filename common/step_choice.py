@@ -15,7 +15,7 @@ steps will sound like (a Gaussian over their step features), and that is what ch
     first milliseconds carry on the sound the last step ends with (its seam), how close it stays to the seed
     (SEED_WEIGHT) and whether it keeps the seed's beat (the seed's own steps, and other songs' of its tempo,
     whose local beat step 4 found: where they land on the grid; other songs' steps of another tempo or none
-    cost as much as half a beat off).
+    cost as much as half a beat off; where the seed has a bar, its own steps also on which beat of it).
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
 long: a step played in the last 4 s is never chosen again, and where the seed has no beat, a join never skips
@@ -24,7 +24,7 @@ just 1-3 steps of the run it leaves (the same recording with a cut).
 import numpy as np
 
 from common import step_features
-from common.audio import STEP_FRAMES
+from common.audio import SAMPLE_RATE, STEP_FRAMES
 from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_on_the_beat, seed_grid, seed_step_beats,
                                step_grid)
 
@@ -40,6 +40,7 @@ SEED_END_SHARE = 0.3  # the share of the distance to the seed measured to those 
 SEAM_WEIGHT = 1.0  # how much a seam that breaks the sound counts
 SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it meets a recent step or its song's end
 BEAT_WEIGHT = 8.0  # cost of a step that lands half a beat off the seed's grid (times the pulse's strength)
+BAR_COST = 0.5  # a seed step on the beat but on another beat of the seed's bar costs this x BEAT_WEIGHT x strength
 OFF_GRID_COST = 1.0  # a step of another tempo or none costs this x BEAT_WEIGHT x strength: as if half a beat off
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
@@ -51,13 +52,14 @@ class StepChoice:
     sources (N,) (consecutive steps of one source follow each other); beat: the seed's beat period in seconds
     and its strength (step_features.beat_period; None: no grid is kept); step_beats: (N, 3) each step's local
     beat (step_features.song_beats' rows, the seed's on its own grid; None: only the seed's steps are known to
-    be on it). seed_steps_only: join only the seed's own steps (the other songs' are never chosen). history:
-    pool indices played so far.
+    be on it). bar_beats: beats in the seed's bar (step_features.beats_in_a_bar; 1: none), the beat of it a join
+    to a seed step should land on. seed_steps_only: join only the seed's own steps (the other songs' are never
+    chosen). history: pool indices played so far.
     """
 
     def __init__(self, scores, features, seams, sources, seed_count, rng, temperature=1.0, min_run=MIN_RUN,
                  max_run=MAX_RUN, model_weight=MODEL_WEIGHT, out_steps=5, beat=(None, 0.0), context=CONTEXT_STEPS,
-                 seed_steps_only=False, step_beats=None):
+                 seed_steps_only=False, step_beats=None, bar_beats=1):
         sources = np.asarray(sources)
         if not len(scores) == len(features) == len(seams) == len(sources):
             raise ValueError("scores, features, seams and sources must have one row per step")
@@ -101,6 +103,7 @@ class StepChoice:
         self.is_seed = np.zeros(len(sources), bool)
         self.is_seed[seed] = True
         self.beat_seconds, self.beat_strength = beat
+        self.bar_beats = bar_beats if self.beat_seconds is not None else 1
         # Where each step's beat falls on the seed's grid (NaN: not on it), and which steps are known to be off it.
         self.grid, self.off_grid = None, np.zeros(len(sources), bool)
         if self.beat_seconds is not None and step_beats is None:
@@ -289,7 +292,33 @@ class StepChoice:
             off = off - np.clip(off, -MAX_SHIFT, MAX_SHIFT)
         cost = BEAT_WEIGHT * self.beat_strength * (2 * off / safe_period) ** 2
         cost = np.where(on_grid, cost, unknown)
+        if self.bar_beats > 1:
+            cost = cost + self._off_the_bar_cost(played, runs, candidates)
         return np.where(self.off_grid[candidates], OFF_GRID_COST * BEAT_WEIGHT * self.beat_strength, cost)
+
+    def _off_the_bar_cost(self, played, runs, candidates):
+        """(len(candidates),) BAR_COST x BEAT_WEIGHT x the pulse's strength for a seed step that would land on
+        another beat of the seed's bar (bar_beats of them) than the seed's last run played puts there; for other
+        songs' steps, whose bar nobody measured, the mean over a beat at random. Nothing where a run off the grid
+        came after the seed's last run (the bar's place is lost)."""
+        period = self.beat_seconds * SAMPLE_RATE
+        bar = self.bar_beats * period
+        seed_runs = [run for run in runs if played[run[0]] < self.seed_count]
+        later = runs[runs.index(seed_runs[-1]) + 1:] if seed_runs else runs
+        if any(anchor is None for *_, anchor in later):
+            return 0.0
+        first_downbeat = self.grid[0, 1]  # frames from the seed's start: a beat of the seed taken as a bar's first
+        if seed_runs:
+            _, stop, shift, _ = seed_runs[-1]
+            seed_step, out_step = played[stop - 1], stop - 1
+        else:
+            shift, seed_step, out_step = 0, self.seed_count - 1, self.seed_count - 1
+        # Output frame at which a bar starts, as the last seed run plays it, and where each candidate's bar starts.
+        downbeat = out_step * STEP_FRAMES - shift + (first_downbeat - seed_step * STEP_FRAMES) % bar
+        starts = len(played) * STEP_FRAMES + (first_downbeat - np.asarray(candidates) * STEP_FRAMES) % bar
+        wrong_beat = np.round(off_the_beat(starts - downbeat, bar) / period) != 0
+        full = BAR_COST * BEAT_WEIGHT * self.beat_strength
+        return np.where(self.is_seed[candidates], full * wrong_beat, full * (1 - 1 / self.bar_beats))
 
 
 def following_indices(has_next, starts, count):

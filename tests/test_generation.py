@@ -62,7 +62,7 @@ def test_the_generator_asks_the_model_about_the_windows_it_plays_one_gaussian_ea
 
     monkeypatch.setattr(music_generator, "StepChoice", Recording)
     new, chooser = music_generator.continue_with_real_steps(
-        model, seed_score, seed_features, seed_seams, (None, 0.0, None), pool, 30, generation_args(max_run=max_run),
+        model, seed_score, seed_features, seed_seams, (None, 0.0, None, 1), pool, 30, generation_args(max_run=max_run),
         rng)
     everything = np.concatenate([seed_score, pool.scores])
     assert new.shape == (30, latent) and np.array_equal(new, everything[chooser.history[in_steps:in_steps + 30]])
@@ -192,7 +192,7 @@ def test_real_steps_are_steps_of_the_seed_or_the_corpus_and_the_model_reads_them
     seed_score = encode(encoder, seed_steps)
     new, chooser = music_generator.continue_with_real_steps(
         model, seed_score, step_features.step_features(seed_steps), step_features.seam_spectra(seed_steps),
-        step_features.beat_grid(seed_steps), pool, 48, generation_args(), np.random.default_rng(0))
+        music_generator.seed_beat(seed_steps), pool, 48, generation_args(), np.random.default_rng(0))
     everything = np.concatenate([seed_score, pool.scores])
     # Each new step is one of the pool's, exactly (no level hold here), in the order the chooser played them
     # (whole runs: of the steps played, the first 48 are kept).
@@ -347,6 +347,7 @@ def test_runs_of_the_seed_are_read_from_the_seed_shifted_onto_its_beat(lstm_dirs
     monkeypatch.undo()
     beats = figures["beat_seconds"] / 0.37  # the seed's beat, or a bar of 2 or 3 of them
     assert round(beats) in (1, 2, 3) and abs(beats - round(beats)) < 0.03
+    assert figures["bar_beats"] in (1, 2, 3, 4)
     runs = figures["runs"]
     assert sum(stop - start for start, stop, _, _ in runs) >= 80 and runs[0][0] == 0
     shifted = [(start, stop, first, shift) for start, stop, first, shift in runs if shift and first < 40]

@@ -361,3 +361,25 @@ def test_another_songs_step_costs_how_far_off_the_seeds_beat_it_lands_another_te
     offsets = (len(history) - np.arange(SEED_STEPS)) * STEP_FRAMES
     expected = BEAT_WEIGHT * 0.8 * (2 * (offsets - period * np.round(offsets / period)) / period) ** 2
     np.testing.assert_allclose(plain._off_beat_cost(history, np.arange(SEED_STEPS)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("bar_beats", [1, 3])
+def test_joins_from_the_seed_to_the_seed_keep_the_beat_of_its_bar_where_it_has_one(bar_beats):
+    """A 0.5-s beat is 2 steps, a bar of 3 beats 6: a join from a seed step c' (played at T') to a seed step c
+    (at T) lands on the same beat of the bar where (T - c) - (T' - c') is a multiple of 6 steps. Every beat of the
+    bar is as good without a bar."""
+    scores, features, seams, sources = random_pool([SEED_STEPS, 40, 40], seed=3)
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
+                         min_run=2, max_run=4, model_weight=0.0, beat=(0.5, 1.0), out_steps=OUT_STEPS,
+                         bar_beats=bar_beats)
+    for _ in range(60):
+        chooser.extend(None, IN_STEPS)
+    history = np.asarray(chooser.history)
+    beats = []
+    for time in range(SEED_STEPS, len(history)):
+        if history[time] < SEED_STEPS and history[time - 1] < SEED_STEPS and history[time] != history[time - 1] + 1:
+            beats.append(((time - history[time]) - (time - 1 - history[time - 1])) * STEP_SECONDS / 0.5)
+    beats = np.array(beats)
+    assert len(beats) >= 10 and np.all(beats == np.round(beats))  # on the beat either way
+    on_the_bar = np.mean(beats % 3 == 0)
+    assert on_the_bar == 1.0 if bar_beats == 3 else on_the_bar < 0.7, beats

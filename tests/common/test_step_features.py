@@ -120,6 +120,22 @@ def test_a_windows_beat_from_its_songs_onset_envelope_is_the_beat_of_its_own_aud
         assert period == pytest.approx(own_period, abs=0.005) and strength == pytest.approx(own_strength, abs=0.05)
 
 
+@pytest.mark.parametrize("bar", [1, 2, 3, 4])
+def test_beats_in_a_bar_are_found_where_the_bars_first_beat_is_louder(bar):
+    """Clicks every 0.5 s over a faint hiss, the first of every bar ten times as loud as the others (bar 1: all
+    alike, no bar stands out)."""
+    period = 0.5
+    song = np.random.default_rng(0).normal(0, 0.001, (40 * STEP_FRAMES, 2)).astype(np.float32)
+    for beat, start in enumerate(np.arange(0.1, 10.0, period)):
+        first = int(start * SAMPLE_RATE)
+        song[first:first + 441] += 0.5 if beat % bar == 0 else 0.05
+    steps = song.reshape(40, STEP_FRAMES, 2)
+    found, strength = step_features.beat_period(steps)
+    assert found == pytest.approx(period if bar == 1 else bar * period, abs=0.01) or bar > 1
+    assert step_features.beats_in_a_bar(steps, period) == bar
+    assert step_features.beats_in_a_bar(steps, None) == 1  # no beat, no bar
+
+
 @pytest.mark.parametrize("period, first_click", [(0.5, 0.1), (0.6, 0.33), (0.857, 0.05)])
 def test_song_beats_finds_each_steps_period_and_where_its_next_beat_falls(period, first_click):
     steps = click_steps(80, period, offset_seconds=first_click)
