@@ -427,6 +427,30 @@ def paired_pulse(mine, theirs):
     return f"; per song with a beat and seed: {mean:+.2f}x +/- {spread:.2f} ({len(differences)} pairs{noise})"
 
 
+def song_pulse_means(means, runs):
+    """Lines of a table: each song with a beat, its pulse (x RT) averaged over its runs in each row of mean_rows'
+    means (the rows with songs), and the worst song of each row: one seed's table can rank songs differently."""
+    names = [name for name, row in means.items() if "song_pulse_seeds" in row]
+    songs = list(dict.fromkeys(song for name in names for song in means[name]["song_pulse_seeds"]))
+    if not songs:
+        return []
+
+    def mean(name, song):
+        found = means[name]["song_pulse_seeds"].get(song)
+        return float(np.mean(found)) if found else None
+
+    lines = [f"Pulse per song with a beat (x RT), mean over its runs ({runs} in all):", "",
+             "| song | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for song in songs:
+        lines.append(f"| {Path(song).stem} | " + " | ".join(
+            "-" if (value := mean(name, song)) is None else f"{value:.2f}x" for name in names) + " |")
+    worst = [(name, min((mean(name, song), song) for song in songs if mean(name, song) is not None))
+             for name in names]
+    lines += ["", "Worst song with a beat, mean over runs: "
+              + "; ".join(f"{name} {Path(song).stem} {value:.2f}x" for name, (value, song) in worst)]
+    return lines
+
+
 def runs_of_song_pulse(row):
     """{song: [its pulse ratio in each run]} of a row: mean_rows' song_pulse_seeds, or one run's song_pulse."""
     if "song_pulse_seeds" in row:
@@ -484,7 +508,9 @@ def main(argv=None):
                           if (more := more_seed_rows(args, dirs, work, tests, (encoder, decoder), bands, references,
                                                      seed, offset)) is not None]
     if len(seed_rows) > 1:
-        text += "\n\n" + "\n".join(model_part(mean_rows(seed_rows), args.seeds, 1 + len(args.more_offsets)))
+        means = mean_rows(seed_rows)
+        text += "\n\n" + "\n".join(model_part(means, args.seeds, 1 + len(args.more_offsets)))
+        text += "\n\n" + "\n".join(song_pulse_means(means, len(seed_rows)))
     print(text, flush=True)
     save_table(work / "musicality", args, text, per_song=per_song, rows=rows,
                seed_round_trip_copy_seconds=seed_round_trip, seed_rows=seed_rows)

@@ -144,3 +144,19 @@ def test_the_own_steps_rows_are_generated_from_the_seed_alone_and_judged_against
     lines = musicality.model_part(rows)
     assert [line.split(":")[0] for line in lines[1:]] == ["- conv1d vs sound-only", "- conv1d-own vs sound-only-own"]
     assert "pulse 0.60x vs 0.60x (+0.00x)" in lines[2]
+
+
+def test_the_per_song_table_over_runs_shows_each_songs_mean_and_the_worst():
+    def rows(conv1d, sound):
+        return {"round-trip": {"pulse": 0.5},
+                "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": conv1d},
+                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": sound}}
+
+    means = musicality.mean_rows([rows({"a.ogg": 0.8, "b.ogg": 0.6}, {"a.ogg": 0.7, "b.ogg": 0.5}),
+                                  rows({"a.ogg": 0.9}, {"a.ogg": 0.4}),
+                                  rows({"a.ogg": 0.7, "b.ogg": 0.7}, {"a.ogg": 0.6, "b.ogg": 0.6})])
+    lines = musicality.song_pulse_means(means, 3)
+    assert lines[2] == "| song | conv1d | sound-only |"
+    assert lines[4:6] == ["| a | 0.80x | 0.57x |", "| b | 0.65x | 0.55x |"]  # b: its two runs only
+    assert lines[-1].endswith("conv1d b 0.65x; sound-only b 0.55x")
+    assert musicality.song_pulse_means({"round-trip": {"pulse": 0.5}}, 1) == []
