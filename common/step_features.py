@@ -25,13 +25,13 @@ GROUPS = {"log_mel": MEL_BANDS, "chroma": 12, "envelope": ENVELOPE_BLOCKS, "loud
 GROUP_WEIGHTS = {"log_mel": 1.0, "chroma": 1.0, "envelope": 2.0, "loudness": 1.0}
 SIZE = sum(GROUPS.values())  # 53 numbers per step
 FLOOR_DB = -100.0
+MAX_BAR_SECONDS = 2.5  # a bar at most as long as a run (joins come every 2-2.5 s)
+BAR_MARGIN = 0.15  # a bar stands out where the onsets repeat at it more than at other multiples of the beat, by
+# at least this share of how much they repeat at one beat
 # Seams: the log-mel spectrum of a step's first and last SEAM_FRAMES. Where one step ends and the next begins,
 # held notes, reverb and noise carry on; at a join they should too. The shorter the edge, the more it tells:
 # the real next step of a song was told from 24 other places of it 0.77 of the time with 23-ms edges, 0.59
 # with 46 ms and 0.34 with 93 ms (12 orchestral songs).
-MAX_BAR_SECONDS = 2.5  # a bar at most as long as a run (joins come every 2-2.5 s)
-BAR_MARGIN = 0.15  # a bar stands out where the onsets repeat at it more than at other multiples of the beat, by
-# at least this share of how much they repeat at one beat
 SEAM_FRAMES = 1024  # 23 ms
 SEAM_BANDS = 24
 SEAM_LOW_HZ = 60.0  # a 1024-point FFT's bins are 43 Hz apart: no narrower bands below
