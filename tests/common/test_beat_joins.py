@@ -119,6 +119,29 @@ def test_step_grid_puts_steps_of_the_seeds_tempo_or_twice_or_half_it_on_the_grid
     assert off_grid.tolist() == [False] * 5 + [True]
 
 
+def runs_of_seed_and_song(rng, new_steps):
+    """A history: the seed's SEED steps, then runs of 8-10 steps from the seed or from a song after it in the pool
+    (its steps SEED..), each from a place at random, until new_steps more are played."""
+    history = list(range(SEED))
+    while len(history) < SEED + new_steps:
+        first = SEED * int(rng.integers(0, 2)) + int(rng.integers(1, 28))
+        history += list(range(first, first + int(rng.integers(8, 11))))
+    return history
+
+
+def play_seed_and_song(seed, song, history, shifts):
+    """The history's runs read from the seed's and the song's audio at their shifts (beat_shifts'), joined as
+    music_generator.decode_on_the_beat joins decoded runs."""
+    padded = [np.concatenate([np.zeros((STEP_FRAMES, 1), np.float32), audio, np.zeros((STEP_FRAMES, 1), np.float32)])
+              for audio in (seed, song)]
+    pieces = []
+    for start, stop, shift in [(0, SEED, 0)] + shifts:
+        source, first = (0, history[start]) if history[start] < SEED else (1, history[start] - SEED)
+        begin = STEP_FRAMES + first * STEP_FRAMES + shift - HALF
+        pieces.append((start * STEP_FRAMES, padded[source][begin:begin + (stop - start) * STEP_FRAMES + 2 * HALF]))
+    return join_runs(pieces, len(history) * STEP_FRAMES)
+
+
 def test_another_songs_run_of_the_seeds_tempo_is_read_onto_its_beat_and_the_grid_goes_on_through_it():
     # A seed clicking every 0.41 s from its start and a song clicking every 0.41 s from 0.13 s into it: runs of
     # either joined at random stay on one grid once each is shifted by what the grid says of its first step.
@@ -127,26 +150,15 @@ def test_another_songs_run_of_the_seeds_tempo_is_read_onto_its_beat_and_the_grid
     song_steps = 40
     seed = click_track(period, SEED)
     song = np.roll(click_track(period, song_steps), int(0.13 * SAMPLE_RATE), axis=0)
-    padded = [np.concatenate([np.zeros((STEP_FRAMES, 1), np.float32), audio, np.zeros((STEP_FRAMES, 1), np.float32)])
-              for audio in (seed, song)]
     sources = np.repeat([-1, 0], [SEED, song_steps])
     beats = np.concatenate([seed_step_beats(SEED, period_seconds, 1.0, 0.0),
                             seed_step_beats(song_steps, period_seconds, 1.0, 0.13)])
     grid, _ = step_grid(beats, SEED, period_seconds)
-    rng = np.random.default_rng(3)
-    history = list(range(SEED))
-    while len(history) < SEED + 160:
-        first = SEED * int(rng.integers(0, 2)) + int(rng.integers(1, 28))
-        history += list(range(first, first + int(rng.integers(8, 11))))
+    history = runs_of_seed_and_song(np.random.default_rng(3), 160)
     reach = int(period / 2) + 1
     shifts = beat_shifts(history, sources, SEED, period_seconds, reach, grid)
     assert any(shift for start, _, shift in shifts if history[start] >= SEED)  # the other song's runs move too
-    pieces = []
-    for start, stop, shift in [(0, SEED, 0)] + shifts:
-        source, first = (0, history[start]) if history[start] < SEED else (1, history[start] - SEED)
-        begin = STEP_FRAMES + first * STEP_FRAMES + shift - HALF
-        pieces.append((start * STEP_FRAMES, padded[source][begin:begin + (stop - start) * STEP_FRAMES + 2 * HALF]))
-    phases = click_phases(join_runs(pieces, len(history) * STEP_FRAMES), period)
+    phases = click_phases(play_seed_and_song(seed, song, history, shifts), period)
     assert len(phases) >= 0.9 * (len(history) * STEP_FRAMES / period)
     assert np.abs((phases + 0.5) % 1.0 - 0.5).max() < 0.01
     # Without the song's beats, its runs and the seed's runs after them are read where they are: off the grid.
@@ -163,23 +175,12 @@ def test_after_a_run_at_half_the_seeds_tempo_the_seeds_runs_go_on_on_the_seeds_o
     song_steps = 40
     seed = click_track(period, SEED)
     song = 0.3 * np.roll(click_track(song_period_seconds * SAMPLE_RATE, song_steps), int(0.13 * SAMPLE_RATE), axis=0)
-    padded = [np.concatenate([np.zeros((STEP_FRAMES, 1), np.float32), audio, np.zeros((STEP_FRAMES, 1), np.float32)])
-              for audio in (seed, song)]
     sources = np.repeat([-1, 0], [SEED, song_steps])
     beats = np.concatenate([seed_step_beats(SEED, period_seconds, 1.0, 0.0),
                             seed_step_beats(song_steps, song_period_seconds, 1.0, 0.13)])
     grid, _ = step_grid(beats, SEED, period_seconds)
-    rng = np.random.default_rng(5)
-    history = list(range(SEED))
-    while len(history) < SEED + 200:
-        first = SEED * int(rng.integers(0, 2)) + int(rng.integers(1, 28))
-        history += list(range(first, first + int(rng.integers(8, 11))))
-    reach = int(period / 2) + 1
-    pieces = []
-    for start, stop, shift in [(0, SEED, 0)] + beat_shifts(history, sources, SEED, period_seconds, reach, grid):
-        source, first = (0, history[start]) if history[start] < SEED else (1, history[start] - SEED)
-        begin = STEP_FRAMES + first * STEP_FRAMES + shift - HALF
-        pieces.append((start * STEP_FRAMES, padded[source][begin:begin + (stop - start) * STEP_FRAMES + 2 * HALF]))
-    phases = click_phases(join_runs(pieces, len(history) * STEP_FRAMES), period)
+    history = runs_of_seed_and_song(np.random.default_rng(5), 200)
+    shifts = beat_shifts(history, sources, SEED, period_seconds, int(period / 2) + 1, grid)
+    phases = click_phases(play_seed_and_song(seed, song, history, shifts), period)
     assert len(phases) >= 0.5 * (len(history) * STEP_FRAMES / period)
     assert np.abs((phases + 0.5) % 1.0 - 0.5).max() < 0.01
