@@ -72,17 +72,19 @@ def test_the_models_part_says_when_a_pulse_difference_is_within_seed_noise():
     assert "+0.11x +/- 0.01 (4 pairs)" in line and "noise" not in line, line
 
 
+def song_rows(conv1d, sound):
+    """One run's rows of conv1d and sound-only, each song's pulse ratio as given (song: ratio)."""
+    return {"round-trip": {"pulse": 0.5},
+            "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": conv1d},
+            "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": sound}}
+
+
 def test_runs_at_other_seed_places_pair_only_the_songs_they_have():
     # Three runs (seeds or seed places); song b has a beat (or a seed place) in the first and third only. Its
     # pairs come from those two runs, a's from all three: 5 pairs.
-    def rows(conv1d, sound):
-        return {"round-trip": {"pulse": 0.5},
-                "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": conv1d},
-                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": sound}}
-
-    means = musicality.mean_rows([rows({"a": 0.8, "b": 0.6}, {"a": 0.7, "b": 0.5}),
-                                  rows({"a": 0.9}, {"a": 0.8}),
-                                  rows({"a": 0.7, "b": 0.7}, {"a": 0.6, "b": 0.6})])
+    means = musicality.mean_rows([song_rows({"a": 0.8, "b": 0.6}, {"a": 0.7, "b": 0.5}),
+                                  song_rows({"a": 0.9}, {"a": 0.8}),
+                                  song_rows({"a": 0.7, "b": 0.7}, {"a": 0.6, "b": 0.6})])
     assert means["conv1d"]["song_pulse_seeds"] == {"a": [0.8, 0.9, 0.7], "b": [0.6, 0.7]}
     lines = musicality.model_part(means, seeds=1, places=3)
     assert "means over 3 seed places per song" in lines[0]
@@ -147,14 +149,9 @@ def test_the_own_steps_rows_are_generated_from_the_seed_alone_and_judged_against
 
 
 def test_the_per_song_table_over_runs_shows_each_songs_mean_and_the_worst():
-    def rows(conv1d, sound):
-        return {"round-trip": {"pulse": 0.5},
-                "conv1d": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": conv1d},
-                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6, "song_pulse": sound}}
-
-    means = musicality.mean_rows([rows({"a.ogg": 0.8, "b.ogg": 0.6}, {"a.ogg": 0.7, "b.ogg": 0.5}),
-                                  rows({"a.ogg": 0.9}, {"a.ogg": 0.4}),
-                                  rows({"a.ogg": 0.7, "b.ogg": 0.7}, {"a.ogg": 0.6, "b.ogg": 0.6})])
+    means = musicality.mean_rows([song_rows({"a.ogg": 0.8, "b.ogg": 0.6}, {"a.ogg": 0.7, "b.ogg": 0.5}),
+                                  song_rows({"a.ogg": 0.9}, {"a.ogg": 0.4}),
+                                  song_rows({"a.ogg": 0.7, "b.ogg": 0.7}, {"a.ogg": 0.6, "b.ogg": 0.6})])
     lines = musicality.song_pulse_means(means, 3)
     assert lines[2] == "| song | conv1d | sound-only |"
     assert lines[4:6] == ["| a | 0.80x | 0.57x |", "| b | 0.65x | 0.55x |"]  # b: its two runs only
