@@ -59,13 +59,13 @@ def runs_on_the_beat(history, sources, seed_count, beat_seconds, max_shift=MAX_S
             offset = start * STEP_FRAMES + first_beat - anchor  # how far this run's beat is from the run before's
             shift = int(np.clip(np.round(off_the_beat(offset, period)), -max_shift, max_shift))
         last_period, last_beat = grid[history[stop - 1]]
-        if not np.isfinite(last_beat):
+        played_beat = (stop - 1) * STEP_FRAMES - shift + last_beat  # NaN where the last step is off the grid
+        if not np.isfinite(played_beat):
             anchor = None
         elif anchor is None or stop <= seed_count:
-            anchor = (stop - 1) * STEP_FRAMES - shift + last_beat
+            anchor = played_beat
         else:
-            anchor = _on_the_seeds_beats(anchor, (stop - 1) * STEP_FRAMES - shift + last_beat, last_period,
-                                         beat_seconds * SAMPLE_RATE)
+            anchor = _on_the_seeds_beats(anchor, played_beat, last_period, beat_seconds * SAMPLE_RATE)
         if stop > seed_count:
             runs.append((start, stop, shift, anchor))
     return runs
