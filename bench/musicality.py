@@ -430,24 +430,20 @@ def paired_pulse(mine, theirs):
 def song_pulse_means(means, runs):
     """Lines of a table: each song with a beat, its pulse (x RT) averaged over its runs in each row of mean_rows'
     means (the rows with songs), and the worst song of each row: one seed's table can rank songs differently."""
-    names = [name for name, row in means.items() if "song_pulse_seeds" in row]
-    songs = list(dict.fromkeys(song for name in names for song in means[name]["song_pulse_seeds"]))
+    pulse = {name: {song: float(np.mean(ratios)) for song, ratios in row["song_pulse_seeds"].items() if ratios}
+             for name, row in means.items() if "song_pulse_seeds" in row}
+    songs = list(dict.fromkeys(song for of_song in pulse.values() for song in of_song))
     if not songs:
         return []
-
-    def mean(name, song):
-        found = means[name]["song_pulse_seeds"].get(song)
-        return float(np.mean(found)) if found else None
-
     lines = [f"Pulse per song with a beat (x RT), mean over its runs ({runs} in all):", "",
-             "| song | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+             "| song | " + " | ".join(pulse) + " |", "|---|" + "---|" * len(pulse)]
     for song in songs:
         lines.append(f"| {Path(song).stem} | " + " | ".join(
-            "-" if (value := mean(name, song)) is None else f"{value:.2f}x" for name in names) + " |")
-    worst = [(name, min((mean(name, song), song) for song in songs if mean(name, song) is not None))
-             for name in names]
+            f"{of_song[song]:.2f}x" if song in of_song else "-" for of_song in pulse.values()) + " |")
+    worst = [(name, *min((value, song) for song, value in of_song.items())) for name, of_song in pulse.items()
+             if of_song]
     lines += ["", "Worst song with a beat, mean over runs: "
-              + "; ".join(f"{name} {Path(song).stem} {value:.2f}x" for name, (value, song) in worst)]
+              + "; ".join(f"{name} {Path(song).stem} {value:.2f}x" for name, value, song in worst)]
     return lines
 
 
