@@ -12,7 +12,8 @@ and mir_eval (bench/requirements.txt), which the pipeline itself does not.
   clip_features     one row of timbre, rhythm and harmony statistics per 3-s clip, for classifier_accuracy
   classifier_accuracy  a classifier two-sample test: logistic regression, leave-one-song-out accuracy
   step_vectors / longest_copy_seconds  the longest stretch of 1/4-s steps that repeats consecutive steps of a
-                    reference (the copy guard)
+                    reference (the copy guard); longest_self_repeat_seconds: the same against the excerpt's
+                    own steps at least 4 s earlier (the loop guard)
   onset_agreement   mir_eval's onset F-measure, precision and recall (50 ms window) of one excerpt's onsets
                     against another's, and the count of each's (onset_f_measure: the F-measure alone); the
                     same with the estimate's onsets picked on the reference's scale, and how strong the
@@ -36,6 +37,8 @@ CLIP_SECONDS = 3.0
 COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
 COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
+SELF_REPEAT_LAG_STEPS = 16  # the loop guard looks 4 s back and more: the generator never replays a step sooner,
+# and closer a held sound matches itself
 SEED_END_STEPS = 10  # common.step_choice.SEED_END_STEPS: a seed's last 2.5 s, where its music went on from
 # The spectral balance's bands (Hz): bass, low mids, the presence region, the lower and the upper highs.
 LEVEL_BANDS_HZ = ((20, 200), (200, 1000), (1000, 4000), (4000, 8000), (8000, 16000))
@@ -319,6 +322,21 @@ def longest_run(candidate, reference, threshold=COPY_COSINE):
         run = np.where(row, np.concatenate([[0], run[:-1]]) + 1, 0)
         best = max(best, int(run.max()))
     return best
+
+
+def longest_self_repeat_seconds(vectors, min_lag=SELF_REPEAT_LAG_STEPS, threshold=COPY_COSINE):
+    """The loop guard: the longest stretch (s) of an excerpt's steps (step_vectors) that repeats consecutive steps
+    of its own at least min_lag steps earlier. Real music comes back to its bars with variations (at most 2.2 s
+    of a real next minute repeated this closely); a continuation that cycles through the same few runs repeats
+    whole seconds of itself."""
+    matches = vectors @ vectors.T >= threshold
+    best = 0
+    for lag in range(min_lag, len(vectors)):
+        same = np.concatenate([[False], np.diagonal(matches, offset=-lag), [False]])  # step i + lag vs step i
+        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
+        if len(edges):
+            best = max(best, int(np.max(edges[1::2] - edges[::2])))
+    return STEP_SECONDS * best
 
 
 def share_like_the_seed_end(vectors, seed_vectors, end_steps=SEED_END_STEPS):

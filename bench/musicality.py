@@ -18,18 +18,21 @@ seed at --offset of every held-out song for --seconds with each candidate:
 and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key agreement with the seed,
 a classifier two-sample test on 3-s clips against the real next --seconds and against its round trip (logistic
 regression, leave one song out), the copy guard (longest stretch repeating consecutive steps of the seed or of
-any training song), and the guards: every second after the first 2 within +/-3 dB of the seed, finite, peak <= 1.
+any training song), the loop guard (longest stretch repeating the excerpt's own steps at least 4 s earlier: a
+continuation cycling through a few runs), and the guards: every second after the first 2 within +/-3 dB of the
+seed, finite, peak <= 1.
 Per song it also prints where each candidate goes on from: the share of its steps that sound most like the seed's
 last 2.5 s, beside the real next's (a seed that changes, an intro and then the band, is continued from its end).
 
 Targets (against the round trip): classifier <= 0.75; tonalness >= 0.75x; chroma flux 0.6-1.4x; pulse >= 0.75x,
 and >= 0.6x on every song whose real pulse is 0.4 or more; key agreement >= 0.85; copy stretch <= 3 s, or the
-real next --seconds' own stretch against its seed if longer. The score models' part: each model's row beats the
-sound-only and its untrained row by a pulse at least 0.10x higher or a classifier at least 0.05 lower (the
--own rows: each model's against sound-only-own, all of them on the seed's own steps); with
---seeds N, also judged on the means over N random seeds of generation (one seed moves a song's pulse by up to
-0.3x, more than the margin), and with --more-offsets over more seed places of each song too; each comparison
-also paired song by song and run by run, with twice the standard error of the mean difference.
+real next --seconds' own stretch against its seed if longer; loop stretch <= 3 s, or the real next's own. The
+score models' part: each model's row beats the sound-only and its untrained row by a pulse at least 0.10x higher
+or a classifier at least 0.05 lower (the -own rows: each model's against sound-only-own, all of them on the
+seed's own steps); with --seeds N, also judged on the means over N random seeds of generation (one seed moves
+a song's pulse by up to 0.3x, more than the margin), and with --more-offsets over more seed places of each song
+too; each comparison also paired song by song and run by run, with twice the standard error of the mean
+difference.
 
 Reads   MUSIC_DIR (any format the pipeline reads)
 Writes  WORK/data, WORK/models (the pipeline's), WORK/musicality/<song>/<candidate>.wav and
@@ -226,6 +229,7 @@ def figures(samples, seed, bands, references, seed_vectors):
             "key": mf.key_agreement(samples, seed),
             "copy_seed_seconds": mf.longest_copy_seconds(vectors, seed_vectors),
             "copy_training_seconds": mf.longest_copy_seconds(vectors, references),
+            "loop_seconds": mf.longest_self_repeat_seconds(vectors),
             "like_seed_end": mf.share_like_the_seed_end(vectors, seed_vectors[0]),
             "min_drift_db": float(per_second.min()), "max_drift_db": float(per_second.max()),
             "peak": float(np.abs(samples).max()), "finite": bool(np.isfinite(samples).all())}
@@ -275,6 +279,9 @@ def summarise(per_song, clips, candidates):
         row["copy_ok"] = all(max(f["copy_seed_seconds"], f["copy_training_seconds"])
                              <= max(TARGETS["copy_seconds"], per_song[song]["real"]["copy_seed_seconds"])
                              for song, f in zip(songs, figures_of))
+        row["loop_seconds"] = max(f["loop_seconds"] for f in figures_of)
+        row["loop_ok"] = all(f["loop_seconds"] <= max(TARGETS["copy_seconds"], per_song[song]["real"]["loop_seconds"])
+                             for song, f in zip(songs, figures_of))
         shares = [f["from_seed"] for f in figures_of if f.get("from_seed") is not None]
         row["from_seed"] = float(np.mean(shares)) if shares else None
         row["min_drift_db"] = min(f["min_drift_db"] for f in figures_of)
@@ -313,7 +320,7 @@ def passes(row, ceiling):
             "tonal": row["tonalness"] >= TARGETS["tonalness"] * ceiling["tonalness"],
             "flux": low <= flux <= high, "pulse": row["pulse"] >= TARGETS["pulse"] * ceiling["pulse"],
             "song pulse": row["song_pulse_ok"],
-            "key": row["key"] >= TARGETS["key"], "copy": row["copy_ok"],
+            "key": row["key"] >= TARGETS["key"], "copy": row["copy_ok"], "loop": row["loop_ok"],
             "guards": (row["finite"] and row["peak"] <= TARGETS["peak"]
                        and -TARGETS["drift_db"] <= row["min_drift_db"] and row["max_drift_db"] <= TARGETS["drift_db"])}
 
@@ -332,9 +339,10 @@ def table(header, rows, per_song):
     ceiling = rows["round-trip"]
     lines = [header, "",
              "| candidate | tonalness (x RT) | chroma flux (x RT) | pulse (x RT) | key agreement | classifier vs real "
-             "| classifier vs RT | copy stretch s | new steps from the seed | loudness vs seed min / max dB | peak "
-             "| classifier | tonal | flux | pulse | song pulse | key | copy | guards |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| classifier vs RT | copy stretch s | loop stretch s | new steps from the seed "
+             "| loudness vs seed min / max dB | peak | classifier | tonal | flux | pulse | song pulse | key | copy "
+             "| loop | guards |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for candidate, row in rows.items():
         checks = passes(row, ceiling)
         verdicts = " | ".join("pass" if checks[name] else "FAIL" for name in checks)
@@ -342,15 +350,16 @@ def table(header, rows, per_song):
             f"| {candidate} | {cell(row['tonalness'], ceiling['tonalness'])} | "
             f"{cell(row['chroma_flux'], ceiling['chroma_flux'])} | {cell(row['pulse'], ceiling['pulse'])} | "
             f"{cell(row['key'])} | {cell(row.get('classifier_vs_real'))} | {cell(row.get('classifier_vs_round-trip'))} "
-            f"| {row['copy_seconds']:.2f} | {share(row.get('from_seed'))} "
+            f"| {row['copy_seconds']:.2f} | {row['loop_seconds']:.2f} | {share(row.get('from_seed'))} "
             f"| {row['min_drift_db']:+.1f} / {row['max_drift_db']:+.1f} | "
             f"{row['peak']:.3f} | {verdicts} |")
     lines.append("")
     lines.append("Targets (RT = the real next through the autoencoder): classifier vs RT <= 0.75; tonalness >= 0.75x "
                  "RT; chroma flux 0.6-1.4x RT; pulse >= 0.75x RT, and >= 0.6x on every song whose real pulse is "
                  ">= 0.4 (song pulse); key agreement >= 0.85; copy stretch (vs the seed or any training song) <= 3 s "
-                 "or the real next's own stretch vs its seed; guards: every second after the first 2 within +/-3 dB "
-                 "of the seed, finite, peak <= 1.")
+                 "or the real next's own stretch vs its seed; loop stretch (vs its own steps 4 s back and more) <= 3 s "
+                 "or the real next's own; guards: every second after the first 2 within +/-3 dB of the seed, finite, "
+                 "peak <= 1.")
     return "\n".join(lines + [""] + song_pulse_table(per_song, rows) + [""] + seed_end_table(per_song, rows)
                      + [""] + model_part(rows))
 

@@ -8,8 +8,8 @@ CANDIDATES = ("real", "round-trip", "looped-rt", "conv1d", "sound-only")
 
 def figures(pulse):
     return {"tonalness": 0.2, "chroma_flux": 0.2, "pulse": pulse, "key": 0.9, "copy_seed_seconds": 1.0,
-            "copy_training_seconds": 1.0, "from_seed": None, "min_drift_db": -1.0, "max_drift_db": 1.0,
-            "peak": 0.5, "finite": True, "seconds": 60.0}
+            "copy_training_seconds": 1.0, "loop_seconds": 1.0, "from_seed": None, "min_drift_db": -1.0,
+            "max_drift_db": 1.0, "peak": 0.5, "finite": True, "seconds": 60.0}
 
 
 def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_own_steps_hold():

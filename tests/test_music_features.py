@@ -104,6 +104,18 @@ def test_the_copy_guard_finds_a_planted_two_second_repeat():
     assert mf.longest_copy_seconds(fresh, reference_vectors) <= 0.25
 
 
+def test_the_loop_guard_finds_a_stretch_played_again_4_s_later_or_more_and_nothing_in_fresh_steps():
+    rng = np.random.default_rng(2)
+    steps = random_steps(48, rng)
+    steps[30:42] = steps[6:18]  # 3 s played again 6 s later
+    steps[20:26] = steps[12:18]  # 1.5 s again 2 s later: too close to be a replay (a held sound matches itself)
+    bands = mf.band_statistics([stereo(np.concatenate(steps))])
+    vectors = mf.step_vectors(stereo(np.concatenate(steps)), bands)
+    assert mf.longest_self_repeat_seconds(vectors) == 3.0
+    assert mf.longest_self_repeat_seconds(vectors[:30]) <= 0.25  # before the replay
+    assert mf.longest_self_repeat_seconds(vectors[:30], min_lag=8) == 1.5
+
+
 def test_onset_f_of_a_click_train_is_1_against_itself_and_near_0_against_a_copy_100_ms_later():
     train = clicks(10, 0.5)
     assert mf.onset_f_measure(train, train) == 1.0
