@@ -18,8 +18,9 @@ steps will sound like (a Gaussian over their step features), and that is what ch
     cost as much as half a beat off; where the seed has a bar, its own steps also on which beat of it).
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
-long: a step played in the last 4 s is never chosen again, and where the seed has no beat, a join never skips
-just 1-3 steps of the run it leaves (the same recording with a cut).
+long: a step played in the last 4 s is never chosen again, a join made before costs JOIN_AGAIN_COST (no cycles
+through the same runs), and where the seed has no beat, a join never skips just 1-3 steps of the run it leaves
+(the same recording with a cut).
 """
 import numpy as np
 
@@ -42,6 +43,10 @@ SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it me
 BEAT_WEIGHT = 8.0  # cost of a step that lands half a beat off the seed's grid (times the pulse's strength)
 BAR_COST = 0.5  # a seed step on the beat but on another beat of the seed's bar costs this x BEAT_WEIGHT x strength
 OFF_GRID_COST = 1.0  # a step of another tempo or none costs this x BEAT_WEIGHT x strength: as if half a beat off
+SAME_JOIN_STEPS = 2  # a join with the same leap as one made before, from within this many steps of its exit,
+# plays that passage again: it costs JOIN_AGAIN_COST, or continuations cycle through the same few runs
+JOIN_AGAIN_COST = 4.0  # as much as a wrong beat of the bar at full strength: finite, so that a long continuation
+# whose fresh joins have run out repeats one rather than breaking the beat or leaving the seed's world
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
@@ -203,6 +208,7 @@ class StepChoice:
         cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(recent)
         if unlikeliness is not None:
             cost += self.model_weight * unlikeliness
+        cost += JOIN_AGAIN_COST * self._joins_made_before(played)
         excluded = recent[self.pool] | (self.pool == played[-1] + 1)
         if self.beat_strength < MIN_STRENGTH:  # the seed has no beat to keep
             # A join 1-3 steps past the step that would have followed is the same recording with a cut. On a beat
@@ -214,6 +220,21 @@ class StepChoice:
         if self.seed_steps_only:  # costlier than any seed step, even one that may not come back now
             cost = np.where(self.is_seed[self.pool], cost, cost + 2 * EXCLUDED)
         return cost
+
+    def _joins_made_before(self, played):
+        """(len(pool),) True where joining that step after the steps played would make a join again: the same
+        leap (entry minus exit, between the same two sources) as an earlier join whose exit lies within
+        SAME_JOIN_STEPS of the last step played. The music around it would repeat what the earlier join played,
+        and the next join after it too: without this rule continuations cycled through a few runs, up to 53 s of
+        a 60-s continuation repeating an earlier part of it (the real next minutes: 0-6 s)."""
+        played = np.asarray(played)
+        at = np.flatnonzero(played[1:] != played[:-1] + 1)
+        exits, entries, last = played[at], played[at + 1], played[-1]
+        near = (self.sources[exits] == self.sources[last]) & (np.abs(exits - last) <= SAME_JOIN_STEPS)
+        again = last + entries[near] - exits[near]
+        inside = (again >= 0) & (again < len(self.sources))
+        again = again[inside][self.sources[again[inside]] == self.sources[entries[near][inside]]]
+        return np.isin(self.pool, again)
 
     def _steps_short_of_a_run(self, recent):
         """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end

@@ -231,6 +231,44 @@ def test_joins_stay_close_to_the_seed():
     assert np.mean(sources[new] == 1) < 0.05 and np.mean(sources[new] == 0) > 0.5
 
 
+def longest_repeat(history, min_lag=AVOID_RECENT):
+    """The most consecutive steps of a history that play again, in order, at least min_lag steps later."""
+    history, best = np.asarray(history), 0
+    for lag in range(min_lag, len(history)):
+        same = np.concatenate([[False], history[lag:] == history[:-lag], [False]])
+        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
+        best = max(best, int(np.max(edges[1::2] - edges[::2], initial=0)))
+    return best
+
+
+@pytest.mark.parametrize("same_join_steps", [None, -1])
+def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the_same_runs(same_join_steps,
+                                                                                          monkeypatch):
+    """A greedy minute of the seed's own steps, where the same runs and joins always look best: without the rule
+    (-1: no earlier join counts) it cycles, playing whole runs and their joins again; with it, no leap is made
+    again from within SAME_JOIN_STEPS of an earlier exit, and nothing longer than a run repeats."""
+    from common.step_choice import SAME_JOIN_STEPS
+
+    if same_join_steps is not None:
+        monkeypatch.setattr("common.step_choice.SAME_JOIN_STEPS", same_join_steps)
+    scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=2)
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
+                         max_run=10, model_weight=0.0, temperature=0.0, seed_steps_only=True)
+    while len(chooser.history) < SEED_STEPS + 240:
+        chooser.extend(None, IN_STEPS)
+    history = np.asarray(chooser.history)
+    at = np.flatnonzero(history[1:] != history[:-1] + 1)
+    joins = list(zip(history[at], history[at + 1] - history[at]))  # (exit, leap)
+    again = [(exit, leap) for number, (exit, leap) in enumerate(joins)
+             if any(leap == earlier_leap and abs(exit - earlier_exit) <= SAME_JOIN_STEPS
+                    for earlier_exit, earlier_leap in joins[:number])]
+    repeat = longest_repeat(chooser.history[SEED_STEPS:])
+    if same_join_steps is None:
+        assert not again and repeat <= 10, (again, repeat)  # at most a run plays again
+    else:
+        assert len(again) > 5 and repeat > 100, (again, repeat)  # (205 steps: most of the minute)
+
+
 def test_inconsistent_pools_and_run_lengths_are_refused():
     scores, features, seams, sources = random_pool([10, 10])
     with pytest.raises(ValueError, match="one row per step"):
@@ -364,10 +402,12 @@ def test_another_songs_step_costs_how_far_off_the_seeds_beat_it_lands_another_te
 
 
 @pytest.mark.parametrize("bar_beats", [1, 3])
-def test_joins_from_the_seed_to_the_seed_keep_the_beat_of_its_bar_where_it_has_one(bar_beats):
+def test_joins_from_the_seed_to_the_seed_keep_the_beat_of_its_bar_where_it_has_one(bar_beats, monkeypatch):
     """A 0.5-s beat is 2 steps, a bar of 3 beats 6: a join from a seed step c' (played at T') to a seed step c
     (at T) lands on the same beat of the bar where (T - c) - (T' - c') is a multiple of 6 steps. Every beat of the
-    bar is as good without a bar."""
+    bar is as good without a bar. (The bar alone: 60 joins of 2-4 steps use up a 40-step seed's few places on
+    its bar, after which a join made again costs more than one off it, JOIN_AGAIN_COST.)"""
+    monkeypatch.setattr("common.step_choice.JOIN_AGAIN_COST", 0.0)
     scores, features, seams, sources = random_pool([SEED_STEPS, 40, 40], seed=3)
     chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), temperature=0.0,
                          min_run=2, max_run=4, model_weight=0.0, beat=(0.5, 1.0), out_steps=OUT_STEPS,
