@@ -38,7 +38,7 @@ COPY_COSINE = 0.95
 STEP_SUBFRAMES = 5  # each step's log-mel is pooled to 5 times of 50 ms, so a step is a sound and its motion
 COPY_MAX_HZ = 8000.0  # the copy guard compares bands below this: a lossy copy (a codec, a low-pass) keeps them
 SELF_REPEAT_LAG_STEPS = 16  # the loop guard looks 4 s back and more: the generator never replays a step sooner,
-# and closer a held sound matches itself
+# and nearer than that a held sound matches itself
 SEED_END_STEPS = 10  # common.step_choice.SEED_END_STEPS: a seed's last 2.5 s, where its music went on from
 # The spectral balance's bands (Hz): bass, low mids, the presence region, the lower and the upper highs.
 LEVEL_BANDS_HZ = ((20, 200), (200, 1000), (1000, 4000), (4000, 8000), (8000, 16000))
@@ -326,9 +326,9 @@ def longest_run(candidate, reference, threshold=COPY_COSINE):
 
 def longest_self_repeat_seconds(vectors, min_lag=SELF_REPEAT_LAG_STEPS, threshold=COPY_COSINE):
     """The loop guard: the longest stretch (s) of an excerpt's steps (step_vectors) that repeats consecutive steps
-    of its own at least min_lag steps earlier. Real music comes back to its bars with variations (at most 2.2 s
-    of a real next minute repeated this closely); a continuation that cycles through the same few runs repeats
-    whole seconds of itself."""
+    of its own at least min_lag steps earlier. Real music comes back to its bars with variations (0-6.25 s of
+    the real next minutes of bench/musicality.py's held-out songs repeated this closely); a continuation that
+    cycles through the same few runs repeats whole seconds of itself."""
     matches = vectors @ vectors.T >= threshold
     best = 0
     for lag in range(min_lag, len(vectors)):
