@@ -47,6 +47,8 @@ SAME_JOIN_STEPS = 2  # a join with the same leap as one made before, from within
 # plays that passage again: it costs JOIN_AGAIN_COST, or continuations cycle through the same few runs
 JOIN_AGAIN_COST = 4.0  # as much as a wrong beat of the bar at full strength: finite, so that a long continuation
 # whose fresh joins have run out repeats one rather than breaking the beat or leaving the seed's world
+TONAL_GAP = 2.0  # where the seed's median step is this many times as tonal as the other songs' median step, ...
+TONAL_WEIGHT = 6.0  # ... their steps cost this x how much less tonal they are than the seed's median (relative)
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
 EXCLUDED = 1e9  # cost of a step that may not be chosen now (kept finite: a tiny corpus still continues)
 
@@ -107,6 +109,7 @@ class StepChoice:
                                  + SEED_END_SHARE * np.min(to_seed[:, -SEED_END_STEPS:], axis=1))
         self.is_seed = np.zeros(len(sources), bool)
         self.is_seed[seed] = True
+        self.tonal_shortfall = tonal_shortfall(features, seed_count, self.pool)
         self.beat_seconds, self.beat_strength = beat
         self.bar_beats = bar_beats if self.beat_seconds is not None else 1
         # Where each step's beat falls on the seed's grid (NaN: not on it), and which steps are known to be off it.
@@ -208,7 +211,7 @@ class StepChoice:
         cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(recent)
         if unlikeliness is not None:
             cost += self.model_weight * unlikeliness
-        cost += JOIN_AGAIN_COST * self._joins_made_before(played)
+        cost += JOIN_AGAIN_COST * self._joins_made_before(played) + TONAL_WEIGHT * self.tonal_shortfall
         excluded = recent[self.pool] | (self.pool == played[-1] + 1)
         if self.beat_strength < MIN_STRENGTH:  # the seed has no beat to keep
             # A join 1-3 steps past the step that would have followed is the same recording with a cut. On a beat
@@ -340,6 +343,24 @@ class StepChoice:
         wrong_beat = np.round(off_the_beat(starts - downbeat, bar) / period) != 0
         full = BAR_COST * BEAT_WEIGHT * self.beat_strength
         return np.where(self.is_seed[candidates], full * wrong_beat, full * (1 - 1 / self.bar_beats))
+
+
+def tonal_shortfall(features, seed_count, pool):
+    """(len(pool),) for the other songs' steps of the pool, how much less tonal each is than the seed's median step
+    (relative, 0-1; 0 for steps as tonal or more, and for the seed's own), where the seed's median step is
+    TONAL_GAP times as tonal as theirs or more; else zeros. The step features' distance hardly sees it: nexuiz's
+    beast-of-insanity (a seed of tonal lines over drums, its median step 5.9 times as tonal as the electronic
+    songs') was continued with 0% of its own steps and drum-heavy steps of the others, tonalness 0.42x the
+    round trip's. Where the other songs are about as tonal as the seed (the other 15 held-out songs of four
+    kinds: 0.07-1.7 times), their steps carry the seed's beat at its tempo, and the same cost there lowered
+    wesnoth's main_menu from 0.81x to 0.62x of the round trip's pulse."""
+    tonal = step_features.tonalness(features)
+    seed_median = float(np.median(tonal[:seed_count]))
+    others = tonal[seed_count:]
+    if not len(others) or seed_median < TONAL_GAP * float(np.median(others)):
+        return np.zeros(len(pool))
+    shortfall = np.maximum(seed_median - tonal[pool], 0.0) / max(seed_median, 1e-6)
+    return np.where(np.asarray(pool) < seed_count, 0.0, shortfall)
 
 
 def following_indices(has_next, starts, count):

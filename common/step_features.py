@@ -94,6 +94,13 @@ def seam_distance(ends, starts):
     return np.mean(np.square(np.asarray(starts, np.float32) - np.asarray(ends, np.float32)), axis=-1)
 
 
+def tonalness(features):
+    """(N,) how tonal each step is, from its features' chroma: 1 - its entropy / log 12 (1: one pitch class, 0:
+    all twelve alike, as in noise or drums)."""
+    chroma = np.clip(np.asarray(features, np.float64)[:, MEL_BANDS:MEL_BANDS + 12], 1e-12, 1.0)  # after the log-mel
+    return 1.0 + np.sum(chroma * np.log(chroma), axis=1) / np.log(12)
+
+
 def comparable_multipliers(scale):
     """(SIZE,) what comparable() multiplies each feature by: 1 / its spread over a corpus (scale), times the
     square root of its group's weight over the group's size."""

@@ -269,6 +269,47 @@ def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the
         assert len(again) > 5 and repeat > 100, (again, repeat)  # (205 steps: most of the minute)
 
 
+def with_chroma(features, peak, rng):
+    """features with each step's chroma a mix of one pitch class (share peak) and all twelve alike."""
+    chroma = np.full((len(features), 12), (1 - peak) / 12)
+    chroma[np.arange(len(features)), rng.integers(12, size=len(features))] += peak
+    features = features.copy()
+    features[:, step_features.MEL_BANDS:step_features.MEL_BANDS + 12] = chroma
+    return features
+
+
+@pytest.mark.parametrize("others_peak, gap", [(0.1, True), (0.9, False)])
+def test_other_songs_steps_cost_how_much_less_tonal_they_are_only_where_the_seed_is_far_more_tonal(others_peak,
+                                                                                                  gap):
+    """A seed of single pitch classes (tonalness 1): other songs' steps of nearly all twelve alike (0.1 of one)
+    cost TONAL_WEIGHT x their shortfall from it; other songs nearly as tonal (0.9 of one) cost nothing more."""
+    from common.step_choice import TONAL_WEIGHT
+
+    rng = np.random.default_rng(0)
+    scores, features, seams, sources = random_pool([SEED_STEPS, 40, 40], seed=4)
+    features = np.concatenate([with_chroma(features[:SEED_STEPS], 1.0, rng),
+                               with_chroma(features[SEED_STEPS:], others_peak, rng)]).astype(np.float32)
+
+    def costs(weight, monkeypatch):
+        monkeypatch.setattr("common.step_choice.TONAL_WEIGHT", weight)
+        chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0),
+                             model_weight=0.0)
+        return chooser, chooser.next_join_costs()
+
+    with pytest.MonkeyPatch.context() as patch:
+        chooser, without = costs(0.0, patch)
+    with pytest.MonkeyPatch.context() as patch:
+        _, with_it = costs(TONAL_WEIGHT, patch)
+    others = ~chooser.is_seed[chooser.pool]
+    shortfall = 1 - step_features.tonalness(features[chooser.pool[others]])
+    assert np.all(with_it[~others] == without[~others])
+    if gap:
+        np.testing.assert_allclose(with_it[others] - without[others], TONAL_WEIGHT * shortfall, rtol=1e-4)
+        assert np.all(shortfall > 0.5)
+    else:
+        assert np.all(with_it == without)
+
+
 def test_inconsistent_pools_and_run_lengths_are_refused():
     scores, features, seams, sources = random_pool([10, 10])
     with pytest.raises(ValueError, match="one row per step"):

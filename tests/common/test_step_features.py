@@ -171,3 +171,13 @@ def test_the_onset_envelope_of_long_audio_taken_in_chunks_is_the_envelope_taken_
     chunked = step_features.onset_envelope(samples, chunk_frames=8 * step_features.ONSET_HOP)
     assert len(whole) == len(chunked) == (len(samples) - step_features.ONSET_FFT) // step_features.ONSET_HOP
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_tonalness_is_1_for_one_pitch_class_and_0_for_all_twelve_alike():
+    features = np.zeros((3, step_features.SIZE), np.float32)
+    chroma = slice(step_features.MEL_BANDS, step_features.MEL_BANDS + 12)
+    features[0, chroma] = np.eye(12)[3]
+    features[1, chroma] = 1 / 12
+    features[2, chroma] = [0.5, 0.5] + [0.0] * 10  # two pitch classes: 1 - log 2 / log 12
+    np.testing.assert_allclose(step_features.tonalness(features), [1.0, 0.0, 1 - np.log(2) / np.log(12)],
+                               atol=1e-6)
