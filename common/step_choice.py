@@ -15,7 +15,8 @@ steps will sound like (a Gaussian over their step features), and that is what ch
     first milliseconds carry on the sound the last step ends with (its seam), how close it stays to the seed
     (SEED_WEIGHT) and whether it keeps the seed's beat (the seed's own steps, and other songs' of its tempo,
     whose local beat step 4 found: where they land on the grid; other songs' steps of another tempo or none
-    cost as much as half a beat off; where the seed has a bar, its own steps also on which beat of it).
+    cost as much as half a beat off; where the seed has a bar, its own steps also on which beat of it); where
+    the seed is far more tonal than the other songs, their steps also by how much less tonal they are.
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
 long: a step played in the last 4 s is never chosen again, a join made before costs JOIN_AGAIN_COST (no cycles
