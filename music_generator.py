@@ -309,7 +309,7 @@ def run(args):
     figures["other_songs_runs_on_the_beat"] = sum(
         1 for start, _, shift in shifts if chooser.history[start] >= in_steps and np.isfinite(
             chooser.grid[chooser.history[start], 0]))
-    bar_text = f", {chooser.bar_beats} to the bar" if beat is not None and chooser.bar_beats > 1 else ""
+    bar_text = f", {chooser.bar_beats} to the bar" if chooser.bar_beats > 1 else ""  # 1 where there is no beat
     on_the_beat = ("no beat to keep" if beat is None else
                    f"runs read on the seed's {beat:.2f}-s beat{bar_text} "
                    f"({figures['other_songs_runs_on_the_beat']} of them other songs' of its tempo), shifted by at most "

@@ -27,8 +27,8 @@ import numpy as np
 
 from common import step_features
 from common.audio import SAMPLE_RATE, STEP_FRAMES
-from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_on_the_beat, seed_grid, seed_step_beats,
-                               step_grid)
+from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_in, runs_on_the_beat, seed_grid,
+                               seed_step_beats, step_grid)
 
 CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps played
 MIN_RUN = 8  # steps of one source before the run may leave it (2 s): every join can break the beat
@@ -232,8 +232,8 @@ class StepChoice:
         and the next join after it too: without this rule continuations cycled through a few runs, up to 53 s of
         a 60-s continuation repeating an earlier part of it (the real next minutes: 0-6 s)."""
         played = np.asarray(played)
-        at = np.flatnonzero(played[1:] != played[:-1] + 1)
-        exits, entries, last = played[at], played[at + 1], played[-1]
+        ends = np.array([stop for _, stop in runs_in(played, self.sources)[:-1]], np.int64)  # a join after each
+        exits, entries, last = played[ends - 1], played[ends], played[-1]
         near = (self.sources[exits] == self.sources[last]) & (np.abs(exits - last) <= SAME_JOIN_STEPS)
         again = last + entries[near] - exits[near]
         inside = (again >= 0) & (again < len(self.sources))

@@ -256,9 +256,8 @@ def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the
                          max_run=10, model_weight=0.0, temperature=0.0, seed_steps_only=True)
     while len(chooser.history) < SEED_STEPS + 240:
         chooser.extend(None, IN_STEPS)
-    history = np.asarray(chooser.history)
-    at = np.flatnonzero(history[1:] != history[:-1] + 1)
-    joins = list(zip(history[at], history[at + 1] - history[at]))  # (exit, leap)
+    runs = runs_of(chooser.history, sources)
+    joins = [(run[-1], following[0] - run[-1]) for run, following in zip(runs, runs[1:])]  # (exit, leap)
     again = [(exit, leap) for number, (exit, leap) in enumerate(joins)
              if any(leap == earlier_leap and abs(exit - earlier_exit) <= SAME_JOIN_STEPS
                     for earlier_exit, earlier_leap in joins[:number])]
