@@ -343,3 +343,28 @@ def test_a_codec_saved_with_3_groups_x_16_blocks_decodes_the_same_samples_as_whe
     np.testing.assert_allclose(decoded[[1000, 20000, 40000, 60000], 0], [0.0307003, -0.1554854, 0.1817127, -0.005887],
                                atol=2e-6)
     np.testing.assert_allclose(np.sqrt(np.mean(decoded ** 2)), 0.14986975491046906, rtol=1e-5)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_the_noise_frames_overlap_into_the_same_samples_as_tensorflows_overlap_add_and_left_right(traced):
+    """_overlap_halves adds each frame's first half to the second half of the frame before, as it lies: the same
+    samples, bit for bit, as tf.signal.overlap_and_add of the frames and the mid/side -> left/right stack (the
+    decoder's noise before, which saved models' samples are pinned to)."""
+    import tensorflow as tf
+
+    from common.codec.noise import _overlap_halves
+    from common.codec.transforms import _left_right
+
+    frames = np.random.default_rng(0).standard_normal((3, 7, 2, 2 * 11)).astype(np.float32)  # batch, frame, M/S
+
+    def before(waves):
+        return _left_right(tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), 11))
+
+    new, old = (tf.function(f) if traced else f for f in (_overlap_halves, before))
+    joined = new(tf.constant(frames)).numpy()
+    assert joined.shape == (3, 8 * 11, 2)
+    np.testing.assert_array_equal(joined, old(tf.constant(frames)).numpy())
+    # The first frame's first half stands alone; the next hop is its second half plus the next frame's first.
+    np.testing.assert_array_equal(joined[:, :11, 0], frames[:, 0, 0, :11] + frames[:, 0, 1, :11])
+    np.testing.assert_allclose(joined[:, 11:22, 1], (frames[:, 0, 0, 11:] + frames[:, 1, 0, :11])
+                               - (frames[:, 0, 1, 11:] + frames[:, 1, 1, :11]), atol=1e-6)

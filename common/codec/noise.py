@@ -23,7 +23,7 @@ from common.codec.layout import (
     bins_per_channel,
     noise_group_of_hertz,
 )
-from common.codec.transforms import FFT_WORKERS, _fft_on_cpu, _left_right
+from common.codec.transforms import FFT_WORKERS, _fft_on_cpu
 
 # Noise fill at 0.35 of each band's level (-9 dB): on held-out real music this gave the lowest log-spectral
 # distance with both transforms (lapped: 8.32 / 8.11 / 8.27 dB at 0.25 / 0.35 / 0.5), and loses 0.5-0.6 dB
@@ -326,6 +326,19 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
     phases = tf.reshape(tf.gather(table, where), [-1, frames, CHANNELS, bins])
     waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1, workers=FFT_WORKERS),
                         tf.complex(sizes, 0.0) * phases, tf.float32, length) * plan["window"]
-    joined = tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), hop)  # (batch, 2, (frames + 1) hop)
-    mid_side = joined[..., -plan["start"]:-plan["start"] + SEGMENT_FRAMES]
-    return _left_right(mid_side)
+    left_right = _overlap_halves(waves)  # (batch, (frames + 1) hop, 2)
+    return left_right[:, -plan["start"]:-plan["start"] + SEGMENT_FRAMES]
+
+
+def _overlap_halves(waves):
+    """(batch, frames, 2, 2 hop) mid/side frames -> (batch, (frames + 1) hop, 2) left/right, each frame overlap-added
+    with the next at half its length: the same sums as tf.signal.overlap_and_add and _left_right, bit for bit,
+    in under a third of their time (258 steps' noise: 140-190 -> 50-56 ms), as the halves lie, without
+    transposing every frame first."""
+    import tensorflow as tf
+
+    hop = waves.shape[-1] // 2
+    halves = (tf.pad(waves[..., :hop], [[0, 0], [0, 1], [0, 0], [0, 0]])  # each frame's first half, with the
+              + tf.pad(waves[..., hop:], [[0, 0], [1, 0], [0, 0], [0, 0]]))  # second half of the frame before
+    mid, side = halves[:, :, 0], halves[:, :, 1]  # (batch, frames + 1, hop)
+    return tf.reshape(tf.stack([mid + side, mid - side], axis=-1), [tf.shape(waves)[0], -1, 2])
