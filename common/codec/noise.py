@@ -333,7 +333,7 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
 def _overlap_halves(waves):
     """(batch, frames, 2, 2 hop) mid/side frames -> (batch, (frames + 1) hop, 2) left/right, each frame overlap-added
     with the next at half its length: the same sums as tf.signal.overlap_and_add and _left_right, bit for bit,
-    in under a third of their time (258 steps' noise: 140-190 -> 50-56 ms), as the halves lie, without
+    in about a third of their time (258 steps' noise: 140-190 -> 50-56 ms), as the halves lie, without
     transposing every frame first."""
     import tensorflow as tf
 
