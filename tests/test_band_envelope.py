@@ -198,3 +198,20 @@ def test_an_envelope_in_another_number_of_bands_is_refused(bands):
 
     with pytest.raises(ValueError, match="envelope_bands"):
         SparseSpectrumDecoding(161, 46, envelope_blocks=32, envelope_bands=bands)
+
+
+@pytest.mark.parametrize("bands", [1, BANDS])
+def test_imposing_the_envelope_leaves_the_decoded_sound_it_was_given_as_it_was(bands):
+    """impose_envelope scales its bands in place: the sound it was given (the one band itself, where there is
+    one) stays untouched, and imposing the envelope on a copy gives the same result."""
+    from common.codec import impose_envelope
+
+    encoder, decoder = autoencode.build_sparse(LATENT, **({} if bands > 1 else ONE_BAND))
+    song, _ = bass_attack_song()
+    codes = models.encode(encoder, audio.frame_steps(song))
+    decoded = models.decode(decoder, codes)
+    given = decoded.copy()
+    shaped = impose_envelope(decoded, codes, sparse_format(decoder))
+    np.testing.assert_array_equal(decoded, given)
+    assert not np.shares_memory(shaped, decoded)
+    np.testing.assert_array_equal(shaped, impose_envelope(given.copy(), codes, sparse_format(decoder)))
