@@ -316,11 +316,16 @@ def longest_run(candidate, reference, threshold=COPY_COSINE):
     (cosine >= threshold), in steps."""
     if not len(candidate) or not len(reference):
         return 0
-    matches = candidate @ reference.T >= threshold
-    best, run = 0, np.zeros(len(reference), int)
+    return _longest_diagonal_run(candidate @ reference.T >= threshold)
+
+
+def _longest_diagonal_run(matches):
+    """The longest run of True along any diagonal of a (rows, columns) bool matrix: rows i, i+1, ... matching
+    columns j, j+1, ...; 0 for none."""
+    best, run = 0, np.zeros(matches.shape[1], int)
     for row in matches:
         run = np.where(row, np.concatenate([[0], run[:-1]]) + 1, 0)
-        best = max(best, int(run.max()))
+        best = max(best, int(run.max(initial=0)))
     return best
 
 
@@ -329,14 +334,8 @@ def longest_self_repeat_seconds(vectors, min_lag=SELF_REPEAT_LAG_STEPS, threshol
     of its own at least min_lag steps earlier. Real music comes back to its bars with variations (0-6.25 s of
     the real next minutes of bench/musicality.py's held-out songs repeated this closely); a continuation that
     cycles through the same few runs repeats whole seconds of itself."""
-    matches = vectors @ vectors.T >= threshold
-    best = 0
-    for lag in range(min_lag, len(vectors)):
-        same = np.concatenate([[False], np.diagonal(matches, offset=-lag), [False]])  # step i + lag vs step i
-        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
-        if len(edges):
-            best = max(best, int(np.max(edges[1::2] - edges[::2])))
-    return STEP_SECONDS * best
+    # Step i against steps j <= i - min_lag only: a diagonal keeps its lag, so no run crosses that bound.
+    return STEP_SECONDS * _longest_diagonal_run(np.tril(vectors @ vectors.T >= threshold, -min_lag))
 
 
 def share_like_the_seed_end(vectors, seed_vectors, end_steps=SEED_END_STEPS):
