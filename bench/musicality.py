@@ -70,8 +70,8 @@ CANDIDATES = ("real", "round-trip", "shuffled", "looped", "looped-rt", "conv1d",
 DEFAULT_CANDIDATES = CANDIDATES[:-5]
 IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
-           "copy_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6, "clear_pulse": 0.4,
-           "model_pulse": 0.10, "model_classifier": 0.05}
+           "copy_seconds": 3.0, "loop_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6,
+           "clear_pulse": 0.4, "model_pulse": 0.10, "model_classifier": 0.05}
 
 
 def parse_args(argv):
@@ -280,7 +280,7 @@ def summarise(per_song, clips, candidates):
                              <= max(TARGETS["copy_seconds"], per_song[song]["real"]["copy_seed_seconds"])
                              for song, f in zip(songs, figures_of))
         row["loop_seconds"] = max(f["loop_seconds"] for f in figures_of)
-        row["loop_ok"] = all(f["loop_seconds"] <= max(TARGETS["copy_seconds"], per_song[song]["real"]["loop_seconds"])
+        row["loop_ok"] = all(f["loop_seconds"] <= max(TARGETS["loop_seconds"], per_song[song]["real"]["loop_seconds"])
                              for song, f in zip(songs, figures_of))
         shares = [f["from_seed"] for f in figures_of if f.get("from_seed") is not None]
         row["from_seed"] = float(np.mean(shares)) if shares else None
