@@ -4,6 +4,7 @@ spreading over its quarter second (and a round trip keeps the beat)."""
 import keras
 import numpy as np
 import pytest
+import scipy.fft
 import scipy.signal
 
 import autoencode
@@ -346,25 +347,36 @@ def test_a_codec_saved_with_3_groups_x_16_blocks_decodes_the_same_samples_as_whe
 
 
 @pytest.mark.parametrize("traced", [False, True])
-def test_the_noise_frames_overlap_into_the_same_samples_as_tensorflows_overlap_add_and_left_right(traced):
-    """_overlap_halves adds each frame's first half to the second half of the frame before, as it lies: the same
-    samples, bit for bit, as tf.signal.overlap_and_add of the frames and the mid/side -> left/right stack (the
-    decoder's noise before, which saved models' samples are pinned to)."""
+def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_and_left_right_bit_for_bit(traced):
+    """_noise_frames makes the short-time noise in one NumPy pass: the same samples, bit for bit, as the
+    decoder's TensorFlow ops before it (a gather of each step's phases from the table, rotated, a complex
+    product, inverse FFTs, the window, tf.signal.overlap_and_add and the mid/side -> left/right stack), which
+    saved models' samples are pinned to; rotations that wrap around the table's end included."""
     import tensorflow as tf
 
-    from common.codec.noise import _overlap_halves
+    from common.codec.noise import _noise_frames
     from common.codec.transforms import _left_right
 
-    frames = np.random.default_rng(0).standard_normal((3, 7, 2, 2 * 11)).astype(np.float32)  # batch, frame, M/S
+    rng = np.random.default_rng(0)
+    batch, frames, hop, table_size = 3, 7, 11, 101
+    sizes = rng.random((batch, frames, 2, hop + 1)).astype(np.float32)
+    rotation = np.array([[0], [60], [100]], np.int32)  # 60 and 100 run past the table's end
+    table = rng.standard_normal((2, table_size)).astype(np.float32)
+    window = np.sin(np.pi * (np.arange(2 * hop) + 0.5) / (2 * hop)).astype(np.float32)
+    offset = slice(5, 5 + 60)
 
-    def before(waves):
-        return _left_right(tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), 11))
+    def before(sizes, rotation):
+        count = frames * 2 * (hop + 1)
+        where = tf.math.floormod(tf.range(count)[None] + rotation, table_size)
+        phases = tf.reshape(tf.gather(tf.complex(table[0], table[1]), where), [-1, frames, 2, hop + 1])
+        waves = tf.numpy_function(lambda spectra: scipy.fft.irfft(spectra, 2 * hop, axis=-1).astype(np.float32),
+                                  [tf.complex(sizes, 0.0) * phases], tf.float32) * window
+        return _left_right(tf.signal.overlap_and_add(tf.transpose(waves, [0, 2, 1, 3]), hop))[:, offset]
 
-    new, old = (tf.function(f) if traced else f for f in (_overlap_halves, before))
-    joined = new(tf.constant(frames)).numpy()
-    assert joined.shape == (3, 8 * 11, 2)
-    np.testing.assert_array_equal(joined, old(tf.constant(frames)).numpy())
-    # The first frame's first half stands alone; the next hop is its second half plus the next frame's first.
-    np.testing.assert_array_equal(joined[:, :11, 0], frames[:, 0, 0, :11] + frames[:, 0, 1, :11])
-    np.testing.assert_allclose(joined[:, 11:22, 1], (frames[:, 0, 0, 11:] + frames[:, 1, 0, :11])
-                               - (frames[:, 0, 1, 11:] + frames[:, 1, 1, :11]), atol=1e-6)
+    old = tf.function(before) if traced else before
+    long_table = np.resize((table[0] + 1j * table[1]).astype(np.complex64), table_size + frames * 2 * (hop + 1))
+    new = _noise_frames(sizes, rotation, long_table, window, offset)
+    assert new.shape == (batch, 60, 2) and new.dtype == np.float32
+    np.testing.assert_array_equal(new, old(tf.constant(sizes), tf.constant(rotation)).numpy())
+    # Each step's noise is its own: another rotation gives other samples.
+    assert not np.allclose(new[0], _noise_frames(sizes[:1], rotation[1:2], long_table, window, offset)[0])

@@ -319,26 +319,37 @@ def _short_time_noise(level, log_targets, rotation, table, noise_gain, groups, b
         shaping = tf.gather(tf.reshape(fine, [-1, fine_blocks]), plan["fine_block"], axis=1)  # (batch, frames)
         per_frame *= 1 + plan["fine_shaped"][:, None] * (shaping[:, None, :] - 1)
     sizes = shape[:, None] * tf.transpose(per_frame, [0, 2, 1])[:, :, None]  # (batch, frames, 2, bins)
-    where = tf.math.floormod(tf.range(frames * CHANNELS * bins)[None] + rotation, NOISE_TABLE)
-    # Complex in the graph, from float32 constants: TensorFlow writes a complex constant into the graph number by
-    # number (0.2 s of every trace, which the generator pays once per continuation).
-    table = tf.complex(tf.constant(table[0]), tf.constant(table[1]))
-    phases = tf.reshape(tf.gather(table, where), [-1, frames, CHANNELS, bins])
-    waves = _fft_on_cpu(lambda spectra: scipy.fft.irfft(spectra, length, axis=-1, workers=FFT_WORKERS),
-                        tf.complex(sizes, 0.0) * phases, tf.float32, length) * plan["window"]
-    left_right = _overlap_halves(waves)  # (batch, (frames + 1) hop, 2)
-    return left_right[:, -plan["start"]:-plan["start"] + SEGMENT_FRAMES]
+    # The table as complex numbers, long enough that every step's noise is one slice of it, rotated.
+    count = frames * CHANNELS * bins
+    table = np.resize((table[0] + 1j * table[1]).astype(np.complex64), NOISE_TABLE + count)
+    offset = slice(-plan["start"], -plan["start"] + SEGMENT_FRAMES)
+    noise = tf.numpy_function(lambda sizes, rotation: _noise_frames(sizes, rotation, table, plan["window"], offset),
+                              [sizes, rotation], tf.float32, stateful=False)
+    return tf.ensure_shape(noise, (None, SEGMENT_FRAMES, CHANNELS))
 
 
-def _overlap_halves(waves):
-    """(batch, frames, 2, 2 hop) mid/side frames -> (batch, (frames + 1) hop, 2) left/right, each frame overlap-added
-    with the next at half its length: the same sums as tf.signal.overlap_and_add and _left_right, bit for bit,
-    in about a third of their time (258 steps' noise: 140-190 -> 50-56 ms), as the halves lie, without
-    transposing every frame first."""
-    import tensorflow as tf
-
-    hop = waves.shape[-1] // 2
-    halves = (tf.pad(waves[..., :hop], [[0, 0], [0, 1], [0, 0], [0, 0]])  # each frame's first half, with the
-              + tf.pad(waves[..., hop:], [[0, 0], [1, 0], [0, 0], [0, 0]]))  # second half of the frame before
-    mid, side = halves[:, :, 0], halves[:, :, 1]  # (batch, frames + 1, hop)
-    return tf.reshape(tf.stack([mid + side, mid - side], axis=-1), [tf.shape(waves)[0], -1, 2])
+def _noise_frames(sizes, rotation, table, window, offset):
+    """numpy: the short-time noise's frames (sizes (batch, frames, 2, bins) float32: each mid/side bin's size)
+    with random phases (step b's from table[rotation[b]:], complex64), inverse FFTs, windowed and overlap-added
+    at half their length -> (batch, SEGMENT_FRAMES, 2) left/right float32, the frames offset (a slice) of the
+    overlap-added sound. One NumPy pass, with no gather of phases or complex tensors in the graph: the same
+    samples, bit for bit, as TensorFlow's gather, product, window, overlap-add and mid/side -> left/right
+    stack, in about a quarter of their time (258 steps, traced, medians of 15 interleaved: 866 -> 240 ms)."""
+    batch, frames, channels, bins = sizes.shape
+    hop = bins - 1
+    spectra = np.empty(sizes.shape, np.complex64)
+    flat_sizes, flat_spectra = sizes.reshape(batch, -1), spectra.reshape(batch, -1)
+    for step, start in enumerate(np.asarray(rotation).reshape(-1)):
+        np.multiply(flat_sizes[step], table[start:start + flat_sizes.shape[1]], out=flat_spectra[step])
+    waves = scipy.fft.irfft(spectra, 2 * hop, axis=-1, workers=FFT_WORKERS)
+    waves *= window
+    # Each frame's first half, plus the second half of the frame before: (batch, frames + 1, 2, hop).
+    halves = np.zeros((batch, frames + 1, channels, hop), np.float32)
+    halves[:, :frames] = waves[..., :hop]
+    halves[:, 1:] += waves[..., hop:]
+    mid = halves[:, :, 0].reshape(batch, -1)[:, offset]
+    side = halves[:, :, 1].reshape(batch, -1)[:, offset]
+    left_right = np.empty(mid.shape + (2,), np.float32)
+    np.add(mid, side, out=left_right[..., 0])
+    np.subtract(mid, side, out=left_right[..., 1])
+    return left_right
