@@ -78,10 +78,13 @@ def split_bands(samples, bands, axis=0):
         padded, padded.shape[:axis] + (count, length) + padded.shape[axis + 1:],
         padded.strides[:axis] + (hop * step, step) + padded.strides[axis + 1:], writeable=False)
     spectra = scipy.fft.rfft(blocks, axis=axis + 1, workers=CHANNELS)
-    parts, lows = [], None
+    parts, lows, product = [], None, np.empty_like(spectra)
     for response in _band_responses(bands, length):
-        part = scipy.fft.irfft(spectra * response.reshape((-1,) + (1,) * trailing), length, axis=axis + 1,
-                               workers=CHANNELS)
+        # Channel by channel: broadcast over the short last axis, the product took longer than the inverse FFT.
+        shaped = response.reshape((-1,) + (1,) * max(trailing - 1, 0))
+        for channel in np.ndindex(spectra.shape[-1:] if trailing else ()):
+            np.multiply(spectra[(...,) + channel], shaped, out=product[(...,) + channel])
+        part = scipy.fft.irfft(product, length, axis=axis + 1, workers=CHANNELS)
         # Each block's middle is exact (the response's reach lies inside the block); laid end to end.
         middle = _along(part, axis + 1, slice(SPLIT_REACH, length - SPLIT_REACH))
         part = _along(middle.reshape(samples.shape[:axis] + (-1,) + samples.shape[axis + 1:]), axis, slice(frames))
