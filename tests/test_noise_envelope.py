@@ -349,9 +349,10 @@ def test_a_codec_saved_with_3_groups_x_16_blocks_decodes_the_same_samples_as_whe
 @pytest.mark.parametrize("traced", [False, True])
 def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_and_left_right_bit_for_bit(traced):
     """_noise_frames makes the short-time noise in one NumPy pass: the same samples, bit for bit, as the
-    decoder's TensorFlow ops before it (a gather of each step's phases from the table, rotated, a complex
-    product, inverse FFTs, the window, tf.signal.overlap_and_add and the mid/side -> left/right stack), which
-    saved models' samples are pinned to; rotations that wrap around the table's end included."""
+    decoder's TensorFlow ops before it (each bin's size a product of its band shape and its frame's scale, a
+    gather of each step's phases from the table, rotated, a complex product, inverse FFTs, the window,
+    tf.signal.overlap_and_add and the mid/side -> left/right stack), which saved models' samples are pinned to;
+    rotations that wrap around the table's end included."""
     import tensorflow as tf
 
     from common.codec.noise import _noise_frames
@@ -359,15 +360,16 @@ def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_an
 
     rng = np.random.default_rng(0)
     batch, frames, hop, table_size = 3, 7, 11, 101
-    sizes = rng.random((batch, frames, 2, hop + 1)).astype(np.float32)
+    shape = rng.random((batch, 2, hop + 1)).astype(np.float32)
+    per_frame = rng.random((batch, hop + 1, frames)).astype(np.float32)
     rotation = np.array([[0], [60], [100]], np.int32)  # 60 and 100 run past the table's end
     table = rng.standard_normal((2, table_size)).astype(np.float32)
     window = np.sin(np.pi * (np.arange(2 * hop) + 0.5) / (2 * hop)).astype(np.float32)
     offset = slice(5, 5 + 60)
 
-    def before(sizes, rotation):
-        count = frames * 2 * (hop + 1)
-        where = tf.math.floormod(tf.range(count)[None] + rotation, table_size)
+    def before(shape, per_frame, rotation):
+        sizes = shape[:, None] * tf.transpose(per_frame, [0, 2, 1])[:, :, None]  # (batch, frames, 2, bins)
+        where = tf.math.floormod(tf.range(frames * 2 * (hop + 1))[None] + rotation, table_size)
         phases = tf.reshape(tf.gather(tf.complex(table[0], table[1]), where), [-1, frames, 2, hop + 1])
         waves = tf.numpy_function(lambda spectra: scipy.fft.irfft(spectra, 2 * hop, axis=-1).astype(np.float32),
                                   [tf.complex(sizes, 0.0) * phases], tf.float32) * window
@@ -375,8 +377,9 @@ def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_an
 
     old = tf.function(before) if traced else before
     long_table = np.resize((table[0] + 1j * table[1]).astype(np.complex64), table_size + frames * 2 * (hop + 1))
-    new = _noise_frames(sizes, rotation, long_table, window, offset)
+    new = _noise_frames(shape, per_frame, rotation, long_table, window, offset)
     assert new.shape == (batch, 60, 2) and new.dtype == np.float32
-    np.testing.assert_array_equal(new, old(tf.constant(sizes), tf.constant(rotation)).numpy())
+    np.testing.assert_array_equal(new, old(*map(tf.constant, (shape, per_frame, rotation))).numpy())
     # Each step's noise is its own: another rotation gives other samples.
-    assert not np.allclose(new[0], _noise_frames(sizes[:1], rotation[1:2], long_table, window, offset)[0])
+    other = _noise_frames(shape[:1], per_frame[:1], rotation[1:2], long_table, window, offset)
+    assert not np.allclose(new[0], other[0])
