@@ -383,3 +383,26 @@ def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_an
     # Each step's noise is its own: another rotation gives other samples.
     other = _noise_frames(shape[:1], per_frame[:1], rotation[1:2], long_table, window, offset)
     assert not np.allclose(new[0], other[0])
+
+
+def test_the_inverse_dct_writes_left_right_as_the_graphs_stack_did_and_as_tensorflows_dct_decodes():
+    """_inverse_dct_left_right (the decoder's peaks) gives the samples of SciPy's inverse DCT and _left_right's
+    stack, bit for bit, and _fast_waveform those of TensorFlow's own inverse DCT (_waveform) to float32
+    rounding: a coefficient of a mid-only tone lands in both channels, a side-only one in opposite signs."""
+    import tensorflow as tf
+
+    from common.codec.transforms import _fast_waveform, _inverse_dct_left_right, _left_right, _waveform
+
+    rng = np.random.default_rng(3)
+    coefficients = rng.standard_normal((2, 2, audio.SEGMENT_FRAMES)).astype(np.float32)
+    before = _left_right(tf.constant(scipy.fft.idct(coefficients, norm="ortho", axis=-1).astype(np.float32)))
+    np.testing.assert_array_equal(_inverse_dct_left_right(coefficients), before.numpy())
+    spectrum = np.zeros((2, 2 * audio.SEGMENT_FRAMES), np.float32)
+    spectrum[0, 100] = 1.0  # mid only
+    spectrum[1, audio.SEGMENT_FRAMES + 100] = 1.0  # side only
+    fast = _fast_waveform(tf.constant(spectrum), "dct").numpy()
+    assert fast.shape == (2, audio.SEGMENT_FRAMES, 2)
+    np.testing.assert_allclose(fast, _waveform(tf.constant(spectrum), "dct").numpy(), atol=1e-6)
+    np.testing.assert_array_equal(fast[0, :, 0], fast[0, :, 1])
+    np.testing.assert_array_equal(fast[1, :, 0], -fast[1, :, 1])
+    assert np.max(np.abs(fast)) > 1e-3
