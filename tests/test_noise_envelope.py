@@ -406,3 +406,20 @@ def test_the_inverse_dct_writes_left_right_as_the_graphs_stack_did_and_as_tensor
     np.testing.assert_array_equal(fast[0, :, 0], fast[0, :, 1])
     np.testing.assert_array_equal(fast[1, :, 0], -fast[1, :, 1])
     assert np.max(np.abs(fast)) > 1e-3
+
+
+def test_the_dct_of_mid_and_side_is_the_graphs_mid_side_then_scipys_dct_bit_for_bit():
+    """_mid_side_dct (the encoder's spectrum) makes mid and side in NumPy: the same coefficients, bit for bit, as
+    _mid_side in the graph and SciPy's DCT; a left-only tone has the same mid and side."""
+    import tensorflow as tf
+
+    from common.codec.transforms import _mid_side, _mid_side_dct
+
+    segment = np.random.default_rng(4).standard_normal((3, audio.SEGMENT_FRAMES, 2)).astype(np.float32)
+    before = scipy.fft.dct(_mid_side(tf.constant(segment)).numpy(), norm="ortho", axis=-1).astype(np.float32)
+    coefficients = _mid_side_dct(segment.copy())
+    assert coefficients.shape == (3, 2, audio.SEGMENT_FRAMES) and coefficients.dtype == np.float32
+    np.testing.assert_array_equal(coefficients, before)
+    segment[..., 1] = 0.0
+    left_only = _mid_side_dct(segment)
+    np.testing.assert_array_equal(left_only[:, 0], left_only[:, 1])
