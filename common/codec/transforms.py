@@ -13,8 +13,9 @@ The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end
 Music over a quarter of a second is sparse there: a few hundred coefficients hold most of its energy, but
 which ones changes from step to step, so keeping the largest (an adaptive choice no linear code such as PCA
 can make) beats PCA of the same size by several dB of SI-SDR on held-out real music (bench/fidelity.py).
-Codes with a noise envelope take their DCTs by SciPy's FFTs (_fft_on_cpu), faster than TensorFlow's on 2
-cores. fold_steps / steps_from_folded fold and unfold a whole song's steps at once for the dense code.
+Codes with a noise envelope take their DCTs by SciPy's FFTs in the graph (tf.numpy_function: _mid_side_dct,
+_inverse_dct_left_right), faster than TensorFlow's on 2 cores, with mid/side <-> left/right done in the same
+NumPy pass. fold_steps / steps_from_folded fold and unfold a whole song's steps at once for the dense code.
 """
 import functools
 
