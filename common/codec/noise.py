@@ -332,8 +332,9 @@ def _noise_frames(shape, per_frame, rotation, table, window, offset):
     (batch, bins, frames) and a random phase (step b's from table[rotation[b]:], complex64); inverse FFTs,
     windowed, overlap-added at half their length. One NumPy pass, each step's sizes made where they stay in the
     CPU's cache: the same samples, bit for bit, as TensorFlow's product, gather of phases, window, overlap-add
-    and mid/side -> left/right stack, in a fifth of their time (258 steps, traced, medians of 15 interleaved:
-    866 -> 240 ms with the sizes still made in the graph; making them here, 217 -> 168 ms, medians of 11)."""
+    and mid/side -> left/right stack, in about a quarter of their time (258 steps, traced, medians of 15
+    interleaved: 866 -> 240 ms with the sizes still made in the graph; making them here too, 217 -> 168 ms,
+    medians of 11)."""
     batch, channels, bins = shape.shape
     frames, hop = per_frame.shape[-1], bins - 1
     spectra = np.empty((batch, frames, channels, bins), np.complex64)
