@@ -383,6 +383,8 @@ def test_the_noise_frames_in_numpy_are_tensorflows_gather_product_overlap_add_an
     # Each step's noise is its own: another rotation gives other samples.
     other = _noise_frames(shape[:1], per_frame[:1], rotation[1:2], long_table, window, offset)
     assert not np.allclose(new[0], other[0])
+    # An empty batch is an empty batch of noise.
+    assert _noise_frames(shape[:0], per_frame[:0], rotation[:0], long_table, window, offset).shape == (0, 60, 2)
 
 
 def test_the_inverse_dct_writes_left_right_as_the_graphs_stack_did_and_as_tensorflows_dct_decodes():

@@ -349,8 +349,8 @@ def _noise_frames(shape, per_frame, rotation, table, window, offset):
     np.multiply(waves[..., :hop], window[:hop], out=halves[:, :frames])
     halves[:, frames] = 0
     halves[:, 1:] += waves[..., hop:] * window[hop:]
-    mid = halves[:, :, 0].reshape(batch, -1)[:, offset]
-    side = halves[:, :, 1].reshape(batch, -1)[:, offset]
+    mid = halves[:, :, 0].reshape(batch, (frames + 1) * hop)[:, offset]  # sizes spelled out: a batch may be empty
+    side = halves[:, :, 1].reshape(batch, (frames + 1) * hop)[:, offset]
     left_right = np.empty(mid.shape + (2,), np.float32)
     np.add(mid, side, out=left_right[..., 0])
     np.subtract(mid, side, out=left_right[..., 1])
