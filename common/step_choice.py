@@ -20,8 +20,8 @@ steps will sound like (a Gaussian over their step features), and that is what ch
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
 long: a step played in the last 4 s is never chosen again, a join made before costs JOIN_AGAIN_COST (no cycles
-through the same runs), and where the seed has no beat, a join never skips just 1-3 steps of the run it leaves
-(the same recording with a cut).
+through the same runs), as does one whose run would play more than 3 s of the continuation again, and where the
+seed has no beat, a join never skips just 1-3 steps of the run it leaves (the same recording with a cut).
 """
 import numpy as np
 
@@ -48,6 +48,9 @@ SAME_JOIN_STEPS = 2  # a join with the same leap as one made before, from within
 # plays that passage again: it costs JOIN_AGAIN_COST, or continuations cycle through the same few runs
 JOIN_AGAIN_COST = 4.0  # as much as a wrong beat of the bar at full strength: finite, so that a long continuation
 # whose fresh joins have run out repeats one rather than breaking the beat or leaving the seed's world
+REPLAY_STEPS = 12  # a join whose run would make the continuation play again more than this many steps (3 s) of
+# what it played 4 s or more before costs JOIN_AGAIN_COST too: a loop, even where its joins are not the same leap
+NEAR_STEPS = 1  # steps of one source this close count as the same passage where a replay is looked for
 TONAL_GAP = 2.0  # where the seed's median step is this many times as tonal as the other songs' median step, ...
 TONAL_WEIGHT = 6.0  # ... their steps cost this x how much less tonal they are than the seed's median (relative)
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
@@ -212,7 +215,9 @@ class StepChoice:
         cost += SHORT_RUN_WEIGHT * self._steps_short_of_a_run(recent)
         if unlikeliness is not None:
             cost += self.model_weight * unlikeliness
-        cost += JOIN_AGAIN_COST * self._joins_made_before(played) + TONAL_WEIGHT * self.tonal_shortfall
+        # Counted apart, so that a join made again that also makes a long replay costs the most.
+        cost += JOIN_AGAIN_COST * (self._joins_made_before(played).astype(np.float64) + self._long_replays(played))
+        cost += TONAL_WEIGHT * self.tonal_shortfall
         excluded = recent[self.pool] | (self.pool == played[-1] + 1)
         if self.beat_strength < MIN_STRENGTH:  # the seed has no beat to keep
             # A join 1-3 steps past the step that would have followed is the same recording with a cut. On a beat
@@ -239,6 +244,39 @@ class StepChoice:
         inside = (again >= 0) & (again < len(self.sources))
         again = again[inside][self.sources[again[inside]] == self.sources[entries[near][inside]]]
         return np.isin(self.pool, again)
+
+    def _long_replays(self, played):
+        """(len(pool),) True where the run a join to that step would start (up to max_run steps), with the steps
+        played just before it, would repeat more than REPLAY_STEPS consecutive steps that the continuation
+        (after the seed) played AVOID_RECENT or more steps earlier, each step within NEAR_STEPS of the one it
+        repeats (same source). The same-leap rule misses such loops where a join is one step off an earlier one:
+        hedgewars' Fruit, whose steps a beat apart sound alike, went 10-17, 26-33, 19-25, and later 10-17, 27-34,
+        18-24 (5.75 s of a loop, bench/musicality.py's loop guard)."""
+        after_seed = np.asarray(played)[self.seed_count:]
+        count = len(after_seed)
+        replays = np.zeros(len(self.pool), bool)
+        if count <= AVOID_RECENT:
+            return replays
+        sources = self.sources[after_seed]
+        lags = np.arange(AVOID_RECENT, count)
+        # back[lag]: how many of the last steps played repeat, in order, the steps before the one `lag` back.
+        newer = count - 1 - np.arange(count)[:, None]  # (steps back, 1)
+        older = newer - lags  # (steps back, lags)
+        valid = older >= 0
+        older = np.where(valid, older, 0)
+        near = (valid & (sources[newer] == sources[older])
+                & (np.abs(after_seed[newer] - after_seed[older]) <= NEAR_STEPS))
+        back = np.argmin(near, axis=0)  # the first step back that differs (there is one: `older` runs out)
+        # ahead[lag]: the joined run (up to max_run steps) repeats the run from there on as far as that went on.
+        going_on = np.append((np.diff(after_seed) == 1) & (sources[1:] == sources[:-1]), False)
+        positions = np.arange(count)
+        run_ends = np.minimum.accumulate(np.where(going_on, count, positions)[::-1])[::-1]
+        run_left = run_ends - positions + 1
+        earlier = count - lags
+        ahead = np.minimum(run_left[earlier], self.max_run)
+        for step in after_seed[earlier[back + ahead > REPLAY_STEPS]]:
+            replays |= (self.sources[self.pool] == self.sources[step]) & (np.abs(self.pool - step) <= NEAR_STEPS)
+        return replays
 
     def _steps_short_of_a_run(self, recent):
         """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end

@@ -241,16 +241,28 @@ def longest_repeat(history, min_lag=AVOID_RECENT):
     return best
 
 
-@pytest.mark.parametrize("same_join_steps", [None, -1])
-def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the_same_runs(same_join_steps,
-                                                                                          monkeypatch):
-    """A greedy minute of the seed's own steps, where the same runs and joins always look best: without the rule
-    (-1: no earlier join counts) it cycles, playing whole runs and their joins again; with it, no leap is made
-    again from within SAME_JOIN_STEPS of an earlier exit, and nothing longer than a run repeats."""
-    from common.step_choice import SAME_JOIN_STEPS
+def longest_near_repeat(history, sources, min_lag=AVOID_RECENT):
+    """longest_repeat with each step counted as played again where a step of its source within 1 of it is."""
+    history, best = np.asarray(history), 0
+    for lag in range(min_lag, len(history)):
+        near = (sources[history[lag:]] == sources[history[:-lag]]) & (np.abs(history[lag:] - history[:-lag]) <= 1)
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], near, [False]]).astype(np.int8)))
+        best = max(best, int(np.max(edges[1::2] - edges[::2], initial=0)))
+    return best
 
-    if same_join_steps is not None:
-        monkeypatch.setattr("common.step_choice.SAME_JOIN_STEPS", same_join_steps)
+
+@pytest.mark.parametrize("rules", ["both", "same leap", "none"])
+def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the_same_runs(rules, monkeypatch):
+    """A greedy minute of the seed's own steps, where the same runs and joins always look best: without the rules
+    it cycles, playing whole runs and their joins again; with the same-leap rule, no leap is made again from
+    within SAME_JOIN_STEPS of an earlier exit, and nothing longer than a run repeats exactly, but runs one step
+    off earlier ones replay 35 steps; with the replay rule too, at most REPLAY_STEPS."""
+    from common.step_choice import REPLAY_STEPS, SAME_JOIN_STEPS
+
+    if rules == "none":
+        monkeypatch.setattr("common.step_choice.SAME_JOIN_STEPS", -1)  # no earlier join counts
+    if rules != "both":
+        monkeypatch.setattr("common.step_choice.REPLAY_STEPS", 10 ** 6)
     scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=2)
     chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
                          max_run=10, model_weight=0.0, temperature=0.0, seed_steps_only=True)
@@ -262,11 +274,40 @@ def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the
              if any(leap == earlier_leap and abs(exit - earlier_exit) <= SAME_JOIN_STEPS
                     for earlier_exit, earlier_leap in joins[:number])]
     repeat = longest_repeat(chooser.history[SEED_STEPS:])
-    if same_join_steps is None:
-        assert not again and repeat <= 10, (again, repeat)  # at most a run plays again
-    else:
+    near_repeat = longest_near_repeat(chooser.history[SEED_STEPS:], sources)
+    if rules == "none":
         assert len(again) > 5 and repeat > 100, (again, repeat)  # (205 steps: most of the minute)
+    else:
+        assert not again and repeat <= 10, (again, repeat)  # at most a run plays again
+        assert (near_repeat <= REPLAY_STEPS) == (rules == "both"), near_repeat  # (35 steps with the one rule)
 
+
+def test_a_join_that_would_replay_more_than_3_s_of_the_continuation_costs_as_much_as_a_join_made_again():
+    """After the seed: runs 10-17, 26-33, 19-25, then 10-17 again (hedgewars' Fruit's loop). Joining 26 next would
+    play 16 steps again (the same leap), and so would 25 or 27, one step off it, which the same-leap rule misses;
+    28 or 5 play nothing again. After a run whose last 3 steps alone repeat (15-17), the same leap replays 3 + 8
+    steps: no more than REPLAY_STEPS."""
+    from common.step_choice import JOIN_AGAIN_COST, REPLAY_STEPS
+
+    scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=2)
+    chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
+                         max_run=10, model_weight=0.0)
+    seed = list(range(SEED_STEPS))
+    runs = list(range(10, 18)) + list(range(26, 34)) + list(range(19, 26))
+    played = seed + runs + list(range(10, 18))
+    replays = set(chooser.pool[chooser._long_replays(played)].tolist())
+    assert replays == {25, 26, 27}, replays
+    assert set(chooser.pool[chooser._joins_made_before(played)].tolist()) == {26}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("common.step_choice.REPLAY_STEPS", 10 ** 6)
+        without = chooser._join_costs(played, None)
+    added = chooser._join_costs(played, None) - without
+    np.testing.assert_allclose(added, JOIN_AGAIN_COST * np.isin(chooser.pool, [25, 26, 27]), atol=1e-9)
+    assert 3 + 8 <= REPLAY_STEPS < 8 + 8  # the limit lies between the two cases
+    shorter = seed + runs + list(range(35, 40)) + [15, 16, 17]
+    assert not chooser._long_replays(shorter).any()
+    assert set(chooser.pool[chooser._joins_made_before(shorter)].tolist()) == {26}
+    assert not chooser._long_replays(seed + list(range(10, 18))).any()  # nothing 4 s back yet
 
 def with_chroma(features, peak, rng):
     """features with each step's chroma a mix of one pitch class (share peak) and all twelve alike."""
