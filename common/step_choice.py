@@ -267,15 +267,19 @@ class StepChoice:
         near = (valid & (sources[newer] == sources[older])
                 & (np.abs(after_seed[newer] - after_seed[older]) <= NEAR_STEPS))
         back = np.argmin(near, axis=0)  # the first step back that differs (there is one: `older` runs out)
-        # ahead[lag]: the joined run (up to max_run steps) repeats the run from there on as far as that went on.
-        going_on = np.append((np.diff(after_seed) == 1) & (sources[1:] == sources[:-1]), False)
-        positions = np.arange(count)
-        run_ends = np.minimum.accumulate(np.where(going_on, count, positions)[::-1])[::-1]
-        run_left = run_ends - positions + 1
-        earlier = count - lags
-        ahead = np.minimum(run_left[earlier], self.max_run)
-        for step in after_seed[earlier[back + ahead > REPLAY_STEPS]]:
-            replays |= (self.sources[self.pool] == self.sources[step]) & (np.abs(self.pool - step) <= NEAR_STEPS)
+        # Where the last steps repeat 3 or more (else no run of max_run steps can make the replay long): how far the
+        # joined run, step + shift + 0, 1, ..., would go on repeating what followed there, joins included (a skip of
+        # a step there keeps it within NEAR_STEPS).
+        for lag in lags[back + self.max_run > REPLAY_STEPS]:
+            earlier = count - lag
+            step, source = after_seed[earlier], sources[earlier]
+            for shift in range(-NEAR_STEPS, NEAR_STEPS + 1):
+                ahead = 0
+                while (ahead < self.max_run and earlier + ahead < count and sources[earlier + ahead] == source
+                       and abs(after_seed[earlier + ahead] - (step + shift + ahead)) <= NEAR_STEPS):
+                    ahead += 1
+                if back[lag - AVOID_RECENT] + ahead > REPLAY_STEPS:
+                    replays |= (self.pool == step + shift) & (self.sources[self.pool] == source)
         return replays
 
     def _steps_short_of_a_run(self, recent):

@@ -308,6 +308,13 @@ def test_a_join_that_would_replay_more_than_3_s_of_the_continuation_costs_as_muc
     assert not chooser._long_replays(shorter).any()
     assert set(chooser.pool[chooser._joins_made_before(shorter)].tolist()) == {26}
     assert not chooser._long_replays(seed + list(range(10, 18))).any()  # nothing 4 s back yet
+    # A replay across an earlier join that skipped a step: 7-14, 16-22 went on as 7-22 would, one step off; after
+    # 6-11, joining 13 or 14 would replay 6 + 9 steps of it (11 and 12 too, which the run may not join anyway: just
+    # played, and its own next step); 10 would replay 4 + 4.
+    skipped = seed + list(range(7, 15)) + list(range(16, 23)) + list(range(26, 34)) + list(range(35, 40)) + list(
+        range(6, 12))
+    assert set(chooser.pool[chooser._long_replays(skipped)].tolist()) == {11, 12, 13, 14}
+    assert not chooser._joins_made_before(skipped).any()
 
 def with_chroma(features, peak, rng):
     """features with each step's chroma a mix of one pitch class (share peak) and all twelve alike."""
