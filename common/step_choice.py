@@ -249,7 +249,8 @@ class StepChoice:
         """(len(pool),) True where the run a join to that step would start (up to max_run steps), with the steps
         played just before it, would repeat more than REPLAY_STEPS consecutive steps that the continuation
         (after the seed) played AVOID_RECENT or more steps earlier, each step within NEAR_STEPS of the one it
-        repeats (same source). The same-leap rule misses such loops where a join is one step off an earlier one:
+        repeats (same source), across the earlier passage's joins too. The same-leap rule misses such loops where a
+        join is one step off an earlier one:
         hedgewars' Fruit, whose steps a beat apart sound alike, went 10-17, 26-33, 19-25, and later 10-17, 27-34,
         18-24 (5.75 s of a loop, bench/musicality.py's loop guard)."""
         after_seed = np.asarray(played)[self.seed_count:]
@@ -267,9 +268,9 @@ class StepChoice:
         near = (valid & (sources[newer] == sources[older])
                 & (np.abs(after_seed[newer] - after_seed[older]) <= NEAR_STEPS))
         back = np.argmin(near, axis=0)  # the first step back that differs (there is one: `older` runs out)
-        # Where the last steps repeat 3 or more (else no run of max_run steps can make the replay long): how far the
-        # joined run, step + shift + 0, 1, ..., would go on repeating what followed there, joins included (a skip of
-        # a step there keeps it within NEAR_STEPS).
+        # Where enough of the last steps repeat that a run of max_run steps could make the replay long: how far the
+        # joined run, step + shift + 0, 1, ..., would go on repeating what followed there, across its joins too (a
+        # step skipped there keeps the rest within NEAR_STEPS).
         for lag in lags[back + self.max_run > REPLAY_STEPS]:
             earlier = count - lag
             step, source = after_seed[earlier], sources[earlier]
