@@ -250,9 +250,8 @@ class StepChoice:
         played just before it, would repeat more than REPLAY_STEPS consecutive steps that the continuation
         (after the seed) played AVOID_RECENT or more steps earlier, each step within NEAR_STEPS of the one it
         repeats (same source), across the earlier passage's joins too. The same-leap rule misses such loops where a
-        join is one step off an earlier one:
-        hedgewars' Fruit, whose steps a beat apart sound alike, went 10-17, 26-33, 19-25, and later 10-17, 27-34,
-        18-24 (5.75 s of a loop, bench/musicality.py's loop guard)."""
+        join is one step off an earlier one: hedgewars' Fruit, whose steps a beat apart sound alike, went 10-17,
+        26-33, 19-25, and later 10-17, 27-34, 18-24 (5.75 s of a loop, bench/musicality.py's loop guard)."""
         after_seed = np.asarray(played)[self.seed_count:]
         count = len(after_seed)
         replays = np.zeros(len(self.pool), bool)
