@@ -231,22 +231,15 @@ def test_joins_stay_close_to_the_seed():
     assert np.mean(sources[new] == 1) < 0.05 and np.mean(sources[new] == 0) > 0.5
 
 
-def longest_repeat(history, min_lag=AVOID_RECENT):
-    """The most consecutive steps of a history that play again, in order, at least min_lag steps later."""
+def longest_repeat(history, sources=None, near=0, min_lag=AVOID_RECENT):
+    """The most consecutive steps of a history that play again, in order, at least min_lag steps later; with
+    sources, each step counted as played again where a step of its source within `near` of it is."""
     history, best = np.asarray(history), 0
     for lag in range(min_lag, len(history)):
-        same = np.concatenate([[False], history[lag:] == history[:-lag], [False]])
-        edges = np.flatnonzero(np.diff(same.astype(np.int8)))
-        best = max(best, int(np.max(edges[1::2] - edges[::2], initial=0)))
-    return best
-
-
-def longest_near_repeat(history, sources, min_lag=AVOID_RECENT):
-    """longest_repeat with each step counted as played again where a step of its source within 1 of it is."""
-    history, best = np.asarray(history), 0
-    for lag in range(min_lag, len(history)):
-        near = (sources[history[lag:]] == sources[history[:-lag]]) & (np.abs(history[lag:] - history[:-lag]) <= 1)
-        edges = np.flatnonzero(np.diff(np.concatenate([[False], near, [False]]).astype(np.int8)))
+        same = np.abs(history[lag:] - history[:-lag]) <= near
+        if sources is not None:
+            same &= sources[history[lag:]] == sources[history[:-lag]]
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], same, [False]]).astype(np.int8)))
         best = max(best, int(np.max(edges[1::2] - edges[::2], initial=0)))
     return best
 
@@ -274,7 +267,7 @@ def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the
              if any(leap == earlier_leap and abs(exit - earlier_exit) <= SAME_JOIN_STEPS
                     for earlier_exit, earlier_leap in joins[:number])]
     repeat = longest_repeat(chooser.history[SEED_STEPS:])
-    near_repeat = longest_near_repeat(chooser.history[SEED_STEPS:], sources)
+    near_repeat = longest_repeat(chooser.history[SEED_STEPS:], sources, near=1)
     if rules == "none":
         assert len(again) > 5 and repeat > 100, (again, repeat)  # (205 steps: most of the minute)
     else:
