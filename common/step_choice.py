@@ -20,15 +20,16 @@ steps will sound like (a Gaussian over their step features), and that is what ch
 
 With the model switched off (model_weight 0) the same choice is made by sound alone. Nothing is replayed for
 long: a step played in the last 4 s is never chosen again, a join made before costs JOIN_AGAIN_COST (no cycles
-through the same runs), as does one whose run would play more than 3 s of the continuation again, and where the
-seed has no beat, a join never skips just 1-3 steps of the run it leaves (the same recording with a cut).
+through the same runs), as does one whose run would play more than 3 s of the continuation again (both rules in
+common/replays.py), and where the seed has no beat, a join never skips just 1-3 steps of the run it leaves (the
+same recording with a cut).
 """
 import numpy as np
 
-from common import step_features
+from common import replays, step_features
 from common.audio import SAMPLE_RATE, STEP_FRAMES
-from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_in, runs_on_the_beat, seed_grid,
-                               seed_step_beats, step_grid)
+from common.beat_joins import (MAX_SHIFT, MIN_STRENGTH, off_the_beat, runs_on_the_beat, seed_grid, seed_step_beats,
+                               step_grid)
 
 CONTEXT_STEPS = 4  # steps before a candidate compared with the last steps played
 MIN_RUN = 8  # steps of one source before the run may leave it (2 s): every join can break the beat
@@ -44,13 +45,9 @@ SHORT_RUN_WEIGHT = 2.0  # cost per step a joined run could not play before it me
 BEAT_WEIGHT = 8.0  # cost of a step that lands half a beat off the seed's grid (times the pulse's strength)
 BAR_COST = 0.5  # a seed step on the beat but on another beat of the seed's bar costs this x BEAT_WEIGHT x strength
 OFF_GRID_COST = 1.0  # a step of another tempo or none costs this x BEAT_WEIGHT x strength: as if half a beat off
-SAME_JOIN_STEPS = 2  # a join with the same leap as one made before, from within this many steps of its exit,
-# plays that passage again: it costs JOIN_AGAIN_COST, or continuations cycle through the same few runs
-JOIN_AGAIN_COST = 4.0  # as much as a wrong beat of the bar at full strength: finite, so that a long continuation
-# whose fresh joins have run out repeats one rather than breaking the beat or leaving the seed's world
-REPLAY_STEPS = 12  # a join whose run would make the continuation play again more than this many steps (3 s) of
-# what it played 4 s or more before costs JOIN_AGAIN_COST too: a loop, even where its joins are not the same leap
-NEAR_STEPS = 1  # steps of one source this close count as the same passage where a replay is looked for
+JOIN_AGAIN_COST = 4.0  # a join made again or a long replay (common/replays.py) costs as much as a wrong beat of the
+# bar at full strength: finite, so that a long continuation whose fresh joins have run out repeats one rather than
+# breaking the beat or leaving the seed's world
 TONAL_GAP = 2.0  # where the seed's median step is this many times as tonal as the other songs' median step, ...
 TONAL_WEIGHT = 6.0  # ... their steps cost this x how much less tonal they are than the seed's median (relative)
 SKIP_STEPS = 3  # without a beat, a join may not skip this few steps of the run it leaves: it reads as a copy
@@ -231,56 +228,12 @@ class StepChoice:
         return cost
 
     def _joins_made_before(self, played):
-        """(len(pool),) True where joining that step after the steps played would make a join again: the same
-        leap (entry minus exit, between the same two sources) as an earlier join whose exit lies within
-        SAME_JOIN_STEPS of the last step played. The music around it would repeat what the earlier join played,
-        and the next join after it too: without this rule continuations cycled through a few runs, up to 53 s of
-        a 60-s continuation repeating an earlier part of it (the real next minutes: 0-6 s)."""
-        played = np.asarray(played)
-        ends = np.array([stop for _, stop in runs_in(played, self.sources)[:-1]], np.int64)  # a join after each
-        exits, entries, last = played[ends - 1], played[ends], played[-1]
-        near = (self.sources[exits] == self.sources[last]) & (np.abs(exits - last) <= SAME_JOIN_STEPS)
-        again = last + entries[near] - exits[near]
-        inside = (again >= 0) & (again < len(self.sources))
-        again = again[inside][self.sources[again[inside]] == self.sources[entries[near][inside]]]
-        return np.isin(self.pool, again)
+        """(len(pool),) True where joining that step would make a join again (common/replays.py)."""
+        return replays.joins_made_before(played, self.sources, self.pool)
 
     def _long_replays(self, played):
-        """(len(pool),) True where the run a join to that step would start (up to max_run steps), with the steps
-        played just before it, would repeat more than REPLAY_STEPS consecutive steps that the continuation
-        (after the seed) played AVOID_RECENT or more steps earlier, each step within NEAR_STEPS of the one it
-        repeats (same source), across the earlier passage's joins too. The same-leap rule misses such loops where a
-        join is one step off an earlier one: hedgewars' Fruit, whose steps a beat apart sound alike, went 10-17,
-        26-33, 19-25, and later 10-17, 27-34, 18-24 (5.75 s of a loop, bench/musicality.py's loop guard)."""
-        after_seed = np.asarray(played)[self.seed_count:]
-        count = len(after_seed)
-        replays = np.zeros(len(self.pool), bool)
-        if count <= AVOID_RECENT:
-            return replays
-        sources = self.sources[after_seed]
-        lags = np.arange(AVOID_RECENT, count)
-        # back[lag]: how many of the last steps played repeat, in order, the steps before the one `lag` back.
-        newer = count - 1 - np.arange(count)[:, None]  # (steps back, 1)
-        older = newer - lags  # (steps back, lags)
-        valid = older >= 0
-        older = np.where(valid, older, 0)
-        near = (valid & (sources[newer] == sources[older])
-                & (np.abs(after_seed[newer] - after_seed[older]) <= NEAR_STEPS))
-        back = np.argmin(near, axis=0)  # the first step back that differs (there is one: `older` runs out)
-        # Where enough of the last steps repeat that a run of max_run steps could make the replay long: how far the
-        # joined run, step + shift + 0, 1, ..., would go on repeating what followed there, across its joins too (a
-        # step skipped there keeps the rest within NEAR_STEPS).
-        for lag in lags[back + self.max_run > REPLAY_STEPS]:
-            earlier = count - lag
-            step, source = after_seed[earlier], sources[earlier]
-            for shift in range(-NEAR_STEPS, NEAR_STEPS + 1):
-                ahead = 0
-                while (ahead < self.max_run and earlier + ahead < count and sources[earlier + ahead] == source
-                       and abs(after_seed[earlier + ahead] - (step + shift + ahead)) <= NEAR_STEPS):
-                    ahead += 1
-                if back[lag - AVOID_RECENT] + ahead > REPLAY_STEPS:
-                    replays |= (self.pool == step + shift) & (self.sources[self.pool] == source)
-        return replays
+        """(len(pool),) True where a join to that step would replay more than 3 s (common/replays.py)."""
+        return replays.long_replays(played, self.sources, self.pool, self.seed_count, self.max_run, AVOID_RECENT)
 
     def _steps_short_of_a_run(self, recent):
         """(len(pool),) how many of min_run steps each candidate's run could not play: it stops at its song's end

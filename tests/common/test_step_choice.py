@@ -250,12 +250,12 @@ def test_a_join_is_never_made_again_so_a_continuation_does_not_cycle_through_the
     it cycles, playing whole runs and their joins again; with the same-leap rule, no leap is made again from
     within SAME_JOIN_STEPS of an earlier exit, and nothing longer than a run repeats exactly, but runs one step
     off earlier ones replay 35 steps; with the replay rule too, at most REPLAY_STEPS."""
-    from common.step_choice import REPLAY_STEPS, SAME_JOIN_STEPS
+    from common.replays import REPLAY_STEPS, SAME_JOIN_STEPS
 
     if rules == "none":
-        monkeypatch.setattr("common.step_choice.SAME_JOIN_STEPS", -1)  # no earlier join counts
+        monkeypatch.setattr("common.replays.SAME_JOIN_STEPS", -1)  # no earlier join counts
     if rules != "both":
-        monkeypatch.setattr("common.step_choice.REPLAY_STEPS", 10 ** 6)
+        monkeypatch.setattr("common.replays.REPLAY_STEPS", 10 ** 6)
     scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=2)
     chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
                          max_run=10, model_weight=0.0, temperature=0.0, seed_steps_only=True)
@@ -280,7 +280,8 @@ def test_a_join_that_would_replay_more_than_3_s_of_the_continuation_costs_as_muc
     play 16 steps again (the same leap), and so would 25 or 27, one step off it, which the same-leap rule misses;
     28 or 5 play nothing again. After a run whose last 3 steps alone repeat (15-17), the same leap replays 3 + 8
     steps: no more than REPLAY_STEPS."""
-    from common.step_choice import JOIN_AGAIN_COST, REPLAY_STEPS
+    from common.replays import REPLAY_STEPS
+    from common.step_choice import JOIN_AGAIN_COST
 
     scores, features, seams, sources = random_pool([SEED_STEPS, 30], seed=2)
     chooser = StepChoice(scores, features, seams, sources, SEED_STEPS, np.random.default_rng(0), min_run=8,
@@ -292,7 +293,7 @@ def test_a_join_that_would_replay_more_than_3_s_of_the_continuation_costs_as_muc
     assert replays == {25, 26, 27}, replays
     assert set(chooser.pool[chooser._joins_made_before(played)].tolist()) == {26}
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("common.step_choice.REPLAY_STEPS", 10 ** 6)
+        patch.setattr("common.replays.REPLAY_STEPS", 10 ** 6)
         without = chooser._join_costs(played, None)
     added = chooser._join_costs(played, None) - without
     np.testing.assert_allclose(added, JOIN_AGAIN_COST * np.isin(chooser.pool, [25, 26, 27]), atol=1e-9)
