@@ -67,9 +67,31 @@ def test_the_models_part_says_when_a_pulse_difference_is_within_seed_noise():
     assert noisy["conv1d"]["song_pulse_seeds"] == {"a.ogg": [0.9, 0.8], "b.ogg": [0.5, 0.6]}
     line = musicality.model_part(noisy, seeds=2)[1]
     assert line.endswith("; per song with a beat and seed: +0.01x +/- 0.22 (4 pairs, within seed noise)"), line
+    assert "DOES NOT beat it" in line
     steady = musicality.mean_rows([rows((0.8, 0.7), (0.7, 0.58)), rows((0.81, 0.69), (0.7, 0.6))])
     line = musicality.model_part(steady, seeds=2)[1]
     assert "+0.11x +/- 0.01 (4 pairs)" in line and "noise" not in line, line
+    # The rows' means are alike (0.4); on the songs with a beat the model keeps 0.11x more: that is what counts.
+    assert "pulse 0.80x vs 0.80x (+0.00x)" in line and ": beats it;" in line, line
+
+
+def test_the_models_pulse_margin_is_judged_on_the_songs_with_a_beat_not_on_a_song_without_one():
+    # A song without a beat ("pad") continued with 2.5x its round trip's pulse lifts conv1d's row mean 0.20x above
+    # sound-only's; on the two songs with a beat the rows are alike, song by song: no margin.
+    def rows(conv1d_pulse):
+        return {"round-trip": {"pulse": 0.5},
+                "conv1d": {"pulse": conv1d_pulse, "classifier_vs_round-trip": 0.6,
+                           "song_pulse": {"a.ogg": 0.9, "b.ogg": 0.7}},
+                "sound-only": {"pulse": 0.4, "classifier_vs_round-trip": 0.6,
+                               "song_pulse": {"a.ogg": 0.88, "b.ogg": 0.72}}}
+
+    line = musicality.model_part(rows(0.5))[1]
+    assert "pulse 1.00x vs 0.80x (+0.20x)" in line and "DOES NOT beat it" in line, line
+    assert "per song with a beat and seed: +0.00x" in line, line
+    # Where no song has a beat, the rows' means are all there is to judge.
+    without = {name: {key: value for key, value in row.items() if key != "song_pulse"}
+               for name, row in rows(0.5).items()}
+    assert ": beats it" in musicality.model_part(without)[1]
 
 
 def song_rows(conv1d, sound):
