@@ -421,7 +421,7 @@ def model_part(rows, seeds=1, places=1):
                          f"({pulse_gain:+.2f}x), classifier {mine['classifier_vs_round-trip']:.2f} vs "
                          f"{theirs['classifier_vs_round-trip']:.2f} "
                          f"({mine['classifier_vs_round-trip'] - theirs['classifier_vs_round-trip']:+.2f}): "
-                         f"{'beats it' if beats else 'DOES NOT beat it'}{paired_pulse(mine, theirs)}")
+                         f"{'beats it' if beats else 'DOES NOT beat it'}{paired_pulse(differences)}")
     return lines
 
 
@@ -432,12 +432,11 @@ def song_pulse_differences(mine, theirs):
     return [a - b for song in sorted(set(mine) & set(theirs)) for a, b in zip(mine[song], theirs[song])]
 
 
-def paired_pulse(mine, theirs):
-    """'; per song with a beat and seed: +0.06x +/- 0.08 (12 pairs)': the mean of the two rows' pulse ratios'
+def paired_pulse(differences):
+    """'; per song with a beat and seed: +0.06x +/- 0.08 (12 pairs)': the mean of two rows' pulse ratios'
     differences (song_pulse_differences), with twice its standard error, and 'within seed noise' where that spans
     0. One seed of generation moves a song's pulse by up to 0.3x, so a mean over 4 songs can move 0.1x by chance;
     '' where the rows have no songs with a beat in common."""
-    differences = song_pulse_differences(mine, theirs)
     if not differences:
         return ""
     mean = float(np.mean(differences))

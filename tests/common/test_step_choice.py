@@ -310,6 +310,7 @@ def test_a_join_that_would_replay_more_than_3_s_of_the_continuation_costs_as_muc
     assert set(chooser.pool[chooser._long_replays(skipped)].tolist()) == {11, 12, 13, 14}
     assert not chooser._joins_made_before(skipped).any()
 
+
 def with_chroma(features, peak, rng):
     """features with each step's chroma a mix of one pitch class (share peak) and all twelve alike."""
     chroma = np.full((len(features), 12), (1 - peak) / 12)
