@@ -157,8 +157,8 @@ def rhythm_figures(originals, decoded, reference):
     names = np.arange(len(originals))
     clips = [music_features.clip_features(song) for song in decoded]
     groups = lambda features: np.concatenate([[i] * len(f) for i, f in zip(names, features)])  # noqa: E731
-    labels, predictions, clip_groups = music_features.classifier_predictions(
-        np.concatenate(reference["clips"]), groups(reference["clips"]), np.concatenate(clips), groups(clips))
+    clip_sets = (np.concatenate(reference["clips"]), groups(reference["clips"]), np.concatenate(clips), groups(clips))
+    labels, predictions, clip_groups = music_features.classifier_predictions(*clip_sets)
     onsets = [music_features.onset_agreement(song, estimate) for song, estimate in zip(originals, decoded)]
     pulses = [music_features.pulse(song) for song in decoded]
     return {"onsets_per_song": onsets, **{f"onset_{key}": float(np.mean([song[key] for song in onsets]))
@@ -168,7 +168,8 @@ def rhythm_figures(originals, decoded, reference):
             "original_pulse_per_song": reference["pulse"], "original_pulse": float(np.mean(reference["pulse"])),
             "classifier_per_song": [float(np.mean(labels[clip_groups == i] == predictions[clip_groups == i]))
                                     for i in names],
-            "classifier": float(np.mean(labels == predictions))}
+            "classifier": float(np.mean(labels == predictions)),
+            "classifier_cues": music_features.classifier_cues(*clip_sets)}
 
 
 def lowpass_round_trip(hz):
@@ -368,6 +369,21 @@ def print_rhythm(rows):
               f"| {result['onset_attack_strength']:.2f}, {worst['attack_strength']:.2f} "
               f"| {result['original_pulse']:.3f} -> {result['pulse']:.3f} "
               f"({ratio:.2f}x) | {worst_pulse:.2f}x | {result['classifier']:.2f} |")
+    print_classifier_cues(rows)
+
+
+def print_classifier_cues(rows):
+    """What the classifier tells each round trip from the original by: its accuracy on each group of clip
+    statistics alone and on the others without it (music_features.classifier_cues)."""
+    names = list(rows[0][2]["classifier_cues"])
+    print("\nWhat tells the round trip from the original: the classifier on each group of 3-s clip statistics "
+          "alone / on all the others without it (0.5 = cannot tell; the cue is the group high alone whose "
+          "absence brings the rest down).\n")
+    print("| code | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for name, _, result in rows:
+        cues = result["classifier_cues"]
+        print(f"| {name} | " + " | ".join(f"{cues[group][0]:.2f} / {cues[group][1]:.2f}" for group in names) + " |")
 
 
 def worst_pulse_ratio(result):

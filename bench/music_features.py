@@ -11,6 +11,7 @@ and mir_eval (bench/requirements.txt), which the pipeline itself does not.
   pulse             highest normalised autocorrelation of the onset-strength envelope at lags of 0.25-1.5 s
   clip_features     one row of timbre, rhythm and harmony statistics per 3-s clip, for classifier_accuracy
   classifier_accuracy  a classifier two-sample test: logistic regression, leave-one-song-out accuracy
+  classifier_cues   the same on each group of clip_features alone and without it: what tells two kinds apart
   step_vectors / longest_copy_seconds  the longest stretch of 1/4-s steps that repeats consecutive steps of a
                     reference (the copy guard); longest_self_repeat_seconds: the same against the excerpt's
                     own steps at least 4 s earlier (the loop guard)
@@ -248,8 +249,32 @@ def clip_features(samples, clip_seconds=CLIP_SECONDS):
             autocorrelation(envelope[part], max_lag)[lags],
             shares[part].mean(axis=0), shares[part].std(axis=0),
             [flatness[part].mean(), flatness[part].std(), envelope[part].mean(), envelope[part].std()]]))
-    width = 3 * MEL_BANDS + len(lags) + 24 + 4
+    width = list(clip_feature_groups().values())[-1].stop
     return np.asarray(rows, np.float64).reshape(-1, width)
+
+
+def clip_feature_groups():
+    """{name: slice} of clip_features' columns by what they describe, in its order: what a classifier can be
+    asked to tell two kinds of clips apart by (classifier_cues)."""
+    lags = len(np.arange(5, int(round(PULSE_LAGS_SECONDS[1] * FRAMES_PER_SECOND)) + 1, 5))
+    widths = {"level (log-mel mean)": MEL_BANDS, "spread (log-mel std)": MEL_BANDS,
+              "motion (log-mel change a frame)": MEL_BANDS, "rhythm (onset autocorrelation)": lags,
+              "harmony (chroma)": 24, "noisiness (flatness)": 2, "attacks (onset strength)": 2}
+    edges = np.cumsum([0, *widths.values()])
+    return {name: slice(int(start), int(end)) for name, start, end in zip(widths, edges[:-1], edges[1:])}
+
+
+def classifier_cues(features_a, groups_a, features_b, groups_b):
+    """{group name: (accuracy on that group of clip_features alone, accuracy on all the others)}: which
+    statistics tell a's clips from b's (a group far above 0.5 alone, and the rest near 0.5 without it, is the
+    cue; classifier_accuracy, leave one song out)."""
+    features_a, features_b = np.asarray(features_a), np.asarray(features_b)
+    cues = {}
+    for name, columns in clip_feature_groups().items():
+        rest = np.setdiff1d(np.arange(features_a.shape[1]), np.arange(features_a.shape[1])[columns])
+        cues[name] = (classifier_accuracy(features_a[:, columns], groups_a, features_b[:, columns], groups_b),
+                      classifier_accuracy(features_a[:, rest], groups_a, features_b[:, rest], groups_b))
+    return cues
 
 
 def classifier_predictions(features_a, groups_a, features_b, groups_b, random_seed=0):

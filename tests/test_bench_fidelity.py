@@ -13,7 +13,8 @@ def rhythm_result(pulses, original_pulses):
             "pulse": sum(pulses) / len(pulses), "original_pulse": sum(original_pulses) / len(original_pulses),
             "onsets_per_song": onsets, "onset_precision": 0.65, "onset_recall": 0.9, "onset_f": 0.65,
             "onset_precision_on_reference_scale": 0.875, "onset_f_on_reference_scale": 0.8,
-            "onset_attack_strength": 0.575, "classifier": 0.6}
+            "onset_attack_strength": 0.575, "classifier": 0.6,
+            "classifier_cues": {"level": (0.55, 0.6), "motion": (0.82, 0.51)}}
 
 
 def test_the_worst_songs_pulse_is_its_own_ratio_not_the_ratio_of_the_means():
@@ -24,7 +25,16 @@ def test_the_worst_songs_pulse_is_its_own_ratio_not_the_ratio_of_the_means():
 
 def test_the_rhythm_table_shows_the_worst_song_beside_the_means(capsys):
     print_rhythm([("sparse", "", rhythm_result([0.5, 0.9], [0.8, 0.9]))])
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse"))
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse")]
+    row = rows[0]
     assert "| 0.40 / 0.50 |" in row and "(0.82x) | 0.62x |" in row
     # On the original's scale (mean, then the worst song's), and the attacks' strength (mean, worst song's).
     assert "| 0.88 / 0.80, 0.80 / 0.75 |" in row and "| 0.57, 0.45 |" in row
+
+
+def test_the_cue_table_gives_each_group_alone_and_the_rest_without_it(capsys):
+    print_rhythm([("sparse", "", rhythm_result([0.5, 0.9], [0.8, 0.9]))])
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("| code | level"))
+    assert header == "| code | level | motion |"
+    assert lines[lines.index(header) + 2] == "| sparse | 0.55 / 0.60 | 0.82 / 0.51 |"

@@ -79,6 +79,22 @@ def test_clip_features_of_noise_and_chords_are_told_apart_leave_one_song_out():
     assert mf.classifier_accuracy(np.concatenate(features[:4]), groups, np.concatenate(features[4:]), groups) == 1.0
 
 
+def test_the_classifiers_cues_name_the_one_group_of_clip_statistics_that_differs():
+    chords = [harmonic_chord(major(root), 6) for root in "C D E F".split()]
+    features = np.concatenate([mf.clip_features(song) for song in chords])
+    groups = np.repeat(np.arange(4), 2)
+    columns = mf.clip_feature_groups()
+    assert list(columns.values())[-1].stop == features.shape[1]  # the groups cover every column, in order
+    rng = np.random.default_rng(0)
+    jittered = features + 0.01 * rng.standard_normal(features.shape) * (features.std(axis=0) + 1e-6)
+    louder = jittered.copy()
+    louder[:, columns["level (log-mel mean)"]] += 10.0  # the same clips 10 dB louder: only the level differs
+    cues = mf.classifier_cues(features, groups, louder, groups)
+    alone, without = cues["level (log-mel mean)"]
+    assert alone > 0.9 and without < 0.75
+    assert all(other[0] < 0.75 for name, other in cues.items() if name != "level (log-mel mean)")
+
+
 def random_steps(count, rng):
     """count 1/4-s steps, each its own few tones over coloured noise: no two alike."""
     time = np.arange(int(mf.STEP_SECONDS * RATE)) / RATE
