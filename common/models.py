@@ -191,8 +191,12 @@ def decode(decoder, score, batch_size=256):
     """score (num_steps, latent_dim) -> audio (num_steps * STEP_FRAMES, 2), cross-faded at step boundaries.
 
     Decoded batch by batch, each batch with the neighbouring step on either side so that its cross-fades are
-    the same as decoding the whole score at once: memory stays at the output plus one batch of segments.
+    the same as decoding the whole score at once: memory stays at the output plus two batches of segments. A
+    batch's cross-fades and envelope (NumPy) run in a thread of their own while the decoder's graph makes the
+    next batch's segments, so both cores stay busy (120 s of music: decode 0.97-1.0 -> 0.88-0.93 s).
     """
+    import concurrent.futures
+
     from common.codec import decoded_segments_are_lapped
     from common.crossfade import overlap_add
 
@@ -202,20 +206,31 @@ def decode(decoder, score, batch_size=256):
     score = np.asarray(score, np.float32)
     traced = len(score) > batch_size  # one batch (a continuation on the beat, ~42 steps): eager is faster
     output = np.empty((len(score) * STEP_FRAMES, CHANNELS), np.float32)
-    for first, last, before, after in _batches(len(score), batch_size):
-        if ends_with_unfold:  # a lapped decoder: its folded output overlaps straight into the song
-            folded = (score[before:after] if before_unfold is None
-                      else tensor_inference(before_unfold, score[before:after], traced=traced))
-            joined = codec.steps_from_folded(folded, first == 0, last == len(score))
-            output[first * STEP_FRAMES:last * STEP_FRAMES] = joined.reshape(-1, CHANNELS)
-            continue
-        joined = overlap_add(inference(decoder, score[before:after], traced=traced), keep_energy)  # before..after-1
+
+    def finish(segments, first, last, before, after):
+        joined = overlap_add(segments, keep_energy)  # before..after-1
         if code_format is not None and code_format.envelope_blocks:
             # Its gain curve in steps first..last-1 reaches half a block into each neighbour, whose blocks
             # there are cross-faded with both of their neighbours here: the same as the whole score's.
             joined = codec.impose_envelope(joined, score[before:after], code_format)
         output[first * STEP_FRAMES:last * STEP_FRAMES] = joined[(first - before) * STEP_FRAMES:
                                                                 (last - before) * STEP_FRAMES]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as finisher:
+        pending = None  # the batch being finished: one at a time, so memory stays at two batches
+        for first, last, before, after in _batches(len(score), batch_size):
+            if ends_with_unfold:  # a lapped decoder: its folded output overlaps straight into the song
+                folded = (score[before:after] if before_unfold is None
+                          else tensor_inference(before_unfold, score[before:after], traced=traced))
+                joined = codec.steps_from_folded(folded, first == 0, last == len(score))
+                output[first * STEP_FRAMES:last * STEP_FRAMES] = joined.reshape(-1, CHANNELS)
+                continue
+            segments = inference(decoder, score[before:after], traced=traced)
+            if pending is not None:
+                pending.result()
+            pending = finisher.submit(finish, segments, first, last, before, after)
+        if pending is not None:
+            pending.result()
     return output
 
 
