@@ -12,7 +12,7 @@ seed at --offset of every held-out song for --seconds with each candidate:
   conv1d, lstm            music_generator.py with its defaults (--continuation-only --out)
   sound-only              the same with the model switched off (--model-weight 0: joins by sound alone)
   conv1d-untrained, lstm-untrained   the defaults with each score model untrained (--epochs 0)
-  conv1d-t0, lstm-t0      (on request) the defaults with --temperature 0
+  conv1d-t0, lstm-t0, sound-only-t0   (on request) the same with --temperature 0 (always the cheapest join)
   conv1d-own, lstm-own, sound-only-own   (on request) the same continuing with the seed's own steps alone
                           (--seed-steps-only): how the models and sound alone differ among them
 and measures each (bench/music_features.py): tonalness, chroma flux, pulse, key agreement with the seed,
@@ -66,9 +66,9 @@ from bench.fidelity import split_songs
 from common import artifacts, audio, cli, datasets, metrics, paths, plots
 
 CANDIDATES = ("real", "round-trip", "shuffled", "looped", "looped-rt", "conv1d", "lstm", "sound-only",
-              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0", "conv1d-own", "lstm-own",
+              "conv1d-untrained", "lstm-untrained", "conv1d-t0", "lstm-t0", "sound-only-t0", "conv1d-own", "lstm-own",
               "sound-only-own")
-DEFAULT_CANDIDATES = CANDIDATES[:-5]
+DEFAULT_CANDIDATES = CANDIDATES[:-6]
 IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
            "copy_seconds": 3.0, "loop_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6,
@@ -406,6 +406,7 @@ def model_part(rows, seeds=1, places=1):
              "or classifier -0.05" + (f"; means over {' x '.join(over)}" if over else "") + "):"]
     pairs = [(model, other) for model in ("conv1d", "lstm") for other in ("sound-only", f"{model}-untrained")]
     pairs += [(f"{model}-own", "sound-only-own") for model in ("conv1d", "lstm")]  # among the seed's steps alone
+    pairs += [(f"{model}-t0", "sound-only-t0") for model in ("conv1d", "lstm")]  # greedy: no sampling to blur it
     for model, other in pairs:
         if model in rows and other in rows:
             mine, theirs = rows[model], rows[other]

@@ -157,16 +157,18 @@ def test_the_own_steps_rows_are_generated_from_the_seed_alone_and_judged_against
     monkeypatch.setattr(musicality.music_generator, "main", fake_generator)
     args = type("Args", (), {"random_seed": 1})()
     dirs = ["--data-dir", str(tmp_path / "data"), "--models-dir", str(tmp_path / "models")]
-    for candidate in ("conv1d-own", "sound-only-own", "sound-only", "conv1d"):
+    for candidate in ("conv1d-own", "sound-only-own", "sound-only", "conv1d", "sound-only-t0"):
         musicality.generate(args, dirs, tmp_path / "song.ogg", 20.0, 60.0, candidate, tmp_path / f"{candidate}.wav")
     flags = [call[call.index("-q") + 1:] for call in calls]
-    assert flags == [["--seed-steps-only"], ["--model-weight", "0", "--seed-steps-only"], ["--model-weight", "0"], []]
-    assert [call[call.index("--model") + 1] for call in calls] == ["conv1d", "lstm", "lstm", "conv1d"]
+    assert flags == [["--seed-steps-only"], ["--model-weight", "0", "--seed-steps-only"], ["--model-weight", "0"], [],
+                     ["--model-weight", "0", "--temperature", "0"]]
+    assert [call[call.index("--model") + 1] for call in calls] == ["conv1d", "lstm", "lstm", "conv1d", "lstm"]
     rows = {"round-trip": {"pulse": 0.5}, **{name: {"pulse": pulse, "classifier_vs_round-trip": 0.6} for name, pulse in
                                             (("conv1d", 0.4), ("sound-only", 0.35), ("conv1d-own", 0.3),
-                                             ("sound-only-own", 0.3))}}
+                                             ("sound-only-own", 0.3), ("lstm-t0", 0.45), ("sound-only-t0", 0.4))}}
     lines = musicality.model_part(rows)
-    assert [line.split(":")[0] for line in lines[1:]] == ["- conv1d vs sound-only", "- conv1d-own vs sound-only-own"]
+    assert [line.split(":")[0] for line in lines[1:]] == ["- conv1d vs sound-only", "- conv1d-own vs sound-only-own",
+                                                          "- lstm-t0 vs sound-only-t0"]
     assert "pulse 0.60x vs 0.60x (+0.00x)" in lines[2]
 
 
