@@ -73,6 +73,10 @@ IN_STEPS = 40  # the score models' window: 10 s of seed
 TARGETS = {"classifier": 0.75, "tonalness": 0.75, "chroma_flux": (0.6, 1.4), "pulse": 0.75, "key": 0.85,
            "copy_seconds": 3.0, "loop_seconds": 3.0, "drift_db": 3.0, "peak": 1.0, "song_pulse": 0.6,
            "clear_pulse": 0.4, "model_pulse": 0.10, "model_classifier": 0.05}
+# A continuation with this many times the real next minute's pulse has a rhythm the song does not have (hedgewars'
+# Desert, swells of ~6 s and a pulse of 0.32, continued by the conv1d model with other songs' steps at 2.2x its
+# round trip's pulse): flagged, as it raises the rows' mean pulse.
+EXCESS_PULSE = 1.5
 
 
 def parse_args(argv):
@@ -384,6 +388,12 @@ def song_pulse_table(per_song, rows):
     lines.append("Worst song with a beat: " + "; ".join(f"{name} {Path(song).stem} {ratio:.2f}x"
                                                          for name, found in worst.items() if found
                                                          for song, ratio in [found]))
+    excess = [f"{name} {Path(song).stem} {figures_of[name]['pulse'] / max(figures_of['real']['pulse'], 1e-9):.2f}x"
+              for song, figures_of in per_song.items() for name in names
+              if name != "real" and figures_of[name]["pulse"] > EXCESS_PULSE * figures_of["real"]["pulse"]]
+    lines.append("")
+    lines.append(f"More than {EXCESS_PULSE:g}x the real next's pulse (a rhythm the song does not have, which raises "
+                 "the rows' mean pulse): " + ("; ".join(excess) or "none"))
     if "looped-rt" in names:
         versus_seed = {name: min(row["song_pulse_vs_seed"].items(), key=lambda item: item[1], default=None)
                        for name, row in rows.items() if name != "looped-rt"}

@@ -33,6 +33,19 @@ def test_song_pulse_is_judged_against_the_round_trip_and_against_what_the_seeds_
     versus_seed = [line for line in lines if line.startswith("Worst song with a beat against the seed")]
     assert versus_seed and "conv1d drums 0.80x" in versus_seed[0] and "sound-only drums 0.40x" in versus_seed[0]
     assert "| intro* | 60 s | 0.600 | 1.20x | 1.00x | 0.20x | 0.24x | 0.10x |" in lines
+    assert "pulse): none" in next(line for line in lines if line.startswith("More than 1.5x the real next's pulse"))
+
+
+def test_a_continuation_with_a_rhythm_the_song_does_not_have_is_flagged():
+    # "swells" has no beat (real 0.3); conv1d's continuation has 0.6, twice the real's; sound-only's 0.4 is not.
+    pulses = {"swells.ogg": {"real": 0.3, "round-trip": 0.3, "looped-rt": 0.3, "conv1d": 0.6, "sound-only": 0.4},
+              "drums.ogg": {"real": 0.7, "round-trip": 0.6, "looped-rt": 0.6, "conv1d": 0.6, "sound-only": 0.6}}
+    per_song = {song: {name: figures(pulse) for name, pulse in row.items()} for song, row in pulses.items()}
+    rng = np.random.default_rng(0)
+    clips = {song: {name: rng.standard_normal((4, 3)) for name in CANDIDATES} for song in pulses}
+    lines = musicality.song_pulse_table(per_song, musicality.summarise(per_song, clips, CANDIDATES))
+    flagged = next(line for line in lines if line.startswith("More than 1.5x the real next's pulse"))
+    assert flagged.endswith("pulse): conv1d swells 2.00x")
 
 
 def test_the_models_part_over_several_seeds_judges_the_means():
