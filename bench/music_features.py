@@ -238,27 +238,30 @@ def clip_features(samples, clip_seconds=CLIP_SECONDS):
     flatness = librosa.feature.spectral_flatness(y=mono(samples), n_fft=2048, hop_length=HOP)[0]
     length = min(len(mels), len(envelope), len(shares), len(flatness))
     clip = int(round(clip_seconds * FRAMES_PER_SECOND))
-    max_lag = int(round(PULSE_LAGS_SECONDS[1] * FRAMES_PER_SECOND))
-    lags = np.arange(5, max_lag + 1, 5)
+    lags = clip_rhythm_lags()
     rows = []
     for start in range(0, length - clip + 1, clip):
         part = slice(start, start + clip)
         mel = mels[part]
         rows.append(np.concatenate([
             mel.mean(axis=0), mel.std(axis=0), np.abs(np.diff(mel, axis=0)).mean(axis=0),
-            autocorrelation(envelope[part], max_lag)[lags],
+            autocorrelation(envelope[part], lags[-1])[lags],
             shares[part].mean(axis=0), shares[part].std(axis=0),
             [flatness[part].mean(), flatness[part].std(), envelope[part].mean(), envelope[part].std()]]))
     width = list(clip_feature_groups().values())[-1].stop
     return np.asarray(rows, np.float64).reshape(-1, width)
 
 
+def clip_rhythm_lags():
+    """The onset envelope's lags (frames) whose autocorrelation clip_features keeps: every 50 ms up to 1.5 s."""
+    return np.arange(5, int(round(PULSE_LAGS_SECONDS[1] * FRAMES_PER_SECOND)) + 1, 5)
+
+
 def clip_feature_groups():
     """{name: slice} of clip_features' columns by what they describe, in its order: what a classifier can be
     asked to tell two kinds of clips apart by (classifier_cues)."""
-    lags = len(np.arange(5, int(round(PULSE_LAGS_SECONDS[1] * FRAMES_PER_SECOND)) + 1, 5))
     widths = {"level (log-mel mean)": MEL_BANDS, "spread (log-mel std)": MEL_BANDS,
-              "motion (log-mel change a frame)": MEL_BANDS, "rhythm (onset autocorrelation)": lags,
+              "motion (log-mel change a frame)": MEL_BANDS, "rhythm (onset autocorrelation)": len(clip_rhythm_lags()),
               "harmony (chroma)": 24, "noisiness (flatness)": 2, "attacks (onset strength)": 2}
     edges = np.cumsum([0, *widths.values()])
     return {name: slice(int(start), int(end)) for name, start, end in zip(widths, edges[:-1], edges[1:])}
@@ -271,7 +274,8 @@ def classifier_cues(features_a, groups_a, features_b, groups_b):
     features_a, features_b = np.asarray(features_a), np.asarray(features_b)
     cues = {}
     for name, columns in clip_feature_groups().items():
-        rest = np.setdiff1d(np.arange(features_a.shape[1]), np.arange(features_a.shape[1])[columns])
+        rest = np.ones(features_a.shape[1], bool)
+        rest[columns] = False
         cues[name] = (classifier_accuracy(features_a[:, columns], groups_a, features_b[:, columns], groups_b),
                       classifier_accuracy(features_a[:, rest], groups_a, features_b[:, rest], groups_b))
     return cues
