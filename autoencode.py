@@ -145,10 +145,11 @@ def build_conv(latent_dim, width):
 
 
 def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None,
-                 envelope_bands=None):
-    """The sparse spectral code of common/codec/: the largest coefficients of the segment's DCT or of
+                 envelope_bands=None, transform=None):
+    """The sparse spectral code of common/codec/: the largest coefficients of the segment's (padded) DCT or of
     a lapped transform (MDCT-like) + band levels + the noise envelope + the step's envelope, no weights.
-    envelope_blocks, noise_groups, noise_blocks, envelope_bands: None for common.codec's defaults."""
+    envelope_blocks, noise_groups, noise_blocks, envelope_bands: None for common.codec's defaults; transform:
+    None for "lapped" if lapped else the default (codec.TRANSFORMS), or one of them (an older code's)."""
     import keras
 
     from common.codec import (
@@ -156,6 +157,7 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
         CUTOFF_DROP_DB,
         FULL_FILL_HZ,
         SparseSpectrumDecoding,
+        TRANSFORMS,
         SparseSpectrumEncoding,
         code_layout,
         new_code_settings,
@@ -165,7 +167,7 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
         latent_dim, envelope_blocks, noise_groups, noise_blocks, envelope_bands)
     noise_blocks = noise_blocks if noise_groups else 0
     peaks, bands = code_layout(latent_dim, envelope_blocks, noise_groups, noise_blocks, fine_blocks, envelope_bands)
-    transform = "lapped" if lapped else "dct"
+    transform = transform or ("lapped" if lapped else TRANSFORMS[0])
     # Codes with a noise envelope have the newer noise: a smooth spectrum, bands of equal width at the top, an
     # envelope of the whole sound whose part the peaks leave is filled, at the full level in the highs, at the
     # share the peaks leave over the step (a steady noise where the music holds).

@@ -265,12 +265,13 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
     lapped transform are not timed: None."""
     import scipy.fft
 
+    from common.codec.layout import bins_per_channel
     from common.codec.noise import NOISE_FRAME_HOP, _noise_synthesis_plan
 
-    if not encoding.noise_groups or encoding.transform != "dct":
+    if not encoding.noise_groups or encoding.transform == "lapped":
         return None
     rng = np.random.default_rng(0)
-    frames = audio.SEGMENT_FRAMES
+    frames = bins_per_channel(encoding.transform)  # the DCT's length: the segment's, or mirrored out past it
     measured = [(encoding.noise_blocks, audio.STEP_FRAMES // encoding.noise_blocks)]
     if encoding.fine_blocks:
         measured.append((encoding.fine_blocks, audio.STEP_FRAMES // encoding.fine_blocks))

@@ -12,7 +12,7 @@ import soundfile
 
 import autoencode
 from common import audio, crossfade, datasets, metrics, paths
-from common.codec import code_layout, spectrum_bins
+from common.codec import TRANSFORMS, code_layout, spectrum_bins
 from tests.conftest import synth_song
 
 TINY_FLAGS = {"sparse": [], "sparse-lapped": ["--lapped"], "dense": ["--no-lapped", "--pca-segments", "64"],
@@ -52,10 +52,14 @@ def sparse_codec(latent_dim, transform, **decoder_settings):
             keras.Model(score, SparseSpectrumDecoding(peaks, bands, transform=transform, **decoder_settings)(score)))
 
 
-def segment_from_spectrum(spectrum):
-    """(DCT_BINS,) mid/side DCT coefficients -> (1, SEGMENT_FRAMES, 2) float32 segment."""
+def segment_from_spectrum(spectrum, transform="dct"):
+    """(spectrum_bins(transform),) mid/side DCT coefficients -> (1, SEGMENT_FRAMES, 2) float32 segment ("dct" or
+    "trimmed-dct", whose frames outside the transform's are silent)."""
     mid, side = scipy.fft.idct(spectrum.reshape(2, -1), norm="ortho")
-    return np.stack([mid + side, mid - side], axis=-1)[None].astype(np.float32)
+    segment = np.zeros((1, audio.SEGMENT_FRAMES, 2), np.float32)
+    first = (audio.SEGMENT_FRAMES - len(mid)) // 2
+    segment[0, first:first + len(mid)] = np.stack([mid + side, mid - side], axis=-1)
+    return segment
 
 
 @pytest.mark.parametrize("arch", autoencode.ARCHITECTURES)
@@ -86,7 +90,7 @@ def test_each_architecture_trains_through_main_and_reloads_in_safe_mode(pipeline
     figures = autoencode.main(args + TINY_FLAGS[variant])
     record = json.loads(paths.model_record_path(models, "autoencoder").read_text())
     assert record["arch"] == arch and record["latent_dim"] == 16
-    assert record["sparse_transform"] == {"sparse": "dct", "sparse-lapped": "lapped"}.get(variant)
+    assert record["sparse_transform"] == {"sparse": TRANSFORMS[0], "sparse-lapped": "lapped"}.get(variant)
     assert record["lapped"] == variant.endswith("-lapped")
     assert record["epochs_run"] == (0 if arch == "sparse" else 1)
     if arch != "sparse":  # what trained architectures leave besides the model
@@ -161,20 +165,56 @@ def test_sampled_segments_are_those_of_the_song_padded_with_silence(first):
                                   padded[start:start + audio.SEGMENT_FRAMES])
 
 
-def test_dct_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks():
-    spectrum = np.zeros(DCT_BINS)
-    where = [40, 41, 900, audio.SEGMENT_FRAMES + 300, 20000]  # three in the mid spectrum, two in the side one
+@pytest.mark.parametrize("transform", ["dct", "trimmed-dct"])
+def test_dct_sparse_code_is_exact_for_a_segment_with_fewer_coefficients_than_peaks(transform):
+    bins = spectrum_bins(transform)
+    spectrum = np.zeros(bins)
+    where = [40, 41, 900, bins // 2 + 300, 20000]  # three in the mid spectrum, two in the side one
     spectrum[where] = [3.0, -2.0, 1.0, 0.5, -0.25]
-    segment = segment_from_spectrum(spectrum)
-    encoder, decoder = autoencode.build_architecture("sparse", latent_dim=16, envelope_blocks=0)  # default transform
+    segment = segment_from_spectrum(spectrum, transform)
+    encoder, decoder = autoencode.build_sparse(16, envelope_blocks=0, transform=transform)
     peaks, bands = code_layout(16)
     code = encoder.predict(segment, verbose=0)[0]
     assert (peaks, bands) == (7, 2)
-    positions = np.round(code[:peaks] * DCT_BINS).astype(int)
+    positions = np.round(code[:peaks] * bins).astype(int)
     assert set(where) <= set(positions) and np.all(np.diff(positions) > 0)  # ascending frequency
     values = code[peaks:2 * peaks]
     np.testing.assert_allclose(values[np.isin(positions, where)], [3.0, -2.0, 1.0, 0.5, -0.25], atol=1e-5)
     np.testing.assert_allclose(decoder.predict(code[None], verbose=0), segment, atol=1e-5)
+
+
+def test_the_default_dct_is_a_fast_length_and_both_its_paths_invert_it():
+    """New codes' DCT drops the segment's outermost frames (where cross-fades weigh it under 2e-5) for a length
+    SciPy's FFTs take in a few passes: SEGMENT_FRAMES is prime. SciPy's DCTs (codes with a noise envelope) and
+    TensorFlow's agree, and the inverse gives the segment back, silent outside the transform's frames."""
+    import tensorflow as tf
+
+    from common.codec.layout import bins_per_channel
+    from common.codec.transforms import _fast_spectrum, _fast_waveform, _spectrum, _waveform
+
+    def largest_prime_factor(number):
+        factor = 2
+        while factor * factor <= number:
+            if number % factor:
+                factor += 1
+            else:
+                number //= factor
+        return number
+
+    length = bins_per_channel(TRANSFORMS[0])
+    assert TRANSFORMS[0] == "trimmed-dct" and largest_prime_factor(length) <= 17  # 13770 = 2 x 3^4 x 5 x 17
+    assert largest_prime_factor(audio.SEGMENT_FRAMES) == audio.SEGMENT_FRAMES
+    first, last = (audio.SEGMENT_FRAMES - length) // 2, (audio.SEGMENT_FRAMES + length) // 2
+    assert crossfade.crossfade_window()[max(first, audio.SEGMENT_FRAMES - last)] < 2e-5
+    segment = np.random.default_rng(0).standard_normal((3, audio.SEGMENT_FRAMES, 2)).astype(np.float32)
+    inside = np.zeros_like(segment)
+    inside[:, first:last] = segment[:, first:last]
+    by_scipy = np.asarray(_fast_spectrum(tf.constant(segment), TRANSFORMS[0]))
+    by_tensorflow = np.asarray(_spectrum(tf.constant(segment), TRANSFORMS[0]))
+    np.testing.assert_allclose(by_scipy, by_tensorflow, atol=1e-5)
+    assert by_scipy.shape == (3, spectrum_bins(TRANSFORMS[0]))
+    np.testing.assert_allclose(np.asarray(_fast_waveform(tf.constant(by_scipy), TRANSFORMS[0])), inside, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(_waveform(tf.constant(by_scipy), TRANSFORMS[0])), inside, atol=1e-5)
 
 
 def hand_made_song_codes(num_steps, latent_dim, transform, log_levels, seed=0):

@@ -8,6 +8,7 @@ from common import audio, models
 from common.codec import (
     MAX_ENVELOPE_GAIN,
     MIN_ENVELOPE_GAIN,
+    TRANSFORMS,
     SparseFormat,
     SparseSpectrumDecoding,
     code_layout,
@@ -55,7 +56,7 @@ def test_the_layout_leaves_the_envelope_at_the_end_and_the_default_scales_with_t
     assert code_layout(512, 8) == (220, 64) and code_layout(512) == (224, 64)  # codes saved before the envelope
     assert code_layout(LATENT, BLOCKS) == (24, 8) and code_layout(16, 2) == (6, 2)
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=LATENT)
-    assert sparse_format(decoder) == SparseFormat("dct", BLOCKS) and encoder.output_shape == (None, LATENT)
+    assert sparse_format(decoder) == SparseFormat(TRANSFORMS[0], BLOCKS) and encoder.output_shape == (None, LATENT)
     assert sparse_format(autoencode.build_architecture("sparse", latent_dim=16, lapped=True)[1]) == \
         SparseFormat("lapped", 2)
     assert record_format({}) == SparseFormat("dct", 0)  # a record from before the lapped transform and envelope

@@ -15,6 +15,7 @@ from common.codec import (
     DEFAULT_NOISE_BLOCKS,
     DEFAULT_NOISE_GROUPS,
     NOISE_GAIN,
+    TRANSFORMS,
     SparseFormat,
     SparseSpectrumDecoding,
     SparseSpectrumEncoding,
@@ -78,13 +79,13 @@ def test_new_codes_have_a_noise_envelope_and_tiny_and_old_ones_do_not():
     assert code_layout(512, 8, GROUPS, BLOCKS, FINE) == (192, 56) and code_layout(512, 8) == (220, 64)
     assert code_layout(512, 8, 3, 16) == (199, 58)  # the layout of codes saved with 3 x 16 blocks
     encoder, decoder = autoencode.build_architecture("sparse", latent_dim=LATENT)
-    assert sparse_format(decoder) == SparseFormat("dct", 24, GROUPS, BLOCKS, 0, 4)
+    assert sparse_format(decoder) == SparseFormat(TRANSFORMS[0], 24, GROUPS, BLOCKS, 0, 4)
     assert encoder.output_shape == (None, LATENT)
     one_band = autoencode.build_architecture("sparse", latent_dim=LATENT, **ONE_BAND)[1]
-    assert sparse_format(one_band) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
-    assert sparse_format(autoencode.build_architecture("sparse", latent_dim=64)[1]) == SparseFormat("dct", 8)
-    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat("dct", 24, GROUPS, BLOCKS, 0, 4)
-    assert record_format(autoencode.sparse_record(one_band)) == SparseFormat("dct", 8, GROUPS, BLOCKS, FINE)
+    assert sparse_format(one_band) == SparseFormat(TRANSFORMS[0], 8, GROUPS, BLOCKS, FINE)
+    assert sparse_format(autoencode.build_architecture("sparse", latent_dim=64)[1]) == SparseFormat(TRANSFORMS[0], 8)
+    assert record_format(autoencode.sparse_record(decoder)) == SparseFormat(TRANSFORMS[0], 24, GROUPS, BLOCKS, 0, 4)
+    assert record_format(autoencode.sparse_record(one_band)) == SparseFormat(TRANSFORMS[0], 8, GROUPS, BLOCKS, FINE)
     assert record_format({"envelope_blocks": 8}) == SparseFormat("dct", 8, 0, 0)  # a record from before it
     assert record_format({"envelope_blocks": 8, "noise_groups": 3, "noise_blocks": 16}) == SparseFormat(
         "dct", 8, 3, 16, 0)  # a record from before the fine blocks
@@ -102,7 +103,7 @@ def test_new_codes_have_the_smooth_noise_and_the_band_knee_and_codes_saved_befor
     tiny_encoder, tiny_decoder = autoencode.build_sparse(64)  # no noise envelope: bands and noise as before
     assert not tiny_decoder.layers[-1].smooth_noise and tiny_encoder.layers[-1].band_knee_hz == 0.0
     for layer in (encoder.layers[-1], decoder.layers[-1]):  # saved with 3 x 16 noise blocks, before the knee
-        config = {**layer.get_config(), "noise_groups": 3, "noise_blocks": 16}
+        config = {**layer.get_config(), "noise_groups": 3, "noise_blocks": 16, "transform": "dct"}
         config.pop("smooth_noise", None), config.pop("band_knee_hz"), config.pop("fine_blocks")
         old = type(layer).from_config(config)
         assert old.band_knee_hz == 0.0 and not getattr(old, "smooth_noise", False) and old.fine_blocks == 0
@@ -268,7 +269,7 @@ def test_a_round_trip_of_hi_hats_keeps_their_onsets_and_their_attacks_sharper():
         return 10 * np.log10(sum(np.sum(high[hit:hit + SR // 20] ** 2) for hit in hits) / before)
 
     figures = {}
-    for name, settings in (("before", {"noise_groups": 0}), ("now", {})):
+    for name, settings in (("before", {"noise_groups": 0, "transform": "dct"}), ("now", {})):
         decoded = round_trip(song, **settings)
         figures[name] = (mir_eval.onset.f_measure(onsets(song), onsets(decoded), window=0.025)[0],
                          attack_contrast_db(decoded))

@@ -18,6 +18,7 @@ import create_encoded_data
 import lstm_creater
 import music_generator
 from common import audio, datasets, paths, training
+from common.codec import TRANSFORMS
 from tests.conftest import TINY_SCORE, write_song
 
 SCRIPTS = [combine_encoded_test_data, autoencode, autoencode_test, create_encoded_data, conv1d_creater, lstm_creater,
@@ -56,7 +57,7 @@ def test_autoencoder_artifacts_and_record(pipeline):
     # The default sparse code has nothing to train (the trained architectures: tests/test_autoencoders.py).
     assert record["arch"] == "sparse" and record["latent_dim"] == 16 and record["epochs_run"] == 0
     # 16 numbers: 2 envelope blocks (16 // 8), then 6 spectral peaks and 2 band levels.
-    assert record["sparse_transform"] == "dct" and record["envelope_blocks"] == 2
+    assert record["sparse_transform"] == TRANSFORMS[0] and record["envelope_blocks"] == 2
     # Even 16 numbers per step reconstruct the validation song audibly.
     assert record["validation"]["snr_db"] > 3
 

@@ -32,6 +32,7 @@ from common.codec.layout import (
     DEFAULT_FINE_BLOCKS,
     DEFAULT_NOISE_BLOCKS,
     DEFAULT_NOISE_GROUPS,
+    TRANSFORMS,
     SparseFormat,
     as_sparse_format,
     band_of_each_bin,
@@ -48,9 +49,9 @@ from common.codec.transforms import fold_steps, keep_largest_coefficients, steps
 __all__ = [
     "BAND_KNEE_HZ", "CUTOFF_DROP_DB", "FULL_FILL_HZ", "DEFAULT_FINE_BLOCKS", "DEFAULT_NOISE_BLOCKS",
     "DEFAULT_NOISE_GROUPS", "MAX_ENVELOPE_GAIN", "MIN_ENVELOPE_GAIN", "NOISE_GAIN", "LappedAnalysis",
-    "LappedSynthesis", "SparseFormat", "SparseSpectrumDecoding", "SparseSpectrumEncoding", "after_lapped_analysis",
-    "as_sparse_format", "band_of_each_bin", "before_lapped_synthesis", "code_layout", "decoded_segments_are_lapped",
-    "envelope_block_edges", "fold_steps", "impose_envelope", "keep_largest_coefficients",
+    "LappedSynthesis", "SparseFormat", "SparseSpectrumDecoding", "SparseSpectrumEncoding", "TRANSFORMS",
+    "after_lapped_analysis", "as_sparse_format", "band_of_each_bin", "before_lapped_synthesis", "code_layout",
+    "decoded_segments_are_lapped", "envelope_block_edges", "fold_steps", "impose_envelope", "keep_largest_coefficients",
     "new_code_settings", "noise_group_of_hertz", "record_format", "scale_codes", "sparse_format", "spectrum_bins",
     "steps_from_folded",
 ]

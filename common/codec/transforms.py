@@ -6,10 +6,12 @@ The spectrum is that of the mid (L+R)/2 and side (L-R)/2 signals laid end to end
       2 * STEP_FRAMES bins 2 Hz apart. Neighbouring steps' bases overlap but together form one orthonormal
       basis of the song, so coefficients left out cost exactly their energy, and the decoder's segments
       cross-fade without the energy correction other codes need (layers.decoded_segments_are_lapped).
-  "dct" (the default): the orthonormal DCT-II of the whole segment (2 * SEGMENT_FRAMES bins, 1.6 Hz apart),
-      whose margins are coded twice, once by each neighbour. Codes saved before the lapped transform use it.
-      It stays the default because the score models' continuations of lapped codes measured worse
-      (docs/codec.md).
+  "trimmed-dct" (the default): the orthonormal DCT-II of the segment but its outer 5 and 6 frames, which the
+      cross-fades weigh under 2e-5 (2 x TRIMMED_DCT_FRAMES bins, 1.6 Hz apart); its margins are coded twice,
+      once by each neighbour, and the inverse leaves the outer frames silent. SEGMENT_FRAMES is prime, and a
+      DCT of a prime length is 3-4x slower than one of 13770 = 2 x 3^4 x 5 x 17. The lapped transform
+      measured worse in the score models' continuations (docs/codec.md).
+  "dct": the DCT-II of the whole segment (2 * SEGMENT_FRAMES bins): codes saved before "trimmed-dct".
 Music over a quarter of a second is sparse there: a few hundred coefficients hold most of its energy, but
 which ones changes from step to step, so keeping the largest (an adaptive choice no linear code such as PCA
 can make) beats PCA of the same size by several dB of SI-SDR on held-out real music (bench/fidelity.py).
@@ -23,7 +25,7 @@ import numpy as np
 import scipy.fft
 
 from common.audio import CHANNELS, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES
-from common.codec.layout import bins_per_channel, spectrum_bins
+from common.codec.layout import TRIMMED_DCT_FRAMES, bins_per_channel, spectrum_bins
 from common.crossfade import crossfade_window
 
 # SciPy's FFTs of a batch on every core: the encoder's three passes run 30% faster on 2 cores (the decoder's
@@ -86,6 +88,9 @@ def _lapped_synthesis(blocks):
     return _unfold(blocks) * (lapped_window() / crossfade_window())
 
 
+TRIM_FRONT = (SEGMENT_FRAMES - TRIMMED_DCT_FRAMES) // 2  # the segment's frames a "trimmed-dct" leaves out first
+
+
 def _spectrum(segment, transform):
     """(batch, SEGMENT_FRAMES, 2) -> (batch, spectrum_bins): mid and side coefficients end to end."""
     import tensorflow as tf
@@ -93,6 +98,8 @@ def _spectrum(segment, transform):
     mid_side = _mid_side(segment)
     if transform == "lapped":
         coefficients = tf.signal.dct(_lapped_analysis(mid_side), type=4, norm="ortho")
+    elif transform == "trimmed-dct":
+        coefficients = tf.signal.dct(mid_side[..., TRIM_FRONT:TRIM_FRONT + TRIMMED_DCT_FRAMES], type=2, norm="ortho")
     else:
         coefficients = tf.signal.dct(mid_side, type=2, norm="ortho")
     return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
@@ -101,7 +108,8 @@ def _spectrum(segment, transform):
 def _waveform(spectrum, transform):
     """(batch, spectrum_bins) -> (batch, SEGMENT_FRAMES, 2) decoded segments, to be cross-faded by overlap_add.
 
-    "dct": the inverse of _spectrum. "lapped": this step's part of the song (_lapped_synthesis).
+    "dct", "trimmed-dct": the inverse of _spectrum (the frames a trimmed DCT leaves out silent). "lapped": this
+    step's part of the song (_lapped_synthesis).
     """
     import tensorflow as tf
 
@@ -109,6 +117,9 @@ def _waveform(spectrum, transform):
     coefficients = tf.reshape(spectrum, [-1, 2, channel_bins])
     if transform == "lapped":
         mid_side = _lapped_synthesis(tf.signal.idct(coefficients, type=4, norm="ortho"))
+    elif transform == "trimmed-dct":
+        mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
+        mid_side = tf.pad(mid_side, [[0, 0], [0, 0], [TRIM_FRONT, SEGMENT_FRAMES - TRIMMED_DCT_FRAMES - TRIM_FRONT]])
     else:
         mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
     return _left_right(mid_side)
@@ -143,22 +154,26 @@ def _fft_on_cpu(function, inputs, dtype, last_axis):
 
 
 def _fast_spectrum(segment, transform):
-    """_spectrum, by SciPy's DCT for "dct" (2x faster on 2 CPU cores than TensorFlow's; codes with a noise
-    envelope use it, older ones keep TensorFlow's, so they decode to the same samples as before)."""
+    """_spectrum, by SciPy's DCT for "dct" and "trimmed-dct" (2x faster on 2 CPU cores than TensorFlow's; codes
+    with a noise envelope use it, older ones keep TensorFlow's, so they decode to the same samples as before)."""
     import tensorflow as tf
 
-    if transform != "dct":
+    if transform == "lapped":
         return _spectrum(segment, transform)
-    coefficients = tf.numpy_function(_mid_side_dct, [segment], tf.float32, stateful=False)
+    length = bins_per_channel(transform)
+    coefficients = tf.numpy_function(lambda batch: _mid_side_dct(batch, length), [segment], tf.float32,
+                                     stateful=False)
     return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
 
 
-def _mid_side_dct(segment):
-    """numpy: (batch, SEGMENT_FRAMES, 2) left/right -> (batch, 2, SEGMENT_FRAMES) float32 DCT of mid and side:
-    the same sums and halves as _mid_side, bit for bit, written channels first for SciPy's DCT (258 steps,
-    traced, medians of 11: 246 -> 86 ms against _mid_side's stack in the graph)."""
-    left, right = segment[..., 0], segment[..., 1]
-    mid_side = np.empty((len(segment), 2, segment.shape[1]), np.float32)
+def _mid_side_dct(segment, length=SEGMENT_FRAMES):
+    """numpy: (batch, SEGMENT_FRAMES, 2) left/right -> (batch, 2, length) float32 DCT of mid and side, of the
+    segment's middle length frames (a trimmed DCT's): the same sums and halves as _mid_side, bit for bit, written
+    channels first for SciPy's DCT (258 steps, traced, medians of 11: 246 -> 86 ms against _mid_side's stack in
+    the graph)."""
+    first = (segment.shape[1] - length) // 2
+    left, right = segment[:, first:first + length, 0], segment[:, first:first + length, 1]
+    mid_side = np.empty((len(segment), 2, length), np.float32)
     np.add(left, right, out=mid_side[:, 0])
     np.subtract(left, right, out=mid_side[:, 1])
     mid_side /= 2
@@ -167,22 +182,30 @@ def _mid_side_dct(segment):
 
 
 def _fast_waveform(spectrum, transform):
-    """_waveform, by SciPy's inverse DCT for "dct" (see _fast_spectrum)."""
+    """_waveform, by SciPy's inverse DCT for "dct" and "trimmed-dct" (see _fast_spectrum)."""
     import tensorflow as tf
 
-    if transform != "dct":
+    if transform == "lapped":
         return _waveform(spectrum, transform)
-    waveform = tf.numpy_function(_inverse_dct_left_right, [tf.reshape(spectrum, [-1, CHANNELS, SEGMENT_FRAMES])],
+    waveform = tf.numpy_function(_inverse_dct_left_right,
+                                 [tf.reshape(spectrum, [-1, CHANNELS, bins_per_channel(transform)])],
                                  tf.float32, stateful=False)
     return tf.ensure_shape(waveform, (None, SEGMENT_FRAMES, CHANNELS))
 
 
 def _inverse_dct_left_right(coefficients):
-    """numpy: (batch, 2, SEGMENT_FRAMES) mid/side DCT coefficients -> (batch, SEGMENT_FRAMES, 2) float32 left/right
-    samples: SciPy's inverse DCT, then the same sums as _left_right, bit for bit, written interleaved (258
-    steps, traced, medians of 11: 146 -> 119 ms against _left_right's stack in the graph)."""
+    """numpy: (batch, 2, SEGMENT_FRAMES or TRIMMED_DCT_FRAMES) mid/side DCT coefficients -> (batch, SEGMENT_FRAMES,
+    2) float32 left/right samples: SciPy's inverse DCT, then the same sums as _left_right, bit for bit, written
+    interleaved (258 steps, traced, medians of 11: 146 -> 119 ms against _left_right's stack in the graph); the
+    frames a trimmed DCT leaves out are silent."""
     mid_side = scipy.fft.idct(coefficients, norm="ortho", axis=-1, workers=FFT_WORKERS).astype(np.float32, copy=False)
-    return interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
+    length = mid_side.shape[-1]
+    if length == SEGMENT_FRAMES:
+        return interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
+    left_right = np.zeros((len(mid_side), SEGMENT_FRAMES, CHANNELS), np.float32)
+    first = (SEGMENT_FRAMES - length) // 2
+    left_right[:, first:first + length] = interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
+    return left_right
 
 
 def interleaved_left_right(mid, side):
