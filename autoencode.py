@@ -146,7 +146,7 @@ def build_conv(latent_dim, width):
 
 def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=None, noise_blocks=None,
                  envelope_bands=None, transform=None):
-    """The sparse spectral code of common/codec/: the largest coefficients of the segment's (padded) DCT or of
+    """The sparse spectral code of common/codec/: the largest coefficients of the segment's (trimmed) DCT or of
     a lapped transform (MDCT-like) + band levels + the noise envelope + the step's envelope, no weights.
     envelope_blocks, noise_groups, noise_blocks, envelope_bands: None for common.codec's defaults; transform:
     None for "lapped" if lapped else the default (codec.TRANSFORMS), or one of them (an older code's)."""
@@ -156,8 +156,8 @@ def build_sparse(latent_dim, lapped=False, envelope_blocks=None, noise_groups=No
         BAND_KNEE_HZ,
         CUTOFF_DROP_DB,
         FULL_FILL_HZ,
-        SparseSpectrumDecoding,
         TRANSFORMS,
+        SparseSpectrumDecoding,
         SparseSpectrumEncoding,
         code_layout,
         new_code_settings,

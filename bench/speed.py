@@ -271,7 +271,7 @@ def sparse_fft_seconds(encoding, decoding, num_steps, repeats, batch_size=256):
     if not encoding.noise_groups or encoding.transform == "lapped":
         return None
     rng = np.random.default_rng(0)
-    frames = bins_per_channel(encoding.transform)  # the DCT's length: the segment's, or mirrored out past it
+    frames = bins_per_channel(encoding.transform)  # the DCT's length: the segment's, or its middle's (trimmed)
     measured = [(encoding.noise_blocks, audio.STEP_FRAMES // encoding.noise_blocks)]
     if encoding.fine_blocks:
         measured.append((encoding.fine_blocks, audio.STEP_FRAMES // encoding.fine_blocks))
