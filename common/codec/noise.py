@@ -67,9 +67,15 @@ def _block_envelope(sound, groups, blocks):
     bins = hop // 2 + 1
     # A Hann window (its power normalised) keeps the bass from leaking into the higher groups' measure.
     window = np.hanning(hop + 2)[1:-1]
-    window /= np.sqrt(np.mean(window ** 2))
+    # In float32 (a float64 window made the FFT's input, spectrum and powers float64), and |X|^2 as re^2 + im^2:
+    # 258 steps' 4 blocks 42 -> 17 ms; codes move by at most 6e-5 in log level, saved codes' samples by 1e-6.
+    window = (window / np.sqrt(np.mean(window ** 2))).astype(np.float32)
+
     def power_spectra(frames):
-        return np.square(np.abs(scipy.fft.rfft(frames * window, axis=-1, workers=FFT_WORKERS)))
+        spectra = scipy.fft.rfft(frames * window, axis=-1, workers=FFT_WORKERS)
+        power = np.square(spectra.real)
+        power += np.square(spectra.imag)
+        return power
 
     power = tf.reduce_sum(_fft_on_cpu(power_spectra, tf.reshape(step, [-1, CHANNELS, blocks, hop]), tf.float32, bins),
                           axis=1)
