@@ -25,7 +25,7 @@ import numpy as np
 import scipy.fft
 
 from common.audio import CHANNELS, SEGMENT_FRAMES, SEGMENT_MARGIN, STEP_FRAMES
-from common.codec.layout import TRIMMED_DCT_FRAMES, bins_per_channel, spectrum_bins
+from common.codec.layout import bins_per_channel, spectrum_bins
 from common.crossfade import crossfade_window
 
 # SciPy's FFTs of a batch on every core: the encoder's three passes run 30% faster on 2 cores (the decoder's
@@ -88,7 +88,11 @@ def _lapped_synthesis(blocks):
     return _unfold(blocks) * (lapped_window() / crossfade_window())
 
 
-TRIM_FRONT = (SEGMENT_FRAMES - TRIMMED_DCT_FRAMES) // 2  # the segment's frames a "trimmed-dct" leaves out first
+def dct_frames(length):
+    """The segment's frames a DCT of length frames covers: its middle (all of it for "dct", all but the outer 5
+    and 6 for "trimmed-dct")."""
+    first = (SEGMENT_FRAMES - length) // 2
+    return slice(first, first + length)
 
 
 def _spectrum(segment, transform):
@@ -98,10 +102,8 @@ def _spectrum(segment, transform):
     mid_side = _mid_side(segment)
     if transform == "lapped":
         coefficients = tf.signal.dct(_lapped_analysis(mid_side), type=4, norm="ortho")
-    elif transform == "trimmed-dct":
-        coefficients = tf.signal.dct(mid_side[..., TRIM_FRONT:TRIM_FRONT + TRIMMED_DCT_FRAMES], type=2, norm="ortho")
     else:
-        coefficients = tf.signal.dct(mid_side, type=2, norm="ortho")
+        coefficients = tf.signal.dct(mid_side[..., dct_frames(bins_per_channel(transform))], type=2, norm="ortho")
     return tf.reshape(coefficients, [-1, spectrum_bins(transform)])
 
 
@@ -117,11 +119,10 @@ def _waveform(spectrum, transform):
     coefficients = tf.reshape(spectrum, [-1, 2, channel_bins])
     if transform == "lapped":
         mid_side = _lapped_synthesis(tf.signal.idct(coefficients, type=4, norm="ortho"))
-    elif transform == "trimmed-dct":
-        mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
-        mid_side = tf.pad(mid_side, [[0, 0], [0, 0], [TRIM_FRONT, SEGMENT_FRAMES - TRIMMED_DCT_FRAMES - TRIM_FRONT]])
-    else:
-        mid_side = tf.signal.idct(coefficients, type=2, norm="ortho")
+    else:  # the frames the DCT leaves out silent
+        covered = dct_frames(channel_bins)
+        mid_side = tf.pad(tf.signal.idct(coefficients, type=2, norm="ortho"),
+                          [[0, 0], [0, 0], [covered.start, SEGMENT_FRAMES - covered.stop]])
     return _left_right(mid_side)
 
 
@@ -147,7 +148,7 @@ def _fft_on_cpu(function, inputs, dtype, last_axis):
     its last axis, last_axis long."""
     import tensorflow as tf
 
-    result = tf.numpy_function(lambda array: function(array).astype(dtype.as_numpy_dtype), [inputs], dtype,
+    result = tf.numpy_function(lambda array: function(array).astype(dtype.as_numpy_dtype, copy=False), [inputs], dtype,
                                stateful=False)
     result.set_shape(inputs.shape[:-1].concatenate([last_axis]))
     return result
@@ -171,8 +172,8 @@ def _mid_side_dct(segment, length=SEGMENT_FRAMES):
     segment's middle length frames (a trimmed DCT's): the same sums and halves as _mid_side, bit for bit, written
     channels first for SciPy's DCT (258 steps, traced, medians of 11: 246 -> 86 ms against _mid_side's stack in
     the graph)."""
-    first = (segment.shape[1] - length) // 2
-    left, right = segment[:, first:first + length, 0], segment[:, first:first + length, 1]
+    covered = dct_frames(length)
+    left, right = segment[:, covered, 0], segment[:, covered, 1]
     mid_side = np.empty((len(segment), 2, length), np.float32)
     np.add(left, right, out=mid_side[:, 0])
     np.subtract(left, right, out=mid_side[:, 1])
@@ -203,8 +204,7 @@ def _inverse_dct_left_right(coefficients):
     if length == SEGMENT_FRAMES:
         return interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
     left_right = np.zeros((len(mid_side), SEGMENT_FRAMES, CHANNELS), np.float32)
-    first = (SEGMENT_FRAMES - length) // 2
-    left_right[:, first:first + length] = interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
+    left_right[:, dct_frames(length)] = interleaved_left_right(mid_side[:, 0], mid_side[:, 1])
     return left_right
 
 
