@@ -193,6 +193,48 @@ def seed_places_closer(chooser, real_next, costs):
     return np.searchsorted(seed, distance) / max(len(seed), 1)
 
 
+EXPERT_ROWS = ("look-back", "last step")  # the experts in the order score_models.wrap_body gives them
+
+
+def listening_shares(network, scores, features, batch=512):
+    """{expert or group of step features: share}: how a score model's judgement of what comes next divides, for
+    windows of scores and features: the share of its precision (comparable units, summed over the next steps
+    and features, mean over the windows) that each expert and each group (step_features.GROUPS) holds. The
+    generator's context cost weighs every feature alike: a group's share of it is its size / SIZE."""
+    import keras
+
+    from common.score_models import model_inputs
+
+    layer = network.get_layer("gaussian")
+    parts = keras.Model(network.inputs, layer.input)
+    shares = []
+    for first in range(0, len(scores), batch):
+        inputs = parts(model_inputs(scores[first:first + batch], features[first:first + batch]), training=False)
+        precision = np.asarray(layer.precisions(inputs), np.float64)  # (windows, out_steps, experts, SIZE)
+        shares.append(precision.sum(axis=1) / precision.sum(axis=(1, 2, 3))[:, None, None])
+    by_feature = np.concatenate(shares).mean(axis=0)  # (experts, SIZE)
+    if len(by_feature) != len(EXPERT_ROWS):
+        raise ValueError(f"a score model of {len(by_feature)} experts, not {len(EXPERT_ROWS)}")
+    groups = np.asarray(step_features.group_of_each_feature())
+    by_group = {group: float(by_feature[:, groups == number].sum())
+                for number, group in enumerate(step_features.GROUPS)}
+    return {**{expert: float(row.sum()) for expert, row in zip(EXPERT_ROWS, by_feature)}, **by_group}
+
+
+def listening_table(shares):
+    """What each model listens to ({row: listening_shares}), beside the context cost's shares."""
+    columns = [*EXPERT_ROWS, *step_features.GROUPS]
+    sizes = step_features.GROUPS
+    context = {group: size / step_features.SIZE for group, size in sizes.items()}
+    lines = ["### What each model listens to: the share of its judgement (precision over the next 1.25 s, comparable "
+             "units) that each expert and each group of step features holds, mean over the same-song windows", "",
+             "| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for row, figures in {**shares, "the generator's context cost (sound alone)": context}.items():
+        lines.append(f"| {row} | " + " | ".join("-" if column not in figures else f"{figures[column]:.3f}"
+                                                for column in columns) + " |")
+    return "\n".join(lines)
+
+
 def load_networks(work, models):
     """{row: keras model}: each score model trained and untrained."""
     from common import score_layers  # noqa: F401  (registers the custom layers the saved models need)
@@ -284,6 +326,9 @@ def main(argv=None):
     networks = load_networks(work, models)
     results = evaluate(queries, scorers(networks))
     steered = steering(songs, pool, networks, args.steering_stride)
+    query = queries["same song"][0]
+    listening = {row: listening_shares(network, query.windows, query.window_features)
+                 for row, network in networks.items()}
     count = len(queries["same song"][1])
     sizes = ", ".join(f"{name} {models[name]['epochs_run']} epochs ("
                       + ("reused" if np.isnan(models[name]["seconds"]) else f"{models[name]['seconds'] / 60:.1f} min")
@@ -293,9 +338,10 @@ def main(argv=None):
               f"{args.stride * audio.STEP_SECONDS:g} s, each real next 1.25 s against {args.distractors} others "
               f"(chance top-1 {1 / (args.distractors + 1):.2f}); {sizes}; random seed {args.random_seed}; "
               f"{(time.perf_counter() - started) / 60:.1f} min.")
-    text = table(header, results, models) + "\n\n" + steering_table(steered, args.steering_stride)
+    text = (table(header, results, models) + "\n\n" + steering_table(steered, args.steering_stride) + "\n\n"
+            + listening_table(listening))
     print(text, flush=True)
-    save_table(work / "ranking", args, text, results=results, steering=steered)
+    save_table(work / "ranking", args, text, results=results, steering=steered, listening=listening)
     return results, steered
 
 

@@ -200,15 +200,21 @@ class ProductOfExperts(layers.Layer):
         self.log_precision = self.add_weight(shape=(out_steps, experts, max(self.groups) + 1), initializer="zeros",
                                              name="log_precision")
 
-    def call(self, inputs):
-        body, experts, records = inputs[0], ops.stack(inputs[1::2], axis=2), ops.stack(inputs[2::2], axis=2)
-        out_steps, count, group_count = experts.shape[1], experts.shape[2], max(self.groups) + 1
+    def precisions(self, inputs):
+        """(batch, out_steps, experts, SIZE): how far each expert is trusted on each predicted step and feature,
+        in comparable units (their sum is the Gaussian's precision there)."""
+        body, records = inputs[0], ops.stack(inputs[2::2], axis=2)
+        out_steps, count, group_count = records.shape[1], records.shape[2], max(self.groups) + 1
         of_group = ops.convert_to_tensor(np.eye(group_count, dtype=np.float32)[self.groups])  # (SIZE, groups)
         log_precision = (-ops.log(records + self.floor) + self.log_precision
                          + ops.reshape(body[..., :count * group_count], (-1, out_steps, count, group_count)))
-        precision = ops.exp(ops.einsum("bkeg,fg->bkef", ops.clip(log_precision, *LOG_PRECISION_LIMITS), of_group))
+        return ops.exp(ops.einsum("bkeg,fg->bkef", ops.clip(log_precision, *LOG_PRECISION_LIMITS), of_group))
+
+    def call(self, inputs):
+        body, experts = inputs[0], ops.stack(inputs[1::2], axis=2)
+        precision = self.precisions(inputs)
         total = ops.sum(precision, axis=2)  # (batch, out_steps, SIZE)
-        mean = ops.sum(precision * experts, axis=2) / total + body[..., count * group_count:]
+        mean = ops.sum(precision * experts, axis=2) / total + body[..., experts.shape[2] * (max(self.groups) + 1):]
         # Back to the features' units: a comparable distance total * (m * x)^2 is 0.5 * (x / spread)^2.
         multipliers = ops.convert_to_tensor(self.multipliers, dtype=mean.dtype)
         return ops.concatenate([mean / multipliers, 1.0 / (multipliers * ops.sqrt(2.0 * total))], axis=-1)

@@ -171,3 +171,30 @@ def test_steering_draws_the_first_join_closer_to_the_real_next_only_with_a_model
     assert lines[0].startswith("### Steering: the generator's first join after 6 windows (every 4 s)")
     assert f"| sound alone | {sound:.3f} | " in "\n".join(lines)
     assert f"- oracle: {oracle:.3f} vs {sound:.3f} ({oracle - sound:+.3f}): closer" in lines
+
+
+def test_listening_shares_divide_an_untrained_model_by_its_experts_track_records():
+    """Untrained, each expert is trusted as 1 / (its track record + floor 0.02) per predicted step: on a window of
+    one repeated step both guess it exactly (half each); on a window that alternates two steps 4 apart, the
+    look-back guesses all 5 next steps exactly, the last step the 2nd and 4th (its record on the others: 4^2).
+    Every feature is trusted alike there, so each group's share is its size's."""
+    import lstm_creater
+    from common import score_models
+
+    in_steps, out_steps, latent = bench.IN_STEPS, bench.OUT_STEPS, 3
+    body = lstm_creater.build_body(in_steps, out_steps, score_models.body_outputs(), units=4)
+    model = score_models.wrap_body(body, in_steps, out_steps, latent, np.ones(SIZE, np.float32), np.ones(latent),
+                                   0.0, "lstm")
+    scores = np.zeros((2, in_steps, latent), np.float32)
+    features = np.ones((2, in_steps, SIZE), np.float32)
+    features[1, ::2] = 5.0  # steps 5, 1, 5, 1, ...
+    held, alternating = (bench.listening_shares(model, scores[i:i + 1], features[i:i + 1]) for i in range(2))
+    sizes = {group: size / SIZE for group, size in step_features.GROUPS.items()}
+    assert held["look-back"] == pytest.approx(0.5, abs=1e-4) and held["last step"] == pytest.approx(0.5, abs=1e-4)
+    exact, wrong = 1 / 0.02, 1 / (16 + 0.02)
+    assert alternating["look-back"] == pytest.approx(5 * exact / (5 * exact + 2 * exact + 3 * wrong), abs=1e-4)
+    assert alternating["look-back"] + alternating["last step"] == pytest.approx(1)
+    for shares in (held, alternating):
+        assert {group: shares[group] for group in sizes} == pytest.approx(sizes, abs=1e-3)
+    table = bench.listening_table({"lstm": held})
+    assert "| lstm | 0.500 | 0.500 |" in table and f"| {sizes['log_mel']:.3f} |" in table.splitlines()[-1]
