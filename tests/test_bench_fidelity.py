@@ -1,7 +1,7 @@
 """bench/fidelity.py's summary: the worst song's figures, not only the means."""
 import pytest
 
-from bench.fidelity import print_rhythm, worst_pulse_ratio
+from bench.fidelity import classifier_with_spread, print_rhythm, worst_pulse_ratio
 
 
 def rhythm_result(pulses, original_pulses):
@@ -38,3 +38,13 @@ def test_the_cue_table_gives_each_group_alone_and_the_rest_without_it(capsys):
     header = next(line for line in lines if line.startswith("| code | level"))
     assert header == "| code | level | motion |"
     assert lines[lines.index(header) + 2] == "| sparse | 0.55 / 0.60 | 0.82 / 0.51 |"
+
+
+def test_the_classifier_shows_how_far_it_moves_from_song_to_song(capsys):
+    result = {**rhythm_result([0.5, 0.9], [0.8, 0.9]), "classifier_per_song": [0.5, 0.7, 0.6, 0.6]}
+    # The standard error of the mean of 0.5, 0.7, 0.6, 0.6: std (ddof 1) 0.0816 / 2 = 0.041, twice that 0.08.
+    assert classifier_with_spread(result) == "0.60 (0.50-0.70, +/- 0.08)"
+    assert classifier_with_spread(rhythm_result([0.5], [0.8])) == "0.60"  # one song (or none recorded): no spread
+    print_rhythm([("sparse", "", result)])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| sparse"))
+    assert row.endswith("| 0.60 (0.50-0.70, +/- 0.08) |")
