@@ -224,8 +224,7 @@ def listening_shares(network, scores, features, batch=512):
 def listening_table(shares):
     """What each model listens to ({row: listening_shares}), beside the context cost's shares."""
     columns = [*EXPERT_ROWS, *step_features.GROUPS]
-    sizes = step_features.GROUPS
-    context = {group: size / step_features.SIZE for group, size in sizes.items()}
+    context = {group: size / step_features.SIZE for group, size in step_features.GROUPS.items()}
     lines = ["### What each model listens to: the share of its judgement (precision over the next 1.25 s, comparable "
              "units) that each expert and each group of step features holds, mean over the same-song windows", "",
              "| model | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]

@@ -212,9 +212,10 @@ class ProductOfExperts(layers.Layer):
 
     def call(self, inputs):
         body, experts = inputs[0], ops.stack(inputs[1::2], axis=2)
+        trust_numbers = experts.shape[2] * (max(self.groups) + 1)  # the body's first outputs; its last, the mean's
         precision = self.precisions(inputs)
         total = ops.sum(precision, axis=2)  # (batch, out_steps, SIZE)
-        mean = ops.sum(precision * experts, axis=2) / total + body[..., experts.shape[2] * (max(self.groups) + 1):]
+        mean = ops.sum(precision * experts, axis=2) / total + body[..., trust_numbers:]
         # Back to the features' units: a comparable distance total * (m * x)^2 is 0.5 * (x / spread)^2.
         multipliers = ops.convert_to_tensor(self.multipliers, dtype=mean.dtype)
         return ops.concatenate([mean / multipliers, 1.0 / (multipliers * ops.sqrt(2.0 * total))], axis=-1)
